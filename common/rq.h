@@ -27,7 +27,7 @@ void rq_url_where(const rq_url *u, char *buf, size_t len);
 char *rq_url_masked(const char *url);
 
 /* A script known by name; its SHA1 is computed locally, so EVALSHA needs no
- * round trip to learn it. Sources live in common/lua/ *.lua, compiled in. */
+ * round trip to learn it. Sources live in common/lua/NAME.lua, compiled in. */
 typedef struct rq_script {
     const char *name;
     const char *src;

@@ -1,0 +1,2 @@
+/* placeholder: implemented against bo.h */
+#include "bo.h"

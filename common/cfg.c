@@ -1,0 +1,2 @@
+/* placeholder: implemented against cfg.h */
+#include "cfg.h"

@@ -1,0 +1,2 @@
+/* placeholder: implemented against dur.h */
+#include "dur.h"

@@ -1,0 +1,2 @@
+/* placeholder: implemented against ep.h */
+#include "ep.h"

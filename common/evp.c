@@ -1,0 +1,2 @@
+/* placeholder: implemented against evp.h */
+#include "evp.h"

@@ -1,0 +1,2 @@
+/* placeholder: implemented against id.h */
+#include "id.h"

@@ -1,0 +1,2 @@
+/* placeholder: implemented against ipf.h */
+#include "ipf.h"

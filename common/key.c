@@ -1,0 +1,2 @@
+/* placeholder: implemented against key.h */
+#include "key.h"

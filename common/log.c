@@ -1,0 +1,2 @@
+/* placeholder: implemented against log.h */
+#include "log.h"

@@ -1,0 +1,2 @@
+/* placeholder: implemented against pat.h */
+#include "pat.h"

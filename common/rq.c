@@ -1,0 +1,2 @@
+/* placeholder: implemented against rq.h */
+#include "rq.h"

@@ -1,0 +1,2 @@
+/* placeholder: implemented against sig.h */
+#include "sig.h"

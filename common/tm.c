@@ -1,0 +1,2 @@
+/* placeholder: implemented against tm.h */
+#include "tm.h"

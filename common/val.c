@@ -1,0 +1,2 @@
+/* placeholder: implemented against val.h */
+#include "val.h"

@@ -1,0 +1,2 @@
+/* placeholder: CLI commands */
+#include "hookq.h"
