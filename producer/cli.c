@@ -88,9 +88,9 @@ static const struct {
     const char *name;
     cli_fn fn;
 } commands[] = {
-    {"endpoint", cli_cmd_endpoint},     {"send", cli_cmd_send},   {"test", cli_cmd_test},
+    {"endpoint", cli_cmd_endpoint},     {"send", cli_cmd_send},     {"test", cli_cmd_test},
     {"stats", cli_cmd_stats},           {"config", cli_cmd_config}, {"dead", cli_cmd_dead},
-    {"deliveries", cli_cmd_deliveries}, {"retry", cli_cmd_retry}, {"version", cmd_version},
+    {"deliveries", cli_cmd_deliveries}, {"retry", cli_cmd_retry},   {"version", cmd_version},
 };
 
 int cli_main(int argc, char **argv, char *const *envp, FILE *out, FILE *errf) {

@@ -13,22 +13,22 @@
 #include "hq.h"
 #include "rq.h"
 
-#define CLI_OK 0
-#define CLI_FAIL 1
+#define CLI_OK    0
+#define CLI_FAIL  1
 #define CLI_USAGE 2
-#define CLI_HELP 3 /* internal: --help was asked; cli_main prints usage and exits 0 */
+#define CLI_HELP  3 /* internal: --help was asked; cli_main prints usage and exits 0 */
 
 #define CLI_ERRLEN 1024
 
 typedef struct cli {
     const char *cfg_path; /* -c FILE, or NULL */
     char *const *envp;
-    int json;             /* --json anywhere */
+    int json; /* --json anywhere */
     FILE *out;
     FILE *errf;
-    cfg *c;               /* loaded by cli_cfg on first use */
-    rq *r;                /* connected by cli_rq on first use */
-    const char *usage;    /* usage text of the running command */
+    cfg *c;            /* loaded by cli_cfg on first use */
+    rq *r;             /* connected by cli_rq on first use */
+    const char *usage; /* usage text of the running command */
     char err[CLI_ERRLEN];
 } cli;
 
@@ -77,7 +77,7 @@ redisReply *cli_cmd_keeperr(cli *x, const char *const *argv);
 int cli_entry_ok(const redisReply *entry);
 const char *cli_entry_id(const redisReply *entry);
 const char *cli_entry_field(const redisReply *entry, const char *name); /* NULL if absent */
-json_t *cli_entry_json(const redisReply *entry, const char *id_key); /* fields + id_key: id */
+json_t *cli_entry_json(const redisReply *entry, const char *id_key);    /* fields + id_key: id */
 
 /* Walk a stream newest first, count entries per XREVRANGE, calling fn for each well-formed
  * entry: fn returns 0 to go on, 1 to stop, -1 on error (x->err set). CLI_OK or CLI_FAIL. */

@@ -356,17 +356,16 @@ static int dead_replay(cli *x, int argc, char **argv) {
         json_array_append_new(jr, json_string(p->id));
     }
     if (x->json)
-        cli_print_json(x, json_pack("{s:I,s:O,s:I,s:O}", "replayed", (json_int_t)done,
-                                    "replayed_ids", jr, "skipped", (json_int_t)skipped,
-                                    "skipped_ids", js));
+        cli_print_json(x,
+                       json_pack("{s:I,s:O,s:I,s:O}", "replayed", (json_int_t)done, "replayed_ids",
+                                 jr, "skipped", (json_int_t)skipped, "skipped_ids", js));
     else
         fprintf(x->out, "replayed %zu dead letter%s%s\n", done, done == 1 ? "" : "s",
                 skipped ? " (some skipped, see above)" : "");
     rc = CLI_OK;
     /* Asking for specific entries that cannot be replayed is an error worth an exit code. */
     if (a.npos && skipped)
-        rc = cli_fail(x, CLI_FAIL, "%zu of the given dead letters could not be replayed",
-                      skipped);
+        rc = cli_fail(x, CLI_FAIL, "%zu of the given dead letters could not be replayed", skipped);
 cleanup:
     json_decref(jr);
     json_decref(js);

@@ -184,12 +184,12 @@ static int print_ep(cli *x, const ep *e, int show_secret) {
 }
 
 static const cli_opt edit_opts[] = {
-    {"url", 1},    {"events", 1},           {"description", 1},         {"tenant", 1},
-    {"secret", 1}, {"header", 1},           {"github-signature", 0},    {NULL, 0},
+    {"url", 1},    {"events", 1}, {"description", 1},      {"tenant", 1},
+    {"secret", 1}, {"header", 1}, {"github-signature", 0}, {NULL, 0},
 };
 static const cli_opt update_opts[] = {
-    {"url", 1},    {"events", 1},           {"description", 1},         {"tenant", 1},
-    {"header", 1}, {"no-headers", 0},       {"github-signature", 0},    {"no-github-signature", 0},
+    {"url", 1},    {"events", 1},     {"description", 1},      {"tenant", 1},
+    {"header", 1}, {"no-headers", 0}, {"github-signature", 0}, {"no-github-signature", 0},
     {NULL, 0},
 };
 
@@ -268,8 +268,8 @@ static int ep_list(cli *x, int argc, char **argv) {
         cli_table *t = cli_table_new(6, hdr);
         for (i = 0; t && i < n; i++) {
             char *events = pat_list_join(&all[i]->events);
-            const char *row[] = {all[i]->id,   all[i]->enabled ? "true" : "false",
-                                 all[i]->url,  events ? events : "",
+            const char *row[] = {all[i]->id,     all[i]->enabled ? "true" : "false",
+                                 all[i]->url,    events ? events : "",
                                  all[i]->tenant, all[i]->description};
             cli_table_add(t, row);
             free(events);
@@ -357,8 +357,7 @@ static int set_enabled(cli *x, int argc, char **argv, int on) {
             goto cleanup;
         }
         e->disabled_at = now;
-        if (set_str(x, &e->disabled_reason, reason ? reason : "disabled by operator", 0) !=
-            CLI_OK)
+        if (set_str(x, &e->disabled_reason, reason ? reason : "disabled by operator", 0) != CLI_OK)
             goto cleanup;
     }
     if (save(x, e) != CLI_OK)
@@ -446,9 +445,15 @@ int cli_cmd_endpoint(cli *x, int argc, char **argv) {
     static const struct {
         const char *name;
         int (*fn)(cli *, int, char **);
-    } subs[] = {{"add", ep_add},       {"list", ep_list},       {"ls", ep_list},
-                {"show", ep_show},     {"update", ep_update},   {"enable", ep_enable},
-                {"disable", ep_disable}, {"rotate-secret", ep_rotate}, {"rm", ep_rm}};
+    } subs[] = {{"add", ep_add},
+                {"list", ep_list},
+                {"ls", ep_list},
+                {"show", ep_show},
+                {"update", ep_update},
+                {"enable", ep_enable},
+                {"disable", ep_disable},
+                {"rotate-secret", ep_rotate},
+                {"rm", ep_rm}};
     size_t i;
     x->usage = "hookq endpoint add|list|show|update|enable|disable|rotate-secret|rm ...";
     if (argc < 2)

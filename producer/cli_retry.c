@@ -69,8 +69,8 @@ static int find_event(cli *x, const char *events, found *f) {
     if (!(rep = cli_cmd(x, (const char *[]){"GET", idem, NULL})))
         return CLI_FAIL;
     if (rep->type == REDIS_REPLY_STRING) {
-        redisReply *e = cli_cmd(
-            x, (const char *[]){"XRANGE", events, rep->str, rep->str, "COUNT", "1", NULL});
+        redisReply *e =
+            cli_cmd(x, (const char *[]){"XRANGE", events, rep->str, rep->str, "COUNT", "1", NULL});
         freeReplyObject(rep);
         if (!e)
             return CLI_FAIL;
@@ -127,8 +127,7 @@ int cli_cmd_retry(cli *x, int argc, char **argv) {
         goto cleanup;
     if (!f.sid) {
         cli_fail(x, CLI_FAIL,
-                 "event %s not found in the events stream (older than events.retention?)",
-                 f.want);
+                 "event %s not found in the events stream (older than events.retention?)", f.want);
         goto cleanup;
     }
     if (!(queued = json_array())) {
@@ -143,8 +142,7 @@ int cli_cmd_retry(cli *x, int argc, char **argv) {
             goto cleanup;
         }
         if (!one->enabled) {
-            cli_fail(x, CLI_FAIL, "endpoint %s is disabled (hookq endpoint enable %s)", only,
-                     only);
+            cli_fail(x, CLI_FAIL, "endpoint %s is disabled (hookq endpoint enable %s)", only, only);
             goto cleanup;
         }
         if (queue_job(x, jobs, f.sid, one->id) != CLI_OK)
@@ -169,8 +167,8 @@ int cli_cmd_retry(cli *x, int argc, char **argv) {
         }
     }
     if (x->json) {
-        rc = cli_print_json(x, json_pack("{s:s,s:s,s:O}", "event_id", f.want, "event", f.sid,
-                                         "endpoints", queued));
+        rc = cli_print_json(
+            x, json_pack("{s:s,s:s,s:O}", "event_id", f.want, "event", f.sid, "endpoints", queued));
     } else {
         for (i = 0; i < json_array_size(queued); i++)
             fprintf(x->out, "queued %s for %s\n", f.want,

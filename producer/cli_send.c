@@ -96,8 +96,9 @@ int cli_cmd_send(cli *x, int argc, char **argv) {
     lim = limits(x);
     if (load_data(x, a.npos > 1 ? a.pos[1] : NULL, lim.max_payload, &data, &len) != CLI_OK)
         return CLI_FAIL;
-    po = (hookq_publish_opts){
-        .id = cli_get(&a, "id"), .tenant = cli_get(&a, "tenant"), .endpoint = cli_get(&a, "endpoint")};
+    po = (hookq_publish_opts){.id = cli_get(&a, "id"),
+                              .tenant = cli_get(&a, "tenant"),
+                              .endpoint = cli_get(&a, "endpoint")};
     p = (hookq__pub){.type = a.pos[0], .data = data, .datalen = len, .opts = &po};
     /* Validate before connecting: bad input is a usage problem, not a Redis one. */
     if (hookq__validate(&lim, &p, err, sizeof err) != HOOKQ_OK) {
@@ -114,8 +115,8 @@ int cli_cmd_send(cli *x, int argc, char **argv) {
         goto cleanup;
     }
     if (x->json)
-        rc = cli_print_json(x, json_pack("{s:s,s:s,s:b}", "id", res.id, "stream_id",
-                                         res.stream_id, "duplicate", !res.added));
+        rc = cli_print_json(x, json_pack("{s:s,s:s,s:b}", "id", res.id, "stream_id", res.stream_id,
+                                         "duplicate", !res.added));
     else {
         fprintf(x->out, "%s\n", res.id);
         rc = CLI_OK;
@@ -133,7 +134,8 @@ static void sleep_ms(long ms) {
 
 /* Newest entry id of the log ("0-0" if empty), so polling starts after it. */
 static int log_tail(cli *x, const char *logkey, char *out, size_t len) {
-    redisReply *rep = cli_cmd(x, (const char *[]){"XREVRANGE", logkey, "+", "-", "COUNT", "1", NULL});
+    redisReply *rep =
+        cli_cmd(x, (const char *[]){"XREVRANGE", logkey, "+", "-", "COUNT", "1", NULL});
     if (!rep)
         return CLI_FAIL;
     snprintf(out, len, "0-0");
@@ -226,8 +228,8 @@ int cli_cmd_test(cli *x, int argc, char **argv) {
     }
     po.endpoint = e->id;
     p = (hookq__pub){.type = "hookq.test", .data = data, .datalen = strlen(data), .opts = &po};
-    lim = (evp_limits){.max_payload = x->c->events_max_payload,
-                       .max_depth = x->c->events_max_depth};
+    lim =
+        (evp_limits){.max_payload = x->c->events_max_payload, .max_depth = x->c->events_max_depth};
     if (hookq__publish(x->r, x->c->redis_prefix, &lim, x->c->events_idempotency_ttl_ms, &p, &res,
                        err, sizeof err) != HOOKQ_OK) {
         cli_fail(x, CLI_FAIL, "%s", err);

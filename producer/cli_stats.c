@@ -77,8 +77,8 @@ int cli_cmd_stats(cli *x, int argc, char **argv) {
         return cli_print_json(
             x, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "events", (json_int_t)n_events,
                          "events_pending", (json_int_t)p_events, "jobs", (json_int_t)n_jobs,
-                         "jobs_pending", (json_int_t)p_jobs, "delayed", (json_int_t)n_delay,
-                         "dead", (json_int_t)n_dead, "endpoints_enabled", (json_int_t)en,
+                         "jobs_pending", (json_int_t)p_jobs, "delayed", (json_int_t)n_delay, "dead",
+                         (json_int_t)n_dead, "endpoints_enabled", (json_int_t)en,
                          "endpoints_disabled", (json_int_t)dis));
     fprintf(x->out,
             "events              %lld  (stream length)\n"

@@ -94,8 +94,8 @@ int cli_get_int(cli *x, const cli_args *a, const char *name, long def, long max,
     errno = 0;
     v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < 1 || v > max)
-        return cli_fail(x, CLI_USAGE, "--%s: expected a number from 1 to %ld, got '%s'", name,
-                        max, s);
+        return cli_fail(x, CLI_USAGE, "--%s: expected a number from 1 to %ld, got '%s'", name, max,
+                        s);
     *out = v;
     return CLI_OK;
 }

@@ -15,13 +15,13 @@
 #include "scripts_gen.h"
 #include "tm.h"
 
-#define HOOKQ_DEFAULT_TIMEOUT_MS 5000
+#define HOOKQ_DEFAULT_TIMEOUT_MS  5000
 #define HOOKQ_DEFAULT_MAX_PAYLOAD (1024 * 1024)
-#define HOOKQ_DEFAULT_MAX_DEPTH 32
+#define HOOKQ_DEFAULT_MAX_DEPTH   32
 #define HOOKQ_DEFAULT_IDEM_TTL_MS (24LL * 3600 * 1000)
 
 struct hookq {
-    rq *r;           /* NULL while not connected: publish retries the connection */
+    rq *r; /* NULL while not connected: publish retries the connection */
     char *url;
     char *prefix;
     int64_t connect_timeout_ms;
@@ -94,14 +94,25 @@ hookq *hookq_connect(const hookq_options *opts) {
         set_err(h, HOOKQ_ENOMEM, "out of memory");
         return h;
     }
-    h->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms
-                                                         : HOOKQ_DEFAULT_TIMEOUT_MS;
-    h->command_timeout_ms = opts->command_timeout_ms > 0 ? opts->command_timeout_ms
-                                                         : HOOKQ_DEFAULT_TIMEOUT_MS;
+    h->connect_timeout_ms =
+        opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : HOOKQ_DEFAULT_TIMEOUT_MS;
+    h->command_timeout_ms =
+        opts->command_timeout_ms > 0 ? opts->command_timeout_ms : HOOKQ_DEFAULT_TIMEOUT_MS;
     h->lim.max_payload = opts->max_payload > 0 ? opts->max_payload : HOOKQ_DEFAULT_MAX_PAYLOAD;
     h->lim.max_depth = HOOKQ_DEFAULT_MAX_DEPTH;
     h->idem_ttl_ms =
         opts->idempotency_ttl_ms > 0 ? opts->idempotency_ttl_ms : HOOKQ_DEFAULT_IDEM_TTL_MS;
+    {
+        rq_url u = {0};
+        int bad = rq_url_parse(h->url, &u, err, sizeof err) != HQ_OK;
+        rq_url_clear(&u);
+        if (bad) {
+            set_err(h, HOOKQ_EINVAL, err);
+            free(h->url); /* marks the handle unusable: publish reports this error */
+            h->url = NULL;
+            return h;
+        }
+    }
     if (key_prefix_valid(h->prefix, err, sizeof err) != HQ_OK) {
         set_err(h, HOOKQ_EINVAL, err);
         free(h->prefix); /* marks the handle unusable: publish reports this error */

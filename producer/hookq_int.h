@@ -13,8 +13,8 @@
 #define HOOKQ_SID_MAX 64 /* a stream entry id "ms-seq" as text, plus NUL */
 
 typedef struct hookq__pub {
-    const char *type;   /* event type */
-    const char *data;   /* JSON text, datalen bytes, need not be NUL-terminated */
+    const char *type; /* event type */
+    const char *data; /* JSON text, datalen bytes, need not be NUL-terminated */
     size_t datalen;
     const hookq_publish_opts *opts; /* may be NULL */
 } hookq__pub;
