@@ -68,7 +68,7 @@ int id_valid(const char *id, char *err, size_t errlen) {
         unsigned char c = (unsigned char)id[i];
         if (id_char_ok((char)c))
             continue;
-        if (c > 0x20 && c < 0x7f)
+        if (c >= 0x20 && c < 0x7f)
             return hq_seterr(err, errlen,
                              "bad id '%s': character '%c' not allowed (use A-Z a-z 0-9 _ -)", id,
                              c);
