@@ -1,0 +1,60 @@
+#!/bin/sh
+# docker-entrypoint.sh -- how the hookq image starts.
+#
+#   (no args) | worker | hookq-worker [FLAGS]   validate the config, then run the worker
+#   -FLAG ...                                   same, FLAGS passed to hookq-worker
+#   hookq ARGS | CLI-COMMAND ARGS               run the hookq CLI (e.g. `endpoint list`)
+#   anything else                               exec it as is (sh, redis-cli, ...)
+#
+# Configuration comes from HOOKQ_* environment variables (HOOKQ_REDIS_URL, ...) and/or
+# the YAML file named by HOOKQ_CONFIG. Before the worker starts, `hookq config check`
+# validates it; on a bad value the container exits non-zero with the checker's message,
+# which names the variable, instead of crash-looping a worker.
+#
+# The worker is exec'd, so it gets SIGTERM directly and drains within
+# delivery.shutdown_grace. This script defines no HOOKQ_* variables of its own, because
+# hookq rejects unknown ones.
+set -eu
+
+run_worker() {
+    rc=0
+    out=$(hookq config check 2>&1) || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        echo "hookq: configuration is invalid, not starting the worker:" >&2
+        printf '%s\n' "$out" >&2
+        exit "$rc"
+    fi
+    exec hookq-worker "$@"
+}
+
+for bin in hookq hookq-worker; do
+    if ! command -v "$bin" >/dev/null 2>&1; then
+        echo "docker-entrypoint: '$bin' not found in PATH ($PATH)" >&2
+        exit 127
+    fi
+done
+
+if [ $# -eq 0 ]; then
+    run_worker
+fi
+
+case "$1" in
+worker | hookq-worker)
+    shift
+    run_worker "$@"
+    ;;
+-*)
+    run_worker "$@"
+    ;;
+hookq)
+    shift
+    exec hookq "$@"
+    ;;
+send | endpoint | endpoints | deliveries | delivery | dead | replay | config | stats | \
+    status | event | events | inspect | version | help)
+    exec hookq "$@"
+    ;;
+*)
+    exec "$@"
+    ;;
+esac
