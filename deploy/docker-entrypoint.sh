@@ -7,8 +7,8 @@
 #   anything else                               exec it as is (sh, redis-cli, ...)
 #
 # Configuration comes from HOOKQ_* environment variables (HOOKQ_REDIS_URL, ...) and/or
-# the YAML file named by HOOKQ_CONFIG. Before the worker starts, `hookq config check`
-# validates it; on a bad value the container exits non-zero with the checker's message,
+# the YAML file named by HOOKQ_CONFIG. Before the worker starts, `hookq config check FILE`
+# validates them; on a bad value the container exits non-zero with the checker's message,
 # which names the variable, instead of crash-looping a worker.
 #
 # The worker is exec'd, so it gets SIGTERM directly and drains within
@@ -16,9 +16,21 @@
 # hookq rejects unknown ones.
 set -eu
 
+# The file the worker will read, as cfg_load picks it: $HOOKQ_CONFIG, else ./hookq.yaml,
+# else none (an empty file: defaults, then the environment).
+config_file() {
+    if [ -n "${HOOKQ_CONFIG:-}" ]; then
+        printf '%s' "$HOOKQ_CONFIG"
+    elif [ -e hookq.yaml ]; then
+        printf '%s' hookq.yaml
+    else
+        printf '%s' /dev/null
+    fi
+}
+
 run_worker() {
     rc=0
-    out=$(hookq config check 2>&1) || rc=$?
+    out=$(hookq config check "$(config_file)" 2>&1) || rc=$?
     if [ "$rc" -ne 0 ]; then
         echo "hookq: configuration is invalid, not starting the worker:" >&2
         printf '%s\n' "$out" >&2

@@ -23,6 +23,23 @@ def clean_env(rs, extra=None):
     return env
 
 
+def example_keys():
+    """"section.key" names set in deploy/hookq.example.yaml (two-level YAML, read without
+    a YAML library so the test needs nothing beyond python3)."""
+    keys, section = set(), None
+    with open(EXAMPLE) as f:
+        for line in f:
+            body = line.split('#', 1)[0].rstrip()
+            if not body.strip() or ':' not in body:
+                continue
+            name = body.split(':', 1)[0]
+            if not name.startswith(' '):
+                section = name.strip()
+            elif section:
+                keys.add(section + '.' + name.strip())
+    return keys
+
+
 def run_entrypoint(env, *args, timeout=30):
     return subprocess.run(['sh', ENTRYPOINT] + list(args), env=env, capture_output=True,
                           text=True, timeout=timeout, cwd=tempfile.gettempdir(),
@@ -90,13 +107,15 @@ class EntrypointTest(h.TestCase):
     def test_cli_commands_pass_through(self):
         with h.RedisServer() as rs:
             env = clean_env(rs)
-            r = run_entrypoint(env, 'config', 'check')
+            r = run_entrypoint(env, 'config', 'check', EXAMPLE)
             self.assertEqual(r.returncode, 0, r.stderr)
-            r2 = run_entrypoint(env, 'hookq', 'config', 'check')
+            self.assertIn('redis.url', r.stdout)
+            r2 = run_entrypoint(env, 'hookq', 'version')
             self.assertEqual(r2.returncode, 0, r2.stderr)
+            self.assertIn('hookq', r2.stdout)
             # A bad value reaches the CLI too, and is reported there.
             r3 = run_entrypoint(clean_env(rs, {'HOOKQ_DELIVERY_TIMEOUT': 'soon'}),
-                                'config', 'check')
+                                'config', 'check', EXAMPLE)
             self.assertNotEqual(r3.returncode, 0)
             self.assertIn('HOOKQ_DELIVERY_TIMEOUT', r3.stdout + r3.stderr)
 
@@ -107,7 +126,7 @@ class EntrypointTest(h.TestCase):
 
     def test_redis_password_is_not_printed(self):
         with h.RedisServer(password='s3cret-pass-word') as rs:
-            r = run_entrypoint(clean_env(rs), 'config', 'show')
+            r = run_entrypoint(clean_env(rs), 'config', 'check', os.devnull)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn('redis.url', r.stdout)
             self.assertNotIn('s3cret-pass-word', r.stdout + r.stderr)
@@ -115,10 +134,25 @@ class EntrypointTest(h.TestCase):
     def test_example_config_is_valid(self):
         # deploy/hookq.example.yaml lists every key; the real parser must accept it.
         with h.RedisServer() as rs:
-            r = run_entrypoint(clean_env(None, {'HOOKQ_CONFIG': EXAMPLE,
-                                                'HOOKQ_REDIS_URL': rs.url}),
-                               'config', 'check')
+            r = run_entrypoint(clean_env(rs), 'config', 'check', EXAMPLE)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            # Every key the parser knows is in the example (config check prints them all).
+            shown = {line.split(':', 1)[0].strip() for line in r.stdout.splitlines()
+                     if ':' in line}
+            self.assertGreater(len(shown), 30)
+            example = example_keys()
+            self.assertEqual(sorted(shown - example), [], 'keys missing from the example')
+            self.assertEqual(sorted(example - shown), [], 'example keys hookq does not know')
+
+    def test_worker_uses_hookq_config_file(self):
+        # The entrypoint validates the file the worker will read ($HOOKQ_CONFIG).
+        with h.RedisServer() as rs, tempfile.NamedTemporaryFile('w', suffix='.yaml') as f:
+            f.write('delivery:\n  timeout: 30s\n  visibility_timeout: 5s\n')
+            f.flush()
+            r = run_entrypoint(clean_env(rs, {'HOOKQ_CONFIG': f.name}))
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn('visibility_timeout', r.stderr)
+            self.assertFalse(worker_is_up(rs))
 
 
 if __name__ == '__main__':
