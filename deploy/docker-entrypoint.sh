@@ -28,12 +28,28 @@ config_file() {
     fi
 }
 
+# Cross-key checks name the key ("key 'delivery.concurrency': ..."), not where its value
+# came from. In a container that is nearly always a variable: name it, but never print its
+# value (HOOKQ_REDIS_URL may hold a password).
+env_hint() {
+    printf '%s\n' "$1" | sed -n "s/.*key '\([a-z_][a-z_.]*\)'.*/\1/p" | sort -u |
+        while read -r key; do
+            var="HOOKQ_$(printf '%s' "$key" | tr 'a-z.' 'A-Z_')"
+            # var is [A-Z_] only, so eval cannot run anything else.
+            case "$1" in *"$var"*) continue ;; esac # already named
+            if eval "[ -n \"\${$var+x}\" ]"; then
+                echo "hookq: '$key' is set by the environment variable $var" >&2
+            fi
+        done
+}
+
 run_worker() {
     rc=0
     out=$(hookq config check "$(config_file)" 2>&1) || rc=$?
     if [ "$rc" -ne 0 ]; then
         echo "hookq: configuration is invalid, not starting the worker:" >&2
         printf '%s\n' "$out" >&2
+        env_hint "$out"
         exit "$rc"
     fi
     exec hookq-worker "$@"
