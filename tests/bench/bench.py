@@ -86,8 +86,8 @@ def http_get(port, path, timeout=5.0):
             if b'\r\n\r\n' in data:
                 head, body = data.split(b'\r\n\r\n', 1)
                 m = re.search(rb'content-length:\s*(\d+)', head, re.I)
-                if m and len(body) >= int(m.group(1)):
-                    break
+                if not m or len(body) >= int(m.group(1)):
+                    break  # no length: a 204 (ours) or nginx's close-delimited stub
     return data.split(b'\r\n\r\n', 1)[1].decode()
 
 
@@ -266,7 +266,7 @@ def add_endpoints(rs, eps):
 
 def ep_id(i):
     # ids are ep_ + 26 Crockford base32 chars (id.h); a fixed, valid, sortable one per index
-    return 'ep_01BENCH%017d' % i
+    return 'ep_01BENCH%019d' % i
 
 
 def create_groups(rs):
@@ -367,7 +367,7 @@ class Bench:
         wcpu = proc_cpu(w.pid)
         rss = proc_status(w.pid, 'VmHWM')
         res = {'scenario': tag, 'events': n_events, 'expected': expected, 'delivered': got,
-               'seconds': round(t1 - t0, 3)}
+               'seconds': round(t1 - t0, 3), 'loadavg_1m': round(os.getloadavg()[0], 2)}
         if dead is not None or got < expected:
             text = self.stop_worker(w)
             res['error'] = ('worker exited rc=%s' % dead if dead is not None else
