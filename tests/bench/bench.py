@@ -542,6 +542,28 @@ class Bench:
         rs.call('FLUSHALL')  # free the memory now
         return res
 
+    def promote_script(self, rs, tag):
+        """Redis-side ceiling of promotion: common/lua/promote.lua called back to back
+        (LIMIT 1000) on the same N due members, no worker involved."""
+        n = self.a.promote_n
+        rs.call('FLUSHALL')
+        with open(os.path.join(SRC, 'common', 'lua', 'promote.lua')) as f:
+            sha = rs.call('SCRIPT', 'LOAD', f.read())
+        self.load(rs, 'delay', DELAY, n, '1-0', ep_id(0), timeout=300)
+        t0 = time.monotonic()
+        moved, limit = 0, t0 + self.a.promote_timeout
+        while moved < n and time.monotonic() < limit:
+            k = int(rs.call('EVALSHA', sha, 2, DELAY, JOBS, 1000))
+            if k == 0:
+                break
+            moved += k
+        dt = time.monotonic() - t0
+        rs.call('FLUSHALL')
+        res = {'scenario': tag, 'delayed': n, 'moved': moved, 'seconds': round(dt, 3),
+               'jobs_per_s': round(moved / dt, 1)}
+        log(tag, res['jobs_per_s'], 'jobs/s (promote.lua alone, LIMIT 1000)')
+        return res
+
     def bullmq(self, rs, rcv):
         rs.call('FLUSHALL')
         script = os.path.join(self.a.peers, 'bullmq', 'run-peer.sh')
@@ -605,6 +627,7 @@ class Bench:
                 self.a.lat_seconds, 'latency_half_peak')),
             ('rss_1000', lambda: self.rss_inflight(rs, 'rss_1000_in_flight')),
             ('promotion', lambda: self.promotion(rs, ng, 'promotion')),
+            ('promote_script', lambda: self.promote_script(rs, 'promote_script')),
             ('bullmq', lambda: self.bullmq(rs, ng)),
             ('wrk', lambda: self.wrk(ng)),
             ('curl_ceiling', lambda: self.ceiling(ng)),
@@ -698,6 +721,7 @@ ROWS = [
     ('latency 50% peak p50 ms', ('latency_half', 'p50_ms')),
     ('latency 50% peak p99 ms', ('latency_half', 'p99_ms')),
     ('latency 50% peak max ms', ('latency_half', 'max_ms')),
+    ('promote.lua alone, LIMIT 1000 (jobs/s)', ('promote_script', 'jobs_per_s')),
     ('ratio hookq / curl ceiling', ('ratios', 'hookq_over_curl_ceiling')),
     ('ratio delivery log off / on', ('ratios', 'nolog_over_log')),
     ('ratio hookq / wrk, both on hqb-recv', ('ratios', 'hookq_hqb_over_wrk_hqb')),
