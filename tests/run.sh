@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# tests/run.sh -- build hookq and run its tests. Works on a fresh Debian 12 machine: missing
+# packages are installed first (as root, or through sudo).
+#
+#   tests/run.sh                 install deps, build (build/), run every CTest label
+#   tests/run.sh --unit          only the "unit" label
+#   tests/run.sh --sanitize      build in build-asan/ with ASan+UBSan, any report is fatal
+#   tests/run.sh --valgrind      unit tests under valgrind (--error-exitcode=1)
+#   tests/run.sh --fuzz SECONDS  run tests/fuzz/run.sh SECONDS (if present)
+#   tests/run.sh --no-install    do not install packages (apt, npm)
+#
+# Several of --sanitize/--valgrind/--fuzz may be given; each runs in turn. Exit status is
+# non-zero if any build or test failed.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=../deploy/deps.sh
+. "$ROOT/deploy/deps.sh"
+
+JOBS=${HOOKQ_JOBS:-2}
+unit_only=0
+sanitize=0
+valgrind=0
+fuzz_seconds=""
+install=1
+
+usage() {
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --unit) unit_only=1 ;;
+    --sanitize) sanitize=1 ;;
+    --valgrind) valgrind=1 ;;
+    --fuzz)
+        if [ $# -lt 2 ] || ! [[ "$2" =~ ^[0-9]+$ ]]; then
+            echo "run.sh: --fuzz needs a number of seconds" >&2
+            exit 2
+        fi
+        fuzz_seconds=$2
+        shift
+        ;;
+    --no-install) install=0 ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *)
+        echo "run.sh: unknown option '$1'" >&2
+        usage >&2
+        exit 2
+        ;;
+    esac
+    shift
+done
+
+say() {
+    printf '\n==> %s\n' "$*"
+}
+
+if [ "$install" = 1 ]; then
+    say "checking packages"
+    hq_deps_install
+    hq_stop_services
+    # The integration tests compare our signatures with the standardwebhooks reference
+    # library. A failed install is not fatal here: those tests then fail loudly.
+    if ! hq_deps_npm "$ROOT/tests/tools"; then
+        echo "WARNING: npm install in tests/tools failed; tests that use the" \
+            "standardwebhooks reference library (tests/tools/sw-verify.mjs) will FAIL" >&2
+    fi
+fi
+
+ctest_label=()
+if [ "$unit_only" = 1 ]; then
+    ctest_label=(-L unit)
+fi
+
+build() {
+    local dir=$1
+    shift
+    say "configure $dir"
+    cmake -S "$ROOT" -B "$dir" -DHOOKQ_WERROR=ON "$@"
+    say "build $dir"
+    cmake --build "$dir" -j "$JOBS"
+}
+
+status=0
+run_default=1
+
+if [ "$sanitize" = 1 ]; then
+    run_default=0
+    build "$ROOT/build-asan" -DHOOKQ_SANITIZE=ON
+    say "tests under ASan+UBSan"
+    # Every report is fatal: ASan aborts on the first error, LeakSanitizer turns leaks
+    # into a non-zero exit, UBSan halts (the build also uses -fno-sanitize-recover).
+    ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1" \
+        UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1" \
+        LSAN_OPTIONS="exitcode=23" \
+        ctest --test-dir "$ROOT/build-asan" --output-on-failure --no-tests=error -j "$JOBS" "${ctest_label[@]}" ||
+        status=1
+fi
+
+if [ "$valgrind" = 1 ]; then
+    run_default=0
+    build "$ROOT/build"
+    say "unit tests under valgrind"
+    shopt -s nullglob
+    tests=("$ROOT"/build/tests/test_*)
+    shopt -u nullglob
+    if [ ${#tests[@]} = 0 ]; then
+        echo "run.sh: no unit test binaries in build/tests" >&2
+        status=1
+    fi
+    vg_pass=0
+    vg_fail=0
+    for t in "${tests[@]}"; do
+        [ -x "$t" ] || continue
+        echo "--- valgrind $(basename "$t")"
+        if valgrind --quiet --error-exitcode=1 --leak-check=full \
+            --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+            --track-origins=yes "$t"; then
+            vg_pass=$((vg_pass + 1))
+        else
+            echo "FAILED under valgrind: $(basename "$t")" >&2
+            vg_fail=$((vg_fail + 1))
+            status=1
+        fi
+    done
+    echo "valgrind: $vg_pass passed, $vg_fail failed"
+fi
+
+if [ -n "$fuzz_seconds" ]; then
+    run_default=0
+    if [ -x "$ROOT/tests/fuzz/run.sh" ] || [ -f "$ROOT/tests/fuzz/run.sh" ]; then
+        say "fuzzing ${fuzz_seconds}s per target"
+        bash "$ROOT/tests/fuzz/run.sh" "$fuzz_seconds" || status=1
+    else
+        echo "run.sh: tests/fuzz/run.sh not present; nothing to fuzz"
+    fi
+fi
+
+if [ "$run_default" = 1 ]; then
+    build "$ROOT/build"
+    say "tests"
+    ctest --test-dir "$ROOT/build" --output-on-failure --no-tests=error -j "$JOBS" "${ctest_label[@]}" ||
+        status=1
+fi
+
+if [ "$status" != 0 ]; then
+    say "FAILED"
+else
+    say "OK"
+fi
+exit "$status"
