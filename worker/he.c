@@ -11,7 +11,8 @@
  *   free list. Options that never change (timeouts, callbacks, protocol limits, proxy)
  *   are set once at creation; per request only URL, header list and body are set, so
  *   no curl_easy_reset (which would also drop those fixed options) is needed. The
- *   request body buffer is owned by the pool slot and reused (grown, never shrunk).
+ *   request body buffer is owned by the pool slot and reused (grown; dropped when
+ *   over 64 KiB so idle memory stays small).
  * - Only http and https: the scheme is checked up front (such a request ends in the
  *   next he_poll with CURLE_UNSUPPORTED_PROTOCOL, without touching the network,
  *   because a done callback never runs inside he_submit) and again by curl through
@@ -25,7 +26,8 @@
  * - SSRF: CURLOPT_OPENSOCKETFUNCTION asks ipf_allowed about every address curl is
  *   about to connect to (after DNS, so rebinding cannot slip past) and refuses with
  *   CURL_SOCKET_BAD. curl then reports CURLE_COULDNT_CONNECT; the engine turns that
- *   into blocked=1 with the filter's reason. Reused connections were checked when they
+ *   into blocked=1 with the filter's reason (a host whose refused address is followed
+ *   by an allowed one that works is simply delivered). Reused connections were checked when they
  *   were opened, so checking at socket-open time covers every byte sent.
  * - Limits: total and connect timeouts, a low-speed limit (a trickling receiver must
  *   not hold a slot for the whole timeout), a body cap enforced in the write callback
@@ -54,6 +56,7 @@
 #include "hq.h"
 
 #define HE_MAX_HEADER_BYTES (64 * 1024) /* total response header bytes accepted */
+#define HE_KEEP_BODY_BYTES  (64 * 1024) /* larger request-body buffers are not kept idle */
 
 typedef enum {
     HE_ABORT_NONE = 0,
@@ -245,8 +248,16 @@ cleanup:
 }
 
 static void he__release(he *h, he_req *r) {
+    /* No dangling list in an idle handle, and no 64 idle copies of 1 MiB payloads. */
+    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
     curl_slist_free_all(r->hdrs);
     r->hdrs = NULL;
+    if (r->bodycap > HE_KEEP_BODY_BYTES) {
+        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, (char *)NULL);
+        free(r->body);
+        r->body = NULL;
+        r->bodycap = 0;
+    }
     r->done = NULL;
     r->udata = NULL;
     r->next = h->free_list;

@@ -44,6 +44,7 @@ typedef struct srv {
     int closed;          /* connections the server has finished with */
     int requests;        /* complete requests read */
     int target_hits;     /* GET/POST /target: a followed redirect would land here */
+    int proxied;         /* requests in absolute form, as sent to a proxy */
     long long huge_sent; /* bytes of the 50 MB body the client took */
     pthread_t threads[SRV_MAX_CONNS];
     /* last /echo request as received */
@@ -293,10 +294,19 @@ static void *srv__conn_main(void *arg) {
         }
         if (sscanf(buf, "%*s %255s", path) != 1)
             goto done;
+        /* a proxy gets "http://host/path": serve the path, and count it */
+        const char *route = path;
+        int proxied = strncmp(path, "http://", 7) == 0;
+        if (proxied) {
+            route = strchr(path + 7, '/');
+            if (!route)
+                route = "/";
+        }
         pthread_mutex_lock(&s->mu);
         s->requests++;
+        s->proxied += proxied;
         pthread_mutex_unlock(&s->mu);
-        if (srv__serve(s, fd, path, buf, hlen, buf + hlen, clen) < 0)
+        if (srv__serve(s, fd, route, buf, hlen, buf + hlen, clen) < 0)
             goto done;
         memmove(buf, buf + hlen + clen, have - hlen - clen);
         have -= hlen + clen;
@@ -742,6 +752,23 @@ static void test_environment_proxy_ignored(void **state) {
     assert_int_equal(r.http_status, 204);
 }
 
+static void test_configured_proxy_used(void **state) {
+    fx *f = *state;
+    char proxy[64];
+    /* the test server plays the proxy; the target name never resolves anywhere */
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", f->s->port);
+    f->c.delivery_proxy = proxy;
+    he_result r = run_one(f, f->allow, "http://hookq-test.invalid/204");
+    assert_int_equal(r.curl_code, CURLE_OK);
+    assert_int_equal(r.http_status, 204);
+    assert_int_equal(srv_get(f->s, &f->s->proxied), 1);
+    /* the filter judges the socket it opens, which goes to the proxy */
+    r = run_one(f, f->deny, "http://hookq-test.invalid/204");
+    assert_int_equal(r.blocked, 1);
+    assert_int_equal(verdict(&r), OUT_FINAL);
+    assert_int_equal(srv_get(f->s, &f->s->proxied), 1);
+}
+
 static void test_connection_refused_retries(void **state) {
     fx *f = *state;
     /* a port that was free a moment ago: bind, read the port, close */
@@ -844,6 +871,7 @@ int main(void) {
         T(test_refused_address_never_connects),
         T(test_only_http_schemes),
         T(test_environment_proxy_ignored),
+        T(test_configured_proxy_used),
         T(test_connection_refused_retries),
         T(test_callback_may_resubmit),
         T(test_free_with_transfers_in_flight),
