@@ -135,8 +135,11 @@ static void rw_dead(wk *w, pl *p, job *j, const char *now_iso) {
  * subscribed (an operational event in the events stream). */
 static void rw_disabled(wk *w, job *j, long long failures) {
     pl *s = w->side;
-    LOG_W("endpoint %s disabled after %lld consecutive failures (last: %s)", j->ep_id, failures,
-          j->error);
+    if (j->oc == OUT_GONE)
+        LOG_W("endpoint %s disabled: it answered 410 Gone", j->ep_id);
+    else
+        LOG_W("endpoint %s disabled after %lld consecutive failures (last: %s)", j->ep_id, failures,
+              j->error);
     pl_begin(s, 0, NULL);
     pl_arg(s, "INCR");
     pl_arg(s, w->k_version);
