@@ -53,7 +53,7 @@ typedef struct hookq_publish_opts {
 typedef struct hookq hookq; /* opaque */
 
 hookq *hookq_connect(const hookq_options *opts);
-void hookq_free(hookq *h); /* NULL-safe */
+void hookq_free(hookq *h);                 /* NULL-safe */
 hookq_err hookq_error(const hookq *h);     /* error of the last call */
 const char *hookq_errstr(const hookq *h);  /* its message (owned by h) */
 const char *hookq_strerror(hookq_err err); /* static text for a code */

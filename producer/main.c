@@ -1,6 +1,9 @@
-/* placeholder */
+/* hookq: the operator CLI. All logic is in hqcli (cli.c and friends). */
 #include <stdio.h>
-int main(void) {
-    fputs("hookq: not built yet\n", stderr);
-    return 1;
+#include "cli.h"
+
+extern char **environ;
+
+int main(int argc, char **argv) {
+    return cli_main(argc, argv, environ, stdout, stderr);
 }

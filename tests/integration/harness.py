@@ -342,7 +342,9 @@ class Receiver:
 def _env(rs, env):
     e = dict(os.environ)
     for k in list(e):
-        if k.startswith('HOOKQ_') and k not in ('HOOKQ_BIN', 'HOOKQ_SRC', 'HOOKQ_TESTS_BIN'):
+        # The binaries reject unknown HOOKQ_* variables (a typo must not pass
+        # silently), so the harness's own HOOKQ_BIN etc. are not passed on.
+        if k.startswith('HOOKQ_'):
             del e[k]
     if rs is not None:
         e['HOOKQ_REDIS_URL'] = rs.url

@@ -1,0 +1,467 @@
+/* cli_endpoint.c -- `hookq endpoint ...`: register and manage endpoints. The hash layout
+ * belongs to common/ep.c; this file validates operator input and prints. */
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "ep.h"
+#include "evp.h"
+#include "id.h"
+#include "key.h"
+#include "pat.h"
+#include "sig.h"
+#include "tm.h"
+#include "val.h"
+
+#define DESCRIPTION_MAX 1024
+
+static const char u_add[] =
+    "hookq endpoint add --url URL [--events PATTERNS] [--description TEXT] [--tenant T]\n"
+    "       [--secret whsec_...] [--header 'Name: value']... [--github-signature]";
+static const char u_update[] =
+    "hookq endpoint update ID [--url URL] [--events PATTERNS] [--description TEXT]\n"
+    "       [--tenant T] [--header 'Name: value']... [--no-headers]\n"
+    "       [--github-signature | --no-github-signature]";
+
+/* Replace *dst with a copy of s ("" or NULL clears when allow_null). */
+static int set_str(cli *x, char **dst, const char *s, int allow_null) {
+    char *c = NULL;
+    if (s && (*s || !allow_null)) {
+        c = strdup(s);
+        if (!c)
+            return cli_fail(x, CLI_FAIL, "out of memory");
+    }
+    free(*dst);
+    *dst = c;
+    return CLI_OK;
+}
+
+static void clear_headers(ep *e) {
+    size_t i;
+    for (i = 0; i < e->n_headers; i++) {
+        free(e->header_names[i]);
+        free(e->header_values[i]);
+    }
+    free(e->header_names);
+    free(e->header_values);
+    e->header_names = e->header_values = NULL;
+    e->n_headers = 0;
+}
+
+/* Validate every --header and replace e's headers with them. */
+static int set_headers(cli *x, ep *e, const cli_args *a) {
+    size_t n = 0, k = 0;
+    int i;
+    char err[HQ_ERRLEN];
+    char **names, **values;
+    for (i = 0; i < a->nopt; i++)
+        n += strcmp(a->oname[i], "header") == 0;
+    if (n > VAL_HEADERS_MAX)
+        return cli_fail(x, CLI_FAIL, "--header: at most %d headers", VAL_HEADERS_MAX);
+    names = calloc(n ? n : 1, sizeof *names);
+    values = calloc(n ? n : 1, sizeof *values);
+    if (!names || !values) {
+        free(names);
+        free(values);
+        return cli_fail(x, CLI_FAIL, "out of memory");
+    }
+    for (i = 0; i < a->nopt; i++) {
+        if (strcmp(a->oname[i], "header") != 0)
+            continue;
+        if (val_header_line(a->oval[i], &names[k], &values[k], err, sizeof err) != HQ_OK) {
+            while (k--) {
+                free(names[k]);
+                free(values[k]);
+            }
+            free(names);
+            free(values);
+            return cli_fail(x, CLI_FAIL, "--header: %s", err);
+        }
+        k++;
+    }
+    clear_headers(e);
+    e->header_names = names;
+    e->header_values = values;
+    e->n_headers = n;
+    return CLI_OK;
+}
+
+/* Apply the options add and update share. */
+static int apply(cli *x, ep *e, const cli_args *a) {
+    char err[HQ_ERRLEN];
+    const char *v;
+    if ((v = cli_get(a, "url"))) {
+        if (val_url(v, err, sizeof err) != HQ_OK)
+            return cli_fail(x, CLI_FAIL, "--url: %s", err);
+        if (set_str(x, &e->url, v, 0) != CLI_OK)
+            return CLI_FAIL;
+    }
+    if ((v = cli_get(a, "events"))) {
+        pat_list l = {0};
+        if (pat_list_parse(v, &l, err, sizeof err) != HQ_OK)
+            return cli_fail(x, CLI_FAIL, "--events: %s", err);
+        pat_list_clear(&e->events);
+        e->events = l;
+    }
+    if ((v = cli_get(a, "description"))) {
+        if (strlen(v) > DESCRIPTION_MAX)
+            return cli_fail(x, CLI_FAIL, "--description: longer than %d bytes", DESCRIPTION_MAX);
+        if (set_str(x, &e->description, v, 1) != CLI_OK)
+            return CLI_FAIL;
+    }
+    if ((v = cli_get(a, "tenant"))) {
+        if (*v && evp_tenant_valid(v, err, sizeof err) != HQ_OK)
+            return cli_fail(x, CLI_FAIL, "--tenant: %s", err);
+        if (set_str(x, &e->tenant, v, 1) != CLI_OK)
+            return CLI_FAIL;
+    }
+    if (cli_has(a, "no-headers"))
+        clear_headers(e);
+    if (cli_has(a, "header") && set_headers(x, e, a) != CLI_OK)
+        return CLI_FAIL;
+    if (cli_has(a, "github-signature"))
+        e->github_signature = 1;
+    if (cli_has(a, "no-github-signature"))
+        e->github_signature = 0;
+    return CLI_OK;
+}
+
+static int new_secret(cli *x, const cli_args *a, char **out) {
+    char buf[SIG_SECRET_MAX], err[HQ_ERRLEN];
+    const char *v = cli_get(a, "secret");
+    if (v) {
+        if (sig_secret_valid(v, err, sizeof err) != HQ_OK)
+            return cli_fail(x, CLI_FAIL, "--secret: %s", err);
+    } else {
+        if (sig_secret_generate(buf, sizeof buf) != HQ_OK)
+            return cli_fail(x, CLI_FAIL, "cannot generate a secret");
+        v = buf;
+    }
+    free(*out);
+    *out = strdup(v);
+    return *out ? CLI_OK : cli_fail(x, CLI_FAIL, "out of memory");
+}
+
+static int save(cli *x, const ep *e) {
+    char err[HQ_ERRLEN];
+    if (ep_save(x->r, x->c->redis_prefix, e, err, sizeof err) != HQ_OK)
+        return cli_fail(x, CLI_FAIL, "%s", err);
+    return CLI_OK;
+}
+
+static int load(cli *x, const char *id, ep **out) {
+    char err[HQ_ERRLEN];
+    *out = NULL;
+    if (id_valid(id, err, sizeof err) != HQ_OK)
+        return cli_fail(x, CLI_FAIL, "endpoint id: %s", err);
+    if (cli_rq(x) != CLI_OK)
+        return CLI_FAIL;
+    if (ep_load(x->r, x->c->redis_prefix, id, out, err, sizeof err) != HQ_OK)
+        return cli_fail(x, CLI_FAIL, "%s", err);
+    return CLI_OK;
+}
+
+/* Human view of one endpoint: "key: value" lines from its JSON form. */
+static int print_ep(cli *x, const ep *e, int show_secret) {
+    json_t *j = ep_to_json(e, show_secret), *v;
+    const char *k;
+    if (!j)
+        return cli_fail(x, CLI_FAIL, "out of memory");
+    if (x->json)
+        return cli_print_json(x, j);
+    json_object_foreach(j, k, v) {
+        if (json_is_string(v)) {
+            fprintf(x->out, "%-18s %s\n", k, json_string_value(v));
+        } else if (json_is_null(v)) {
+            continue; /* unset fields: nothing to show */
+        } else {
+            char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            fprintf(x->out, "%-18s %s\n", k, s ? s : "");
+            free(s);
+        }
+    }
+    json_decref(j);
+    return CLI_OK;
+}
+
+static const cli_opt edit_opts[] = {
+    {"url", 1},    {"events", 1}, {"description", 1},      {"tenant", 1},
+    {"secret", 1}, {"header", 1}, {"github-signature", 0}, {NULL, 0},
+};
+static const cli_opt update_opts[] = {
+    {"url", 1},    {"events", 1},     {"description", 1},      {"tenant", 1},
+    {"header", 1}, {"no-headers", 0}, {"github-signature", 0}, {"no-github-signature", 0},
+    {NULL, 0},
+};
+
+static int ep_add(cli *x, int argc, char **argv) {
+    cli_args a;
+    ep *e = NULL;
+    char id[64];
+    int rc;
+    int64_t now = tm_now_ms();
+
+    x->usage = u_add;
+    if ((rc = cli_parse(x, argc, argv, edit_opts, 0, 0, &a)) != CLI_OK)
+        return rc;
+    if (!cli_get(&a, "url"))
+        return cli_fail(x, CLI_USAGE, "--url is required");
+    if (!(e = ep_new()))
+        return cli_fail(x, CLI_FAIL, "out of memory");
+    rc = CLI_FAIL;
+    if (id_new(ID_PREFIX_ENDPOINT, id, sizeof id) != HQ_OK) {
+        cli_fail(x, CLI_FAIL, "cannot generate an endpoint id");
+        goto cleanup;
+    }
+    if (set_str(x, &e->id, id, 0) != CLI_OK || apply(x, e, &a) != CLI_OK ||
+        new_secret(x, &a, &e->secret) != CLI_OK)
+        goto cleanup;
+    if (!cli_get(&a, "events")) {
+        char err[HQ_ERRLEN];
+        if (pat_list_parse("*", &e->events, err, sizeof err) != HQ_OK) {
+            cli_fail(x, CLI_FAIL, "%s", err);
+            goto cleanup;
+        }
+    }
+    e->enabled = 1;
+    e->created_at = e->updated_at = now;
+    if (cli_rq(x) != CLI_OK || save(x, e) != CLI_OK)
+        goto cleanup;
+    /* The secret is shown here and by rotate-secret only: always as JSON, so it can be
+     * captured by a script. */
+    x->json = 1;
+    rc = print_ep(x, e, 1);
+cleanup:
+    ep_free(e);
+    return rc;
+}
+
+static int cmp_ep(const void *a, const void *b) {
+    return strcmp((*(ep *const *)a)->id, (*(ep *const *)b)->id);
+}
+
+static int ep_list(cli *x, int argc, char **argv) {
+    static const cli_opt spec[] = {{NULL, 0}};
+    static const char *const hdr[] = {"ID", "ENABLED", "URL", "EVENTS", "TENANT", "DESCRIPTION"};
+    cli_args a;
+    ep **all = NULL;
+    size_t n = 0, i;
+    int64_t version;
+    char err[HQ_ERRLEN];
+    int rc;
+
+    x->usage = "hookq endpoint list [--json]";
+    if ((rc = cli_parse(x, argc, argv, spec, 0, 0, &a)) != CLI_OK)
+        return rc;
+    if (cli_rq(x) != CLI_OK)
+        return CLI_FAIL;
+    if (ep_load_all(x->r, x->c->redis_prefix, &all, &n, &version, err, sizeof err) != HQ_OK)
+        return cli_fail(x, CLI_FAIL, "%s", err);
+    if (n > 1)
+        qsort(all, n, sizeof *all, cmp_ep);
+    rc = CLI_OK;
+    if (x->json) {
+        json_t *arr = json_array();
+        for (i = 0; arr && i < n; i++)
+            json_array_append_new(arr, ep_to_json(all[i], 0));
+        rc = cli_print_json(x, arr);
+    } else {
+        cli_table *t = cli_table_new(6, hdr);
+        for (i = 0; t && i < n; i++) {
+            char *events = pat_list_join(&all[i]->events);
+            const char *row[] = {all[i]->id,     all[i]->enabled ? "true" : "false",
+                                 all[i]->url,    events ? events : "",
+                                 all[i]->tenant, all[i]->description};
+            cli_table_add(t, row);
+            free(events);
+        }
+        if (t)
+            cli_table_print(t, x->out);
+        else
+            rc = cli_fail(x, CLI_FAIL, "out of memory");
+        cli_table_free(t);
+    }
+    for (i = 0; i < n; i++)
+        ep_free(all[i]);
+    free(all);
+    return rc;
+}
+
+static int ep_show(cli *x, int argc, char **argv) {
+    static const cli_opt spec[] = {{NULL, 0}};
+    cli_args a;
+    ep *e;
+    int rc;
+    x->usage = "hookq endpoint show ID [--json]";
+    if ((rc = cli_parse(x, argc, argv, spec, 1, 1, &a)) != CLI_OK)
+        return rc;
+    if (load(x, a.pos[0], &e) != CLI_OK)
+        return CLI_FAIL;
+    rc = print_ep(x, e, 0);
+    ep_free(e);
+    return rc;
+}
+
+static int ep_update(cli *x, int argc, char **argv) {
+    cli_args a;
+    ep *e;
+    int rc;
+    x->usage = u_update;
+    if ((rc = cli_parse(x, argc, argv, update_opts, 1, 1, &a)) != CLI_OK)
+        return rc;
+    if (a.nopt == 0)
+        return cli_fail(x, CLI_USAGE, "nothing to update");
+    if (cli_has(&a, "github-signature") && cli_has(&a, "no-github-signature"))
+        return cli_fail(x, CLI_USAGE, "--github-signature and --no-github-signature conflict");
+    if (load(x, a.pos[0], &e) != CLI_OK)
+        return CLI_FAIL;
+    rc = CLI_FAIL;
+    if (apply(x, e, &a) != CLI_OK)
+        goto cleanup;
+    e->updated_at = tm_now_ms();
+    if (save(x, e) != CLI_OK)
+        goto cleanup;
+    rc = print_ep(x, e, 0);
+cleanup:
+    ep_free(e);
+    return rc;
+}
+
+/* enable / disable: one function so both record the same fields. */
+static int set_enabled(cli *x, int argc, char **argv, int on) {
+    static const cli_opt dis_opts[] = {{"reason", 1}, {NULL, 0}};
+    static const cli_opt en_opts[] = {{NULL, 0}};
+    cli_args a;
+    ep *e;
+    char fkey[KEY_MAX];
+    redisReply *rep;
+    int rc;
+    int64_t now = tm_now_ms();
+
+    x->usage = on ? "hookq endpoint enable ID [--json]"
+                  : "hookq endpoint disable ID [--reason TEXT] [--json]";
+    if ((rc = cli_parse(x, argc, argv, on ? en_opts : dis_opts, 1, 1, &a)) != CLI_OK)
+        return rc;
+    if (load(x, a.pos[0], &e) != CLI_OK)
+        return CLI_FAIL;
+    rc = CLI_FAIL;
+    e->enabled = on;
+    e->updated_at = now;
+    if (on) {
+        e->disabled_at = 0;
+        if (set_str(x, &e->disabled_reason, NULL, 1) != CLI_OK)
+            goto cleanup;
+    } else {
+        const char *reason = cli_get(&a, "reason");
+        if (reason && strlen(reason) > DESCRIPTION_MAX) {
+            cli_fail(x, CLI_FAIL, "--reason: longer than %d bytes", DESCRIPTION_MAX);
+            goto cleanup;
+        }
+        e->disabled_at = now;
+        if (set_str(x, &e->disabled_reason, reason ? reason : "disabled by operator", 0) != CLI_OK)
+            goto cleanup;
+    }
+    if (save(x, e) != CLI_OK)
+        goto cleanup;
+    if (on) {
+        /* A fresh start: the auto-disable threshold counts from zero again. */
+        if (key_failures(x->c->redis_prefix, e->id, fkey, sizeof fkey) != HQ_OK) {
+            cli_fail(x, CLI_FAIL, "key too long");
+            goto cleanup;
+        }
+        if (!(rep = cli_cmd(x, (const char *[]){"DEL", fkey, NULL})))
+            goto cleanup;
+        freeReplyObject(rep);
+    }
+    if (x->json) {
+        rc = print_ep(x, e, 0);
+    } else {
+        fprintf(x->out, "endpoint %s %s\n", e->id, on ? "enabled" : "disabled");
+        rc = CLI_OK;
+    }
+cleanup:
+    ep_free(e);
+    return rc;
+}
+
+static int ep_rotate(cli *x, int argc, char **argv) {
+    static const cli_opt spec[] = {{"secret", 1}, {NULL, 0}};
+    cli_args a;
+    ep *e;
+    int rc;
+    int64_t now = tm_now_ms();
+    x->usage = "hookq endpoint rotate-secret ID [--secret whsec_...]";
+    if ((rc = cli_parse(x, argc, argv, spec, 1, 1, &a)) != CLI_OK)
+        return rc;
+    if (load(x, a.pos[0], &e) != CLI_OK)
+        return CLI_FAIL;
+    rc = CLI_FAIL;
+    /* The old secret keeps signing (second signature) until the grace period ends, so
+     * receivers can switch without rejecting deliveries. */
+    free(e->secret_old);
+    e->secret_old = e->secret;
+    e->secret = NULL;
+    e->secret_old_until = now + x->c->endpoints_rotation_grace_ms;
+    if (new_secret(x, &a, &e->secret) != CLI_OK)
+        goto cleanup;
+    e->updated_at = now;
+    if (save(x, e) != CLI_OK)
+        goto cleanup;
+    x->json = 1;
+    rc = print_ep(x, e, 1);
+cleanup:
+    ep_free(e);
+    return rc;
+}
+
+static int ep_rm(cli *x, int argc, char **argv) {
+    static const cli_opt spec[] = {{NULL, 0}};
+    cli_args a;
+    ep *e;
+    char err[HQ_ERRLEN];
+    int rc;
+    x->usage = "hookq endpoint rm ID";
+    if ((rc = cli_parse(x, argc, argv, spec, 1, 1, &a)) != CLI_OK)
+        return rc;
+    if (load(x, a.pos[0], &e) != CLI_OK)
+        return CLI_FAIL;
+    ep_free(e);
+    if (ep_delete(x->r, x->c->redis_prefix, a.pos[0], err, sizeof err) != HQ_OK)
+        return cli_fail(x, CLI_FAIL, "%s", err);
+    if (x->json)
+        return cli_print_json(x, json_pack("{s:s,s:b}", "id", a.pos[0], "removed", 1));
+    fprintf(x->out, "endpoint %s removed\n", a.pos[0]);
+    return CLI_OK;
+}
+
+static int ep_enable(cli *x, int argc, char **argv) {
+    return set_enabled(x, argc, argv, 1);
+}
+
+static int ep_disable(cli *x, int argc, char **argv) {
+    return set_enabled(x, argc, argv, 0);
+}
+
+int cli_cmd_endpoint(cli *x, int argc, char **argv) {
+    static const struct {
+        const char *name;
+        int (*fn)(cli *, int, char **);
+    } subs[] = {{"add", ep_add},
+                {"list", ep_list},
+                {"ls", ep_list},
+                {"show", ep_show},
+                {"update", ep_update},
+                {"enable", ep_enable},
+                {"disable", ep_disable},
+                {"rotate-secret", ep_rotate},
+                {"rm", ep_rm}};
+    size_t i;
+    x->usage = "hookq endpoint add|list|show|update|enable|disable|rotate-secret|rm ...";
+    if (argc < 2)
+        return cli_fail(x, CLI_USAGE, "missing endpoint command");
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+        return CLI_HELP;
+    for (i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        if (strcmp(argv[1], subs[i].name) == 0)
+            return subs[i].fn(x, argc - 1, argv + 1);
+    return cli_fail(x, CLI_USAGE, "unknown endpoint command '%s'", argv[1]);
+}

@@ -1,0 +1,845 @@
+#!/usr/bin/env python3
+"""hookq benchmark driver (run it through tests/bench/run.sh, which builds the tools).
+
+Everything runs on 127.0.0.1 in one temp dir: a private redis-server (persistence off;
+one extra run with AOF everysec), nginx (`return 204`) and hqb-recv (our epoll receiver:
+exact counts, 503 every Nth, held answers, publish->arrival latency). For each scenario it
+pre-loads events, starts build/bin/hookq-worker and measures the drain. In the same run it
+measures the BullMQ peer, wrk and the libcurl ceiling against the same receiver.
+docs/performance.md explains every figure and the scenario mix.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(SRC, 'tests', 'integration'))
+import harness as h  # noqa: E402  (RedisServer, Resp, free_port, wait_until)
+
+PREFIX = 'hookq'
+EVENTS = PREFIX + ':{q}:events'
+JOBS = PREFIX + ':{q}:jobs'
+DELAY = PREFIX + ':{q}:delay'
+SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
+CLK = os.sysconf('SC_CLK_TCK')
+PEER = os.environ.get('HOOKQ_BENCH_PEER', os.path.join(os.path.dirname(SRC), '..', 'shared', 'peers'))
+
+TARGETS = [
+    # key, label, op, target
+    ('hookq_over_bullmq', 'deliveries/s hookq / BullMQ peer', '>=', 10.0),
+    ('hookq_over_wrk', 'deliveries/s hookq / wrk (same receiver, same conns)', '>=', 0.35),
+    ('cmds_per_delivery', 'Redis commands per delivery (incl. inside scripts)', '<=', 3.0),
+    ('p99_ms_1k', 'p99 publish->receive at 1k events/s (ms)', '<=', 5.0),
+    ('fail10_over_ok', 'throughput 10% 503 / all succeeding', '>=', 0.85),
+    ('ep1000_over_ep1', '1,000 endpoints / 1 endpoint', '>=', 0.7),
+    ('promote_jobs_per_s', 'promotion of delayed jobs (jobs/s)', '>=', 50000.0),
+    ('rss_mib_1000', 'worker peak RSS with 1,000 in flight (MiB)', '<=', 64.0),
+]
+
+
+def log(*a):
+    print('[bench %s]' % time.strftime('%H:%M:%S'), *a, file=sys.stderr, flush=True)
+
+
+def proc_cpu(pid):
+    """utime+stime of pid in seconds (None if gone)."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            parts = f.read().rsplit(')', 1)[1].split()
+        return (int(parts[11]) + int(parts[12])) / CLK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def proc_status(pid, field):
+    """A kB field of /proc/PID/status (VmHWM, VmRSS) in MiB."""
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def http_get(port, path, timeout=5.0):
+    """Tiny HTTP/1.0 GET on loopback; returns the body text."""
+    with socket.create_connection(('127.0.0.1', port), timeout=timeout) as s:
+        s.sendall(b'GET %s HTTP/1.0\r\nHost: x\r\n\r\n' % path.encode())
+        data = b''
+        while True:
+            k = s.recv(65536)
+            if not k:
+                break
+            data += k
+            if b'\r\n\r\n' in data:
+                head, body = data.split(b'\r\n\r\n', 1)
+                m = re.search(rb'content-length:\s*(\d+)', head, re.I)
+                if not m or len(body) >= int(m.group(1)):
+                    break  # no length: a 204 (ours) or nginx's close-delimited stub
+    return data.split(b'\r\n\r\n', 1)[1].decode()
+
+
+# ---------------------------------------------------------------- receivers
+
+class Nginx:
+    """nginx with a private config: `return 204`, stub_status for exact counts."""
+    name = 'nginx'
+
+    def __init__(self, tmp, workers=1):
+        self.dir = os.path.join(tmp, 'nginx')
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = h.free_port()
+        self.workers = workers
+        self.proc = None
+        self.polls = 0
+        self.base = 0
+
+    def start(self):
+        d = self.dir
+        conf = f"""worker_processes {self.workers};
+daemon off;
+master_process on;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+worker_rlimit_nofile 20000;
+events {{ worker_connections 8192; multi_accept on; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  keepalive_requests 100000;
+  keepalive_timeout 120s;
+  client_body_buffer_size 64k;
+  server {{
+    listen 127.0.0.1:{self.port} backlog=4096;
+    location = /_stub {{ stub_status; }}
+    location / {{ return 204; }}
+  }}
+}}
+"""
+        with open(os.path.join(d, 'nginx.conf'), 'w') as f:
+            f.write(conf)
+        self.proc = subprocess.Popen(['nginx', '-c', os.path.join(d, 'nginx.conf'), '-p', d + '/',
+                                      '-e', os.path.join(d, 'error.log')],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def up():
+            try:
+                self._requests()
+                return True
+            except OSError:
+                return False
+        if not h.wait_until(up, 10):
+            raise RuntimeError('nginx did not start (see %s/error.log)' % d)
+        return self
+
+    def url(self, path='/hook'):
+        return 'http://127.0.0.1:%d%s' % (self.port, path)
+
+    def _requests(self):
+        body = http_get(self.port, '/_stub')
+        self.polls += 1
+        return int(body.split('\n')[2].split()[2])
+
+    def mark(self):
+        """Start counting from now. stub_status counts its own polls: subtract them."""
+        self.base = self._requests()
+        self.polls = 0
+
+    def delivered(self):
+        return self._requests() - self.base - self.polls
+
+    def stats(self):
+        return {'delivered': self.delivered()}
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Hqb:
+    """tests/bench/hqb-recv.c: exact counts, failures, held answers, latency."""
+    name = 'hqb-recv'
+
+    def __init__(self, tools, threads=1, fail_every=0, delay_ms=0, latency=False, max_seconds=3600):
+        self.args = [os.path.join(tools, 'hqb-recv'), '--threads', str(threads),
+                     '--max-seconds', str(max_seconds)]
+        if fail_every:
+            self.args += ['--fail-every', str(fail_every)]
+        if delay_ms:
+            self.args += ['--delay-ms', str(delay_ms)]
+        if latency:
+            self.args += ['--latency']
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+        self.port = int(self.proc.stdout.readline())
+        return self
+
+    def url(self, path='/hook'):
+        return 'http://127.0.0.1:%d%s' % (self.port, path)
+
+    def stats(self):
+        return json.loads(http_get(self.port, '/stats'))
+
+    def mark(self):
+        http_get(self.port, '/reset')
+
+    def delivered(self):
+        return self.stats()['ok']
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# ---------------------------------------------------------------- redis helpers
+
+def info(rs, section):
+    out = {}
+    for line in rs.call('INFO', section).splitlines():
+        if ':' in line and not line.startswith('#'):
+            k, v = line.split(':', 1)
+            out[k] = v
+    return out
+
+
+def commandstats(rs):
+    calls = {}
+    for k, v in info(rs, 'commandstats').items():
+        m = re.search(r'calls=(\d+)', v)
+        if m and k.startswith('cmdstat_'):
+            calls[k[len('cmdstat_'):]] = int(m.group(1))
+    return calls
+
+
+def reads_processed(rs):
+    return int(info(rs, 'stats').get('total_reads_processed', 0))
+
+
+def add_endpoints(rs, eps):
+    """eps: list of (id, url, events). Written per docs/keys.md, like `hookq endpoint add`."""
+    now = time.strftime('%Y-%m-%dT%H:%M:%S.000Z', time.gmtime())
+    cmds = []
+    for eid, url, events in eps:
+        cmds.append(['HSET', '%s:{%s}:endpoint' % (PREFIX, eid), 'url', url, 'events', events,
+                     'secret', SECRET, 'description', 'bench', 'enabled', 'true',
+                     'github_signature', 'false', 'headers', '[]', 'created_at', now,
+                     'updated_at', now])
+        cmds.append(['SADD', PREFIX + ':endpoints', eid])
+        if len(cmds) >= 1000:
+            rs.pipeline(cmds)
+            cmds = []
+    cmds.append(['INCR', PREFIX + ':endpoints:version'])
+    for r in rs.pipeline(cmds):
+        if isinstance(r, h.RedisError):
+            raise r
+
+
+def ep_id(i):
+    # ids are ep_ + 26 Crockford base32 chars (id.h); a fixed, valid, sortable one per index
+    return 'ep_01BENCH%019d' % i
+
+
+def create_groups(rs):
+    """Pre-loaded events must be seen by the worker whatever start id it would create the
+    group with, so the groups exist (at 0) before it starts."""
+    for key, group in ((EVENTS, 'fanout'), (JOBS, 'deliver')):
+        try:
+            rs.call('XGROUP', 'CREATE', key, group, '0', 'MKSTREAM')
+        except h.RedisError as e:
+            if 'BUSYGROUP' not in str(e):
+                raise
+
+
+def pending(rs):
+    n = 0
+    for key, group in ((EVENTS, 'fanout'), (JOBS, 'deliver')):
+        try:
+            n += int(rs.call('XPENDING', key, group)[0])
+        except h.RedisError:
+            pass
+    return n
+
+
+# ---------------------------------------------------------------- the bench
+
+class Bench:
+    def __init__(self, args, tmp):
+        self.a = args
+        self.tmp = tmp
+        self.tools = args.tools
+        self.bin = args.bin
+        self.worker_logs = []
+
+    def load(self, rs, *argv, timeout=300):
+        p = subprocess.run([os.path.join(self.tools, 'hqb-load'), argv[0], str(rs.port)] +
+                           [str(x) for x in argv[1:]], capture_output=True, text=True,
+                           timeout=timeout)
+        if p.returncode != 0:
+            raise RuntimeError('hqb-load %s: %s' % (argv[0], p.stderr.strip()))
+        return json.loads(p.stdout)
+
+    def worker_env(self, rs, extra):
+        env = {k: v for k, v in os.environ.items() if not k.startswith('HOOKQ_')}
+        env.update({'HOOKQ_REDIS_URL': rs.url, 'HOOKQ_SECURITY_ALLOW_PRIVATE_NETWORKS': 'true',
+                    'HOOKQ_LOG_LEVEL': 'warn', 'HOOKQ_DELIVERY_CONCURRENCY': '64',
+                    'HOOKQ_WORKER_NAME': 'bench', 'HOOKQ_DELIVERY_SHUTDOWN_GRACE': '2s'})
+        env.update(extra or {})
+        return env
+
+    def start_worker(self, rs, extra, tag):
+        logf = os.path.join(self.tmp, 'worker-%s-%d.log' % (tag, len(self.worker_logs)))
+        self.worker_logs.append(logf)
+        f = open(logf, 'w')
+        p = subprocess.Popen([os.path.join(self.bin, 'hookq-worker')],
+                             env=self.worker_env(rs, extra), stdout=f, stderr=subprocess.STDOUT,
+                             cwd=self.tmp)
+        f.close()
+        p.logf = logf
+        return p
+
+    def stop_worker(self, p):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(8)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        with open(p.logf, errors='replace') as f:
+            return f.read()
+
+    @staticmethod
+    def tail(text, n=5):
+        return ' | '.join(text.strip().splitlines()[-n:])
+
+    def drain(self, rs, rcv, n_events, expected, eps, extra, tag, types='bench.event'):
+        """Pre-load, run one worker until `expected` deliveries arrive, measure."""
+        rs.call('FLUSHALL')
+        add_endpoints(rs, eps)
+        create_groups(rs)
+        self.load(rs, 'events', EVENTS, n_events, types, self.a.bytes)
+        rcv.mark()
+        cs0, rd0 = commandstats(rs), reads_processed(rs)
+        rcpu0 = proc_cpu(rs.proc.pid)
+        t0 = time.monotonic()
+        w = self.start_worker(rs, extra, tag)
+        limit = t0 + max(20.0, expected / 500.0)
+        got, dead = 0, None
+        while time.monotonic() < limit:
+            got = rcv.delivered()
+            if got >= expected:
+                break
+            if w.poll() is not None:
+                dead = w.returncode
+                break
+            time.sleep(0.01)
+        t1 = time.monotonic()
+        wcpu = proc_cpu(w.pid)
+        rss = proc_status(w.pid, 'VmHWM')
+        res = {'scenario': tag, 'events': n_events, 'expected': expected, 'delivered': got,
+               'seconds': round(t1 - t0, 3), 'loadavg_1m': round(os.getloadavg()[0], 2)}
+        if dead is not None or got < expected:
+            text = self.stop_worker(w)
+            res['error'] = ('worker exited rc=%s' % dead if dead is not None else
+                            'timeout: %d of %d delivered' % (got, expected))
+            res['worker_log'] = self.tail(text)
+            log(tag, res['error'], res['worker_log'])
+            return res
+        # Deliveries are counted when they arrive; the acks follow. Wait for them so the
+        # command counts cover whole deliveries. Our own XPENDING polls are subtracted.
+        polls = 0
+        ack_limit = time.monotonic() + 15
+        while time.monotonic() < ack_limit:
+            polls += 2
+            if pending(rs) == 0:
+                break
+            time.sleep(0.01)
+        rcpu1 = proc_cpu(rs.proc.pid)
+        wcpu_acked = proc_cpu(w.pid)
+        cs1, rd1 = commandstats(rs), reads_processed(rs)
+        text = self.stop_worker(w)
+        diff = {k: cs1.get(k, 0) - cs0.get(k, 0) for k in cs1}
+        diff['info'] = 0
+        diff['xpending'] = max(0, diff.get('xpending', 0) - polls)
+        diff = {k: v for k, v in diff.items() if v > 0}
+        total = sum(diff.values())
+        top = sorted(diff.items(), key=lambda kv: -kv[1])[:8]
+        # reads: ours are 2 INFO + the XPENDING polls (one read each)
+        reads = rd1 - rd0 - polls - 2
+        res.update({
+            'deliveries_per_s': round(got / (t1 - t0), 1),
+            'worker_cpu_s_per_10k': round((wcpu or 0) / got * 10000, 3),
+            'redis_cpu_s_per_10k': round((rcpu1 - rcpu0) / got * 10000, 3),
+            'cpu_s_per_10k': round(((wcpu_acked or wcpu or 0) + rcpu1 - rcpu0) / got * 10000, 3),
+            'worker_rss_mib': round(rss, 1) if rss else None,
+            'cmds_per_delivery': round(total / got, 3),
+            'top_cmds_per_delivery': {k: round(v / got, 3) for k, v in top},
+            'redis_reads_per_delivery': round(reads / got, 3),
+        })
+        errs = [ln for ln in text.splitlines() if ' error' in ln.lower() or 'ERROR' in ln]
+        if errs:
+            res['worker_errors'] = len(errs)
+            res['worker_error_sample'] = errs[0][:300]
+        log(tag, '%.0f deliveries/s, %.2f cmds/delivery, %.2f reads/delivery, rss %s MiB' % (
+            res['deliveries_per_s'], res['cmds_per_delivery'], res['redis_reads_per_delivery'],
+            res['worker_rss_mib']))
+        return res
+
+    # -------------------------------------------------------- scenarios
+
+    def one_endpoint(self, rs, rcv, tag, extra=None, n=None):
+        n = n or self.a.n
+        env = {'HOOKQ_DELIVERY_PER_ENDPOINT': str(self.a.conc),
+               'HOOKQ_DELIVERY_CONCURRENCY': str(self.a.conc)}
+        env.update(extra or {})
+        return self.drain(rs, rcv, n, n, [(ep_id(0), rcv.url('/hook'), '*')], env, tag)
+
+    def many_endpoints(self, rs, rcv, tag):
+        # 1,000 endpoints, half exact (two exact types each), half prefix wildcards; events
+        # of 1,000 types svc<i>.created round-robin, so every event matches exactly one.
+        k = self.a.endpoints
+        eps = []
+        for i in range(k):
+            ev = ('svc%d.created,svc%d.deleted' % (i, i)) if i % 2 == 0 else ('svc%d.*' % i)
+            eps.append((ep_id(i), rcv.url('/ep%d' % i), ev))
+        env = {'HOOKQ_DELIVERY_CONCURRENCY': str(self.a.conc)}
+        return self.drain(rs, rcv, self.a.n, self.a.n, eps, env, tag,
+                          types='svc%%d.created/%d' % k)
+
+    def failures(self, rs, tools_tmp, tag):
+        rcv = Hqb(self.tools, fail_every=10).start()
+        try:
+            env = {'HOOKQ_DELIVERY_PER_ENDPOINT': str(self.a.conc),
+                   'HOOKQ_DELIVERY_CONCURRENCY': str(self.a.conc),
+                   'HOOKQ_RETRY_SCHEDULE': '100ms 100ms 100ms 100ms 100ms',
+                   'HOOKQ_RETRY_JITTER': '0', 'HOOKQ_ENDPOINTS_DISABLE_AFTER': '0'}
+            res = self.drain(rs, rcv, self.a.n, self.a.n, [(ep_id(0), rcv.url('/hook'), '*')],
+                             env, tag)
+            st = rcv.stats()
+            res['receiver_failed'] = st['failed']
+            return res
+        finally:
+            rcv.stop()
+
+    def latency(self, rs, rate, secs, tag):
+        rcv = Hqb(self.tools, latency=True).start()
+        w = None
+        try:
+            rs.call('FLUSHALL')
+            add_endpoints(rs, [(ep_id(0), rcv.url('/hook'), '*')])
+            create_groups(rs)
+            w = self.start_worker(rs, {'HOOKQ_DELIVERY_PER_ENDPOINT': str(self.a.conc),
+                                       'HOOKQ_DELIVERY_CONCURRENCY': str(self.a.conc)}, tag)
+            # warm up: one event through, so the worker is reading before we time anything
+            self.load(rs, 'events', EVENTS, 1, 'bench.event', self.a.bytes)
+            if not h.wait_until(lambda: rcv.stats()['ok'] >= 1, 10):
+                text = self.stop_worker(w)
+                return {'scenario': tag, 'error': 'warm-up event not delivered',
+                        'worker_log': self.tail(text)}
+            rcv.mark()
+            out = self.load(rs, 'pub', EVENTS, rate, secs, 'bench.event', self.a.bytes,
+                            timeout=secs + 60)
+            sent = out['n']
+            h.wait_until(lambda: rcv.stats()['ok'] >= sent, 10 + secs)
+            st = rcv.stats()
+            res = {'scenario': tag, 'rate': rate, 'published': sent, 'received': st['ok'],
+                   'pub_seconds': out['seconds'], 'p50_ms': st['lat_ms']['p50'],
+                   'p90_ms': st['lat_ms']['p90'], 'p99_ms': st['lat_ms']['p99'],
+                   'max_ms': st['lat_ms']['max'], 'expect_100': st['expect_100']}
+            if st['ok'] < sent:
+                res['error'] = 'only %d of %d received' % (st['ok'], sent)
+            log(tag, 'rate %d: p50 %s p99 %s max %s ms' % (rate, res['p50_ms'], res['p99_ms'],
+                                                           res['max_ms']))
+            return res
+        finally:
+            if w:
+                self.stop_worker(w)
+            rcv.stop()
+
+    def rss_inflight(self, rs, tag):
+        conc = self.a.inflight
+        rcv = Hqb(self.tools, delay_ms=self.a.hold_ms).start()
+        try:
+            n = conc * 4
+            env = {'HOOKQ_DELIVERY_CONCURRENCY': str(conc), 'HOOKQ_DELIVERY_PER_ENDPOINT': str(conc),
+                   'HOOKQ_DELIVERY_BATCH': str(min(conc, 1000))}
+            res = self.drain(rs, rcv, n, n, [(ep_id(0), rcv.url('/hook'), '*')], env, tag)
+            res['hold_ms'] = self.a.hold_ms
+            res['max_in_flight_at_receiver'] = rcv.stats().get('max_pending')
+            return res
+        finally:
+            rcv.stop()
+
+    def promotion(self, rs, rcv, tag):
+        """N jobs already due in P:{q}:delay (score 0), all for one event and one endpoint
+        on the fast receiver; time from the first member moved until the zset is empty."""
+        n = self.a.promote_n
+        rs.call('FLUSHALL')
+        add_endpoints(rs, [(ep_id(0), rcv.url('/hook'), '*')])
+        create_groups(rs)
+        evid = rs.call('XADD', EVENTS, '*', 'type', 'bench.event', 'data', '{"x":1}')
+        loaded = self.load(rs, 'delay', DELAY, n, evid, ep_id(0), timeout=300)
+        assert int(rs.call('ZCARD', DELAY)) == n, 'delay zset not loaded'
+        env = {'HOOKQ_DELIVERY_CONCURRENCY': str(self.a.conc),
+               'HOOKQ_DELIVERY_PER_ENDPOINT': str(self.a.conc)}
+        t0 = time.monotonic()
+        w = self.start_worker(rs, env, tag)
+        tfirst, left = None, n
+        limit = t0 + self.a.promote_timeout
+        while time.monotonic() < limit and w.poll() is None:
+            left = int(rs.call('ZCARD', DELAY))
+            now = time.monotonic()
+            if tfirst is None and left < n:
+                tfirst = now
+            if left == 0:
+                break
+            time.sleep(0.02)
+        t1 = time.monotonic()
+        dead = w.poll()
+        text = self.stop_worker(w)
+        moved = n - left
+        res = {'scenario': tag, 'delayed': n, 'moved': moved, 'load_seconds': loaded['seconds'],
+               'seconds_to_first': round(tfirst - t0, 3) if tfirst else None,
+               'seconds': round(t1 - (tfirst or t0), 3)}
+        if moved == 0:
+            res['error'] = ('worker exited rc=%s' % dead) if dead is not None else 'nothing moved'
+            res['worker_log'] = self.tail(text)
+        else:
+            res['jobs_per_s'] = round(moved / max(t1 - (tfirst or t0), 1e-3), 1)
+            if left:
+                res['error'] = 'timeout: %d of %d moved' % (moved, n)
+        log(tag, res.get('jobs_per_s'), 'jobs/s promoted', res.get('error', ''))
+        rs.call('FLUSHALL')  # free the memory now
+        return res
+
+    def promote_script(self, rs, tag):
+        """Redis-side ceiling of promotion: common/lua/promote.lua called back to back
+        (LIMIT 1000) on the same N due members, no worker involved."""
+        n = self.a.promote_n
+        rs.call('FLUSHALL')
+        with open(os.path.join(SRC, 'common', 'lua', 'promote.lua')) as f:
+            sha = rs.call('SCRIPT', 'LOAD', f.read())
+        self.load(rs, 'delay', DELAY, n, '1-0', ep_id(0), timeout=300)
+        t0 = time.monotonic()
+        moved, limit = 0, t0 + self.a.promote_timeout
+        while moved < n and time.monotonic() < limit:
+            k = int(rs.call('EVALSHA', sha, 2, DELAY, JOBS, 1000))
+            if k == 0:
+                break
+            moved += k
+        dt = time.monotonic() - t0
+        rs.call('FLUSHALL')
+        res = {'scenario': tag, 'delayed': n, 'moved': moved, 'seconds': round(dt, 3),
+               'jobs_per_s': round(moved / dt, 1)}
+        log(tag, res['jobs_per_s'], 'jobs/s (promote.lua alone, LIMIT 1000)')
+        return res
+
+    def bullmq(self, rs, rcv):
+        rs.call('FLUSHALL')
+        script = os.path.join(self.a.peers, 'bullmq', 'run-peer.sh')
+        n = self.a.peer_n
+        try:
+            p = subprocess.run([script, str(n), str(self.a.conc), rcv.url('/peer'), str(rs.port)],
+                               capture_output=True, text=True, timeout=60 + n / 200)
+        except subprocess.TimeoutExpired:
+            return {'error': 'bullmq peer timed out'}
+        line = [ln for ln in p.stdout.splitlines() if ln.startswith('{')]
+        if p.returncode != 0 or not line:
+            return {'error': 'bullmq peer failed: %s' % self.tail(p.stderr + p.stdout)}
+        res = json.loads(line[-1])
+        log('bullmq', res.get('deliveries_per_s'), 'deliveries/s')
+        return res
+
+    def wrk(self, rcv):
+        lua = os.path.join(self.tmp, 'post.lua')
+        with open(lua, 'w') as f:
+            f.write('wrk.method = "POST"\nwrk.body = \'{"pad":"\' .. string.rep("x", %d) .. \'"}\'\n'
+                    'wrk.headers["Content-Type"] = "application/json"\n' % (self.a.bytes - 10))
+        p = subprocess.run(['wrk', '-t2', '-c%d' % self.a.conc, '-d%ds' % self.a.wrk_seconds,
+                            '-s', lua, rcv.url('/wrk')], capture_output=True, text=True,
+                           timeout=self.a.wrk_seconds + 30)
+        m = re.search(r'Requests/sec:\s+([\d.]+)', p.stdout)
+        if not m:
+            return {'error': 'wrk: %s' % self.tail(p.stderr + p.stdout)}
+        log('wrk', m.group(1), 'req/s')
+        return {'req_per_s': float(m.group(1)), 'connections': self.a.conc}
+
+    def ceiling(self, rcv):
+        p = subprocess.run([os.path.join(self.tools, 'curl-ceiling'), rcv.url('/ceil'),
+                            str(self.a.ceiling_n), str(self.a.conc), str(self.a.bytes)],
+                           capture_output=True, text=True, timeout=120)
+        try:
+            res = json.loads(p.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return {'error': 'curl-ceiling: %s' % self.tail(p.stderr + p.stdout)}
+        log('curl-ceiling', res.get('req_per_s'), 'req/s')
+        return res
+
+    # -------------------------------------------------------- one run
+
+    def run_once(self, i):
+        log('run %d of %d' % (i + 1, self.a.runs))
+        r = {}
+        rs = h.RedisServer().start()
+        ng = Nginx(self.tmp, self.a.nginx_workers).start()
+        hq = Hqb(self.tools).start()
+        steps = [
+            ('hookq_1ep', lambda: self.one_endpoint(rs, ng, 'hookq_1ep')),
+            ('hookq_1ep_nolog', lambda: self.one_endpoint(rs, ng, 'hookq_1ep_nolog',
+                                                          {'HOOKQ_DELIVERY_LOG': 'false'})),
+            ('hookq_1000ep', lambda: self.many_endpoints(rs, ng, 'hookq_1000ep')),
+            ('hookq_1ep_hqb', lambda: self.one_endpoint(rs, hq, 'hookq_1ep_hqb')),
+            ('hookq_fail10', lambda: self.failures(rs, self.tmp, 'hookq_fail10')),
+            ('latency_1k', lambda: self.latency(rs, 1000, self.a.lat_seconds, 'latency_1k')),
+            ('latency_half', lambda: self.latency(
+                rs, max(100, int((get(r, 'hookq_1ep_hqb', 'deliveries_per_s') or
+                                  get(r, 'hookq_1ep', 'deliveries_per_s') or 2000) / 2)),
+                self.a.lat_seconds, 'latency_half_peak')),
+            ('rss_1000', lambda: self.rss_inflight(rs, 'rss_1000_in_flight')),
+            ('promotion', lambda: self.promotion(rs, ng, 'promotion')),
+            ('promote_script', lambda: self.promote_script(rs, 'promote_script')),
+            ('bullmq', lambda: self.bullmq(rs, ng)),
+            ('wrk', lambda: self.wrk(ng)),
+            ('curl_ceiling', lambda: self.ceiling(ng)),
+            ('wrk_hqb', lambda: self.wrk(hq)),
+        ]
+        try:
+            for key, fn in steps:
+                if self.a.only and key not in self.a.only:
+                    continue
+                try:
+                    r[key] = fn()
+                except Exception as e:  # one broken scenario must not hide the others
+                    log(key, 'failed:', repr(e))
+                    r[key] = {'error': repr(e)}
+        finally:
+            hq.stop()
+            ng.stop()
+            rs.stop()
+            shutil.rmtree(rs.dir, ignore_errors=True)
+        r['ratios'] = ratios(r)
+        return r
+
+    def run_aof(self):
+        log('AOF run (appendonly yes, appendfsync everysec)')
+        rs = h.RedisServer(appendonly=True).start()
+        ng = Nginx(self.tmp, self.a.nginx_workers).start()
+        try:
+            return self.one_endpoint(rs, ng, 'hookq_1ep_aof')
+        finally:
+            ng.stop()
+            rs.stop()
+            shutil.rmtree(rs.dir, ignore_errors=True)
+
+
+def get(r, *path):
+    for p in path:
+        if not isinstance(r, dict) or r.get(p) is None:
+            return None
+        r = r[p]
+    return r
+
+
+def div(a, b):
+    return round(a / b, 3) if a is not None and b else None
+
+
+def ratios(r):
+    hq = get(r, 'hookq_1ep', 'deliveries_per_s')
+    return {
+        'hookq_over_bullmq': div(hq, get(r, 'bullmq', 'deliveries_per_s')),
+        'hookq_over_wrk': div(hq, get(r, 'wrk', 'req_per_s')),
+        'hookq_over_curl_ceiling': div(hq, get(r, 'curl_ceiling', 'req_per_s')),
+        'cmds_per_delivery': get(r, 'hookq_1ep', 'cmds_per_delivery'),
+        'redis_reads_per_delivery': get(r, 'hookq_1ep', 'redis_reads_per_delivery'),
+        'p99_ms_1k': get(r, 'latency_1k', 'p99_ms'),
+        'fail10_over_ok': div(get(r, 'hookq_fail10', 'deliveries_per_s'),
+                              get(r, 'hookq_1ep_hqb', 'deliveries_per_s')),
+        'ep1000_over_ep1': div(get(r, 'hookq_1000ep', 'deliveries_per_s'), hq),
+        'promote_jobs_per_s': get(r, 'promotion', 'jobs_per_s'),
+        'rss_mib_1000': get(r, 'rss_1000', 'worker_rss_mib'),
+        'nolog_over_log': div(get(r, 'hookq_1ep_nolog', 'deliveries_per_s'), hq),
+        'hookq_hqb_over_wrk_hqb': div(get(r, 'hookq_1ep_hqb', 'deliveries_per_s'),
+                                      get(r, 'wrk_hqb', 'req_per_s')),
+    }
+
+
+def median_of(runs, path):
+    vals = [v for v in (get(r, *path) for r in runs) if isinstance(v, (int, float))]
+    return round(statistics.median(vals), 3) if vals else None
+
+
+ROWS = [
+    # label, path
+    ('hookq 1 endpoint (nginx) deliveries/s', ('hookq_1ep', 'deliveries_per_s')),
+    ('hookq 1 endpoint, delivery log off', ('hookq_1ep_nolog', 'deliveries_per_s')),
+    ('hookq 1,000 endpoints deliveries/s', ('hookq_1000ep', 'deliveries_per_s')),
+    ('hookq 1 endpoint (hqb-recv) deliveries/s', ('hookq_1ep_hqb', 'deliveries_per_s')),
+    ('hookq 10% 503 (hqb-recv) deliveries/s', ('hookq_fail10', 'deliveries_per_s')),
+    ('BullMQ peer deliveries/s (conc 64)', ('bullmq', 'deliveries_per_s')),
+    ('wrk req/s (nginx)', ('wrk', 'req_per_s')),
+    ('wrk req/s (hqb-recv)', ('wrk_hqb', 'req_per_s')),
+    ('libcurl ceiling req/s (nginx)', ('curl_ceiling', 'req_per_s')),
+    ('CPU s / 10k deliveries, worker+redis', ('hookq_1ep', 'cpu_s_per_10k')),
+    ('  worker part', ('hookq_1ep', 'worker_cpu_s_per_10k')),
+    ('  redis part', ('hookq_1ep', 'redis_cpu_s_per_10k')),
+    ('worker peak RSS, 64 in flight (MiB)', ('hookq_1ep', 'worker_rss_mib')),
+    ('Redis reads (round trips) / delivery', ('hookq_1ep', 'redis_reads_per_delivery')),
+    ('latency 1k/s p50 ms', ('latency_1k', 'p50_ms')),
+    ('latency 1k/s max ms', ('latency_1k', 'max_ms')),
+    ('latency 50% peak: rate', ('latency_half', 'rate')),
+    ('latency 50% peak p50 ms', ('latency_half', 'p50_ms')),
+    ('latency 50% peak p99 ms', ('latency_half', 'p99_ms')),
+    ('latency 50% peak max ms', ('latency_half', 'max_ms')),
+    ('promote.lua alone, LIMIT 1000 (jobs/s)', ('promote_script', 'jobs_per_s')),
+    ('ratio hookq / curl ceiling', ('ratios', 'hookq_over_curl_ceiling')),
+    ('ratio delivery log off / on', ('ratios', 'nolog_over_log')),
+    ('ratio hookq / wrk, both on hqb-recv', ('ratios', 'hookq_hqb_over_wrk_hqb')),
+]
+
+
+def fmt(v):
+    if v is None:
+        return 'n/a'
+    if isinstance(v, float) and v >= 1000:
+        return '{:,.0f}'.format(v)
+    if isinstance(v, (int,)) and v >= 1000:
+        return '{:,}'.format(v)
+    return '%g' % v
+
+
+def summarize(runs, aof, args):
+    table = []
+    for label, path in ROWS:
+        table.append({'figure': label, 'median': median_of(runs, path)})
+    targets = []
+    for key, label, op, target in TARGETS:
+        v = median_of(runs, ('ratios', key))
+        ok = None if v is None else (v >= target if op == '>=' else v <= target)
+        targets.append({'key': key, 'figure': label, 'median': v, 'target': '%s %g' % (op, target),
+                        'result': 'n/a' if ok is None else ('PASS' if ok else 'MISS')})
+    top = get(runs[-1], 'hookq_1ep', 'top_cmds_per_delivery')
+    aof_rate = get(aof, 'deliveries_per_s') if aof else None
+    return {'table': table, 'targets': targets, 'top_cmds_per_delivery_last_run': top,
+            'aof': {'deliveries_per_s': aof_rate,
+                    'over_no_persistence': div(aof_rate, median_of(runs, ('hookq_1ep',
+                                                                          'deliveries_per_s'))),
+                    'cpu_s_per_10k': get(aof, 'cpu_s_per_10k') if aof else None}}
+
+
+def render(summary, args, meta):
+    lines = ['', 'hookq benchmark: %s, %d run(s), N=%d, %d B payload, %d connections' % (
+        'quick' if args.quick else 'full', args.runs, args.n, args.bytes, args.conc),
+        'machine: %s' % meta['machine'], '']
+    w = max(len(r['figure']) for r in summary['table'] + summary['targets']) + 2
+    lines.append('%-*s %14s' % (w, 'figure (median of runs)', 'value'))
+    lines.append('-' * (w + 15))
+    for r in summary['table']:
+        lines.append('%-*s %14s' % (w, r['figure'], fmt(r['median'])))
+    a = summary['aof']
+    lines.append('%-*s %14s' % (w, 'AOF everysec: deliveries/s (1 run)', fmt(a['deliveries_per_s'])))
+    lines.append('%-*s %14s' % (w, 'AOF everysec / no persistence', fmt(a['over_no_persistence'])))
+    lines.append('')
+    lines.append('%-*s %14s %10s %6s' % (w, 'target', 'value', 'target', ''))
+    lines.append('-' * (w + 33))
+    for t in summary['targets']:
+        lines.append('%-*s %14s %10s %6s' % (w, t['figure'], fmt(t['median']), t['target'],
+                                              t['result']))
+    top = summary['top_cmds_per_delivery_last_run']
+    if top:
+        lines.append('')
+        lines.append('Redis commands per delivery, by command (1 endpoint, last run): ' +
+                     ', '.join('%s %g' % kv for kv in top.items()))
+    return '\n'.join(lines) + '\n'
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument('--quick', action='store_true')
+    ap.add_argument('--runs', type=int)
+    ap.add_argument('--out')
+    ap.add_argument('--tools', required=True, help='dir with hqb-recv, hqb-load, curl-ceiling')
+    ap.add_argument('--bin', default=os.path.join(SRC, 'build', 'bin'))
+    ap.add_argument('--peers', default=os.environ.get('HOOKQ_BENCH_PEERS', '/work/shared/peers'))
+    ap.add_argument('--n', type=int, help='events per throughput scenario')
+    ap.add_argument('--no-aof', action='store_true')
+    ap.add_argument('--only', help='comma list of run keys to run (debugging): hookq_1ep,bullmq,wrk,...')
+    a = ap.parse_args()
+    a.runs = a.runs or (1 if a.quick else 3)
+    a.n = a.n or (5000 if a.quick else 50000)
+    a.bytes = 1024
+    a.conc = 64
+    a.endpoints = 1000
+    a.peer_n = 3000 if a.quick else 20000
+    a.promote_n = 50000 if a.quick else 1000000
+    a.promote_timeout = 20 if a.quick else 90
+    a.lat_seconds = 1 if a.quick else 5
+    a.wrk_seconds = 1 if a.quick else 5
+    a.ceiling_n = 10000 if a.quick else 100000
+    a.inflight = 1000
+    a.hold_ms = 300
+    a.nginx_workers = 1
+    a.out = a.out or os.path.join(HERE, 'results', 'latest.json')
+    a.only = set(a.only.split(',')) if a.only else None
+
+    tmp = tempfile.mkdtemp(prefix='hookq-bench-')
+    meta = {'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+            'machine': '%d cores, load avg %s' % (os.cpu_count(),
+                                                  ' '.join('%.2f' % x for x in os.getloadavg())),
+            'git': subprocess.run(['git', '-C', SRC, 'rev-parse', '--short', 'HEAD'],
+                                  capture_output=True, text=True).stdout.strip()}
+    b = Bench(a, tmp)
+    runs, aof = [], None
+    t0 = time.monotonic()
+    try:
+        for i in range(a.runs):
+            runs.append(b.run_once(i))
+        if not a.no_aof and (not a.only or 'aof' in a.only):
+            aof = b.run_aof()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    meta['seconds'] = round(time.monotonic() - t0, 1)
+    summary = summarize(runs, aof, a)
+    text = render(summary, a, meta)
+    print(text)
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out, 'w') as f:
+        json.dump({'meta': meta, 'params': {k: v for k, v in vars(a).items()
+                                            if isinstance(v, (int, float, str, bool))},
+                   'summary': summary, 'runs': runs, 'aof_run': aof, 'table_text': text}, f,
+                  indent=1)
+    log('wrote', a.out, 'in %.0f s' % meta['seconds'])
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,159 @@
+"""deploy/docker-entrypoint.sh, run directly (no container engine): configuration from
+the environment only, validated before the worker starts; the worker is exec'd so it
+gets SIGTERM itself and exits 0."""
+import os
+import signal
+import subprocess
+import tempfile
+
+import harness as h
+
+ENTRYPOINT = os.path.join(h.SRC, 'deploy', 'docker-entrypoint.sh')
+EXAMPLE = os.path.join(h.SRC, 'deploy', 'hookq.example.yaml')
+
+
+def clean_env(rs, extra=None):
+    """The environment a container would have: PATH with the binaries, no HOOKQ_* except
+    what the test sets (the harness's own HOOKQ_BIN etc. are not hookq config keys)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith('HOOKQ_')}
+    env['PATH'] = h.BIN + os.pathsep + env.get('PATH', '/usr/bin:/bin')
+    if rs is not None:
+        env['HOOKQ_REDIS_URL'] = rs.url
+    env.update(extra or {})
+    return env
+
+
+def example_keys():
+    """"section.key" names set in deploy/hookq.example.yaml (two-level YAML, read without
+    a YAML library so the test needs nothing beyond python3)."""
+    keys, section = set(), None
+    with open(EXAMPLE) as f:
+        for line in f:
+            body = line.split('#', 1)[0].rstrip()
+            if not body.strip() or ':' not in body:
+                continue
+            name = body.split(':', 1)[0]
+            if not name.startswith(' '):
+                section = name.strip()
+            elif section:
+                keys.add(section + '.' + name.strip())
+    return keys
+
+
+def run_entrypoint(env, *args, timeout=30):
+    return subprocess.run(['sh', ENTRYPOINT] + list(args), env=env, capture_output=True,
+                          text=True, timeout=timeout, cwd=tempfile.gettempdir(),
+                          stdin=subprocess.DEVNULL)
+
+
+def worker_is_up(rs):
+    """The worker has connected to Redis and created its consumer groups."""
+    try:
+        groups = rs.call('XINFO', 'GROUPS', 'hookq:{q}:events')
+    except h.RedisError:
+        return False
+    return any('fanout' in g for g in groups)
+
+
+class EntrypointTest(h.TestCase):
+    def test_bad_env_value_exits_nonzero_naming_the_variable(self):
+        with h.RedisServer() as rs:
+            for var, value in [('HOOKQ_DELIVERY_TIMEOUT', 'soon'),
+                               ('HOOKQ_DELIVERY_CONCURRENCY', '-3'),
+                               ('HOOKQ_RETRY_SCHEDULE', '30s nope'),
+                               ('HOOKQ_LOG_LEVEL', 'loud'),
+                               ('HOOKQ_NO_SUCH_KEY', '1')]:
+                with self.subTest(var=var):
+                    r = run_entrypoint(clean_env(rs, {var: value}))
+                    self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+                    self.assertIn(var, r.stderr)
+                    self.assertIn('configuration is invalid', r.stderr)
+            # Nothing was started: no worker created the consumer groups.
+            self.assertFalse(worker_is_up(rs))
+
+    def test_bad_redis_url_is_rejected(self):
+        r = run_entrypoint(clean_env(None, {'HOOKQ_REDIS_URL': 'http://127.0.0.1:1/'}))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('HOOKQ_REDIS_URL', r.stderr)
+
+    def test_good_env_starts_worker_which_exits_0_on_sigterm(self):
+        with h.RedisServer() as rs:
+            env = clean_env(rs, {'HOOKQ_LOG_LEVEL': 'debug',
+                                 'HOOKQ_DELIVERY_SHUTDOWN_GRACE': '2s',
+                                 'HOOKQ_WORKER_NAME': 'entrypoint-test'})
+            with tempfile.TemporaryFile() as log:
+                p = subprocess.Popen(['sh', ENTRYPOINT], env=env, stdout=log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     cwd=tempfile.gettempdir())
+                try:
+                    up = h.wait_until(lambda: worker_is_up(rs) or p.poll() is not None, 20)
+                    log.seek(0)
+                    out = log.read().decode(errors='replace')
+                    self.assertIsNone(p.poll(), 'worker exited early: ' + out)
+                    self.assertTrue(up and worker_is_up(rs), 'worker never came up: ' + out)
+                    # exec, not a child: the process we started is the worker itself, so
+                    # an orchestrator's SIGTERM reaches it.
+                    with open('/proc/%d/comm' % p.pid) as f:
+                        self.assertEqual(f.read().strip(), 'hookq-worker')
+                    p.send_signal(signal.SIGTERM)
+                    rc = p.wait(20)
+                finally:
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+                log.seek(0)
+                self.assertEqual(rc, 0, log.read().decode(errors='replace'))
+
+    def test_cli_commands_pass_through(self):
+        with h.RedisServer() as rs:
+            env = clean_env(rs)
+            r = run_entrypoint(env, 'config', 'check', EXAMPLE)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn('redis.url', r.stdout)
+            r2 = run_entrypoint(env, 'hookq', 'version')
+            self.assertEqual(r2.returncode, 0, r2.stderr)
+            self.assertIn('hookq', r2.stdout)
+            # A bad value reaches the CLI too, and is reported there.
+            r3 = run_entrypoint(clean_env(rs, {'HOOKQ_DELIVERY_TIMEOUT': 'soon'}),
+                                'config', 'check', EXAMPLE)
+            self.assertNotEqual(r3.returncode, 0)
+            self.assertIn('HOOKQ_DELIVERY_TIMEOUT', r3.stdout + r3.stderr)
+
+    def test_other_commands_are_executed(self):
+        r = run_entrypoint(clean_env(None), 'sh', '-c', 'echo from-sh; exit 7')
+        self.assertEqual(r.returncode, 7)
+        self.assertEqual(r.stdout.strip(), 'from-sh')
+
+    def test_redis_password_is_not_printed(self):
+        with h.RedisServer(password='s3cret-pass-word') as rs:
+            r = run_entrypoint(clean_env(rs), 'config', 'check', os.devnull)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn('redis.url', r.stdout)
+            self.assertNotIn('s3cret-pass-word', r.stdout + r.stderr)
+
+    def test_example_config_is_valid(self):
+        # deploy/hookq.example.yaml lists every key; the real parser must accept it.
+        with h.RedisServer() as rs:
+            r = run_entrypoint(clean_env(rs), 'config', 'check', EXAMPLE)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            # Every key the parser knows is in the example (config check prints them all).
+            shown = {line.split(':', 1)[0].strip() for line in r.stdout.splitlines()
+                     if ':' in line}
+            self.assertGreater(len(shown), 30)
+            example = example_keys()
+            self.assertEqual(sorted(shown - example), [], 'keys missing from the example')
+            self.assertEqual(sorted(example - shown), [], 'example keys hookq does not know')
+
+    def test_worker_uses_hookq_config_file(self):
+        # The entrypoint validates the file the worker will read ($HOOKQ_CONFIG).
+        with h.RedisServer() as rs, tempfile.NamedTemporaryFile('w', suffix='.yaml') as f:
+            f.write('delivery:\n  timeout: 30s\n  visibility_timeout: 5s\n')
+            f.flush()
+            r = run_entrypoint(clean_env(rs, {'HOOKQ_CONFIG': f.name}))
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn('visibility_timeout', r.stderr)
+            self.assertFalse(worker_is_up(rs))
+
+
+if __name__ == '__main__':
+    h.main()
