@@ -2,6 +2,7 @@
  * events, building signed requests and running them through the HTTP engine. */
 #include <curl/curl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,8 +404,12 @@ static void dl_submit(wk *w, job *j, const et_ent *en) {
     job_set(w, j, JOB_INFLIGHT, NULL);
 }
 
+#define DL_DEFER_MS 1000
+
 void dl_dispatch(wk *w) {
     job *nx;
+    /* endpoint -> jobs seen waiting in this pass; only when the local queue is full */
+    hm *waiting = wk_room(w) == 0 ? hm_new() : NULL;
     int cap = he_capacity(w->http);
     int per = w->c->delivery_per_endpoint > 0 ? w->c->delivery_per_endpoint : 1;
     for (job *j = w->lists[JL_READY].head; j; j = nx) {
@@ -429,8 +434,21 @@ void dl_dispatch(wk *w) {
             continue;
         }
         int *busy = dl_busy(w, j->ep_id, 0);
-        if (busy && *busy >= per)
-            continue; /* this endpoint has its share; others may go first */
+        if (busy && *busy >= per) {
+            /* this endpoint has its share; others may go first. If the local queue is
+             * full, keep at most `per` waiting for it and defer the rest */
+            if (waiting) {
+                int n = (int)(intptr_t)hm_get(waiting, j->ep_id);
+                hm_put(waiting, j->ep_id, (void *)(intptr_t)(n + 1));
+                if (n + 1 > per) {
+                    j->due_ms = tm_now_ms() + DL_DEFER_MS / 2 +
+                                (int64_t)(wk_rand(w) % (DL_DEFER_MS / 2 + 1));
+                    job_set(w, j, JOB_DEFERRED, "endpoint busy, local queue full");
+                }
+            }
+            continue;
+        }
         dl_submit(w, j, en);
     }
+    hm_free(waiting);
 }

@@ -179,6 +179,10 @@ static void et_add_list(et *t, const etv *v, const char *tenant) {
 size_t et_match(et *t, const char *type, const char *tenant, const char *target,
                 et_ent *const **out) {
     t->res.n = 0;
+    if (tenant && !tenant[0])
+        tenant = NULL; /* empty means unset, as in ep_matches */
+    if (target && !target[0])
+        target = NULL;
     t->gen++;
     if (t->gen == 0) { /* wrapped: clear stale stamps so none equals the new gen */
         for (size_t i = 0; i < t->n; i++)

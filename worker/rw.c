@@ -94,8 +94,9 @@ static void rw_fail(wk *w, pl *p, job *j, const char *now_iso) {
 
 static void rw_retry(wk *w, pl *p, job *j) {
     char member[256];
-    snprintf(member, sizeof member, "%s %s %d %s", j->evsid, j->ep_id, j->attempt + 1,
-             j->dlv[0] ? j->dlv : j->sid);
+    /* a deferred job keeps its attempt number: it was never tried */
+    snprintf(member, sizeof member, "%s %s %d %s", j->evsid, j->ep_id,
+             j->st == JOB_DEFERRED ? j->attempt : j->attempt + 1, j->dlv[0] ? j->dlv : j->sid);
     pl_begin(p, RW_OTHER, NULL);
     pl_arg(p, "ZADD");
     pl_arg(p, w->k_delay);
@@ -134,8 +135,11 @@ static void rw_dead(wk *w, pl *p, job *j, const char *now_iso) {
  * subscribed (an operational event in the events stream). */
 static void rw_disabled(wk *w, job *j, long long failures) {
     pl *s = w->side;
-    LOG_W("endpoint %s disabled after %lld consecutive failures (last: %s)", j->ep_id, failures,
-          j->error);
+    if (j->oc == OUT_GONE)
+        LOG_W("endpoint %s disabled: it answered 410 Gone", j->ep_id);
+    else
+        LOG_W("endpoint %s disabled after %lld consecutive failures (last: %s)", j->ep_id, failures,
+              j->error);
     pl_begin(s, 0, NULL);
     pl_arg(s, "INCR");
     pl_arg(s, w->k_version);
@@ -189,7 +193,7 @@ void rw_flush(wk *w) {
     char now_iso[TM_ISO_LEN];
     tm_iso(tm_now_ms(), now_iso, sizeof now_iso);
     for (job *j = w->lists[JL_DONE].head; j; j = j->next) {
-        if (w->c->delivery_log && j->st != JOB_DROPPED)
+        if (w->c->delivery_log && j->st != JOB_DROPPED && j->st != JOB_DEFERRED)
             rw_log(w, p, j);
         if (j->st == JOB_DELIVERED && !hm_get(reset, j->ep_id)) {
             char kf[KEY_MAX];
@@ -205,7 +209,7 @@ void rw_flush(wk *w) {
             rw_fail(w, p, j, now_iso);
             hm_del(reset, j->ep_id);
         }
-        if (j->st == JOB_RETRY)
+        if (j->st == JOB_RETRY || j->st == JOB_DEFERRED)
             rw_retry(w, p, j);
         else if (j->st == JOB_DEAD)
             rw_dead(w, p, j, now_iso);

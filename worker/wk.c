@@ -201,7 +201,9 @@ static void wk_connect(wk *w) {
     LOG_I("redis: connected to %s", rq_where(w->r));
     w->redis_up = 1;
     w->backoff_ms = WK_BACKOFF_MIN_MS;
-    w->next_version = 0; /* the table may have changed while we were away */
+    /* it may be another dataset now (restart without persistence, failover): reload
+     * the table even if the version counter happens to read the same */
+    w->ep_version = -1;
     w->next_promote = 0;
     w->next_reclaim = 0;
     wk_groups(w);

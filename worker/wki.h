@@ -22,8 +22,8 @@
 
 /* A job's life (STYLE.md rule 5): only job_set changes it, and it logs each change.
  *   FETCH -> READY -> INFLIGHT -> DELIVERED | RETRY | DEAD
- *   FETCH -> DEAD (event trimmed or malformed), READY -> DISABLED | DROPPED
- * The last five are "done": their result is written to Redis by rw_flush, then the job
+ *   FETCH -> DEAD (event trimmed or malformed), READY -> DISABLED | DROPPED | DEFERRED
+ * The last six are "done": their result is written to Redis by rw_flush, then the job
  * is freed. A job still FETCH/READY/INFLIGHT at shutdown stays pending in Redis. */
 typedef enum {
     JOB_FETCH = 0, /* its event must be read from the events stream first */
@@ -34,6 +34,9 @@ typedef enum {
     JOB_DEAD,      /* out of attempts, final answer, or cannot be delivered at all */
     JOB_DISABLED,  /* endpoint disabled: acknowledged without delivery */
     JOB_DROPPED,   /* endpoint deleted: acknowledged without delivery */
+    JOB_DEFERRED,  /* its endpoint is at its in-flight cap and our local queue is full:
+                      handed back through the delay zset, same attempt, so one slow
+                      endpoint cannot fill the queue and starve the others */
     JOB_NSTATES
 } job_state;
 

@@ -15,6 +15,8 @@ for _k in ('HOOKQ_BIN', 'HOOKQ_SRC', 'HOOKQ_TESTS_BIN'):
 # kernel drops SYNs and curl's connect times out after the 1 s test timeout.
 import http.server  # noqa: E402
 http.server.ThreadingHTTPServer.request_queue_size = 256
+# Workers killed on purpose reset their connections; that is expected, not noise to print.
+http.server.ThreadingHTTPServer.handle_error = lambda self, request, address: None
 
 P = 'hookq'
 EVENTS = P + ':{q}:events'
