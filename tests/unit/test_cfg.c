@@ -580,20 +580,19 @@ static void test_dump(void **state) {
     cfg_free(c);
 }
 
-/* docs/config.md lists every key with its variable and default exactly as the table
- * defines them, and nothing else. */
-static void test_docs_in_sync(void **state) {
-    (void)state;
+/* A doc lists every key with its variable and default exactly as the table defines
+ * them, and nothing else: docs/config.md (the reference) and README.md (its copy). */
+static void check_doc(const char *rel) {
     char path[1024];
     const char *src = __FILE__;
     const char *cut = strstr(src, "tests/unit/test_cfg.c");
     assert_non_null(cut);
-    snprintf(path, sizeof(path), "%.*sdocs/config.md", (int)(cut - src), src);
+    snprintf(path, sizeof(path), "%.*s%s", (int)(cut - src), src, rel);
     FILE *fp = fopen(path, "r");
     if (!fp)
         fail_msg("cannot open %s", path);
-    char *doc = calloc(1, 1 << 17);
-    size_t dl = fread(doc, 1, (1 << 17) - 1, fp);
+    char *doc = calloc(1, 1 << 18);
+    size_t dl = fread(doc, 1, (1 << 18) - 1, fp);
     fclose(fp);
     doc[dl] = '\0';
 
@@ -608,7 +607,7 @@ static void test_docs_in_sync(void **state) {
         const char *def = colon[2] ? colon + 2 : "\"\"";
         snprintf(row, sizeof(row), "\n| `%s` | `%s` | `%s` | ", key, env, def);
         if (!strstr(doc, row))
-            fail_msg("docs/config.md lacks the row start '%s'", row + 1);
+            fail_msg("%s lacks the row start '%s'", rel, row + 1);
     }
     /* Count rows of the keys table: lines starting with "| `" followed by "` | `HOOKQ_". */
     size_t rows = 0;
@@ -622,6 +621,12 @@ static void test_docs_in_sync(void **state) {
     free_lines(lines, n);
     free(doc);
     cfg_free(c);
+}
+
+static void test_docs_in_sync(void **state) {
+    (void)state;
+    check_doc("docs/config.md");
+    check_doc("README.md");
 }
 
 int main(void) {
