@@ -592,3 +592,21 @@ json_t *ep_to_json(const ep *e, int show_secret) {
     }
     return o;
 }
+
+static int str_unset(const char *s) {
+    return !s || !*s;
+}
+
+int ep_matches(const ep *e, const char *type, const char *tenant, const char *target) {
+    if (!e || !e->enabled || !e->id)
+        return 0;
+    if (!str_unset(target)) {
+        if (strcmp(e->id, target) != 0)
+            return 0;
+    } else if (!type || !pat_list_match(&e->events, type)) {
+        return 0;
+    }
+    if (!str_unset(tenant) && !str_unset(e->tenant) && strcmp(tenant, e->tenant) != 0)
+        return 0;
+    return 1;
+}

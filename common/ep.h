@@ -61,6 +61,14 @@ int ep_save(rq *r, const char *prefix, const ep *e, char *err, size_t errlen);
 /* Remove the hash, failures counter and log, SREM the id, INCR version. */
 int ep_delete(rq *r, const char *prefix, const char *id, char *err, size_t errlen);
 
+/* Whether e receives an event: it is enabled, and
+ *   - the event targets an endpoint (field `endpoint`): e's id equals it;
+ *   - otherwise: one of e's patterns matches the event type;
+ * and the event has no tenant, or e has none, or they are equal. tenant and target may
+ * be NULL or empty (unset). 1 if it does, else 0. The worker's index (worker/et.c)
+ * applies this same rule without scanning; `hookq retry` calls this directly. */
+int ep_matches(const ep *e, const char *type, const char *tenant, const char *target);
+
 /* JSON view for the CLI: secrets only when show_secret (add, rotate-secret). New ref. */
 json_t *ep_to_json(const ep *e, int show_secret);
 

@@ -172,7 +172,7 @@ static int print_ep(cli *x, const ep *e, int show_secret) {
         if (json_is_string(v)) {
             fprintf(x->out, "%-18s %s\n", k, json_string_value(v));
         } else if (json_is_null(v)) {
-            fprintf(x->out, "%-18s\n", k);
+            continue; /* unset fields: nothing to show */
         } else {
             char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
             fprintf(x->out, "%-18s %s\n", k, s ? s : "");

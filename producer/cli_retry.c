@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "cli_match.h"
 #include "ep.h"
 #include "id.h"
 #include "key.h"

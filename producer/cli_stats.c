@@ -81,11 +81,11 @@ int cli_cmd_stats(cli *x, int argc, char **argv) {
                          (json_int_t)n_dead, "endpoints_enabled", (json_int_t)en,
                          "endpoints_disabled", (json_int_t)dis));
     fprintf(x->out,
-            "events              %lld  (stream length)\n"
-            "events pending      %lld  (read by a worker, fanout not finished)\n"
-            "jobs                %lld  (stream length)\n"
-            "jobs pending        %lld  (delivery in progress)\n"
-            "delayed             %lld  (waiting for a retry)\n"
+            "events              %-8lld (stream length)\n"
+            "events pending      %-8lld (read by a worker, fanout not finished)\n"
+            "jobs                %-8lld (stream length)\n"
+            "jobs pending        %-8lld (delivery in progress)\n"
+            "delayed             %-8lld (waiting for a retry)\n"
             "dead                %lld\n"
             "endpoints enabled   %lld\n"
             "endpoints disabled  %lld\n",

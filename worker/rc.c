@@ -70,9 +70,9 @@ static void rc_stream(wk *w, const char *key, const char *group, int jobs) {
         if (count == 0)
             return;
         char err[HQ_ERRLEN];
-        redisReply *rep =
-            rq_cmd(w->r, err, sizeof err, "XAUTOCLAIM %s %s %s %lld %s COUNT %zu", key, group,
-                   w->name, (long long)w->c->delivery_visibility_timeout_ms, cursor, count);
+        redisReply *rep = rq_cmd(
+            w->r, err, sizeof err, "XAUTOCLAIM %s %s %s %lld %s COUNT %lld", key, group, w->name,
+            (long long)w->c->delivery_visibility_timeout_ms, cursor, (long long)count);
         if (!rep) {
             wk_down(w, err);
             return;
