@@ -811,6 +811,8 @@ def main():
     a.nginx_workers = 1
     a.out = a.out or os.path.join(HERE, 'results', 'latest.json')
     a.only = set(a.only.split(',')) if a.only else None
+    a.bin = os.path.abspath(a.bin)
+    a.tools = os.path.abspath(a.tools)
 
     tmp = tempfile.mkdtemp(prefix='hookq-bench-')
     meta = {'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
