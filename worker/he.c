@@ -32,11 +32,10 @@
  * - Limits: total and connect timeouts, a low-speed limit (a trickling receiver must
  *   not hold a slot for the whole timeout; note curl counts the wait for the first
  *   response byte too, so low_speed_time also bounds the receiver's thinking time), a
- *   body cap enforced in the write callback
- *   (CURLOPT_MAXFILESIZE is not reliable for chunked bodies): the first bytes are kept
- *   as the excerpt, the rest is only counted, and past delivery.max_response the
- *   transfer is aborted ("response body larger than N bytes"). Response headers are
- *   capped at 64 KiB in total in the header callback, which also captures Retry-After.
+ *   body cap enforced in the write callback (CURLOPT_MAXFILESIZE is not reliable for
+ *   chunked bodies): the first bytes are kept as the excerpt, the rest is only counted, and past
+ * delivery.max_response the transfer is aborted ("response body larger than N bytes"). Response
+ * headers are capped at 64 KiB in total in the header callback, which also captures Retry-After.
  *   Memory per transfer is therefore fixed whatever the receiver sends.
  * - "Expect:" is sent empty so large bodies go out at once instead of waiting up to a
  *   second for a 100-continue that many receivers never send. TCP_NODELAY avoids the
