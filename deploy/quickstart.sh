@@ -38,6 +38,7 @@ redis_pid=""
 receiver_pid=""
 worker_pid=""
 external_redis=0
+EP=""
 
 step() {
     printf '\n\033[1m==> %s\033[0m\n' "$*"
@@ -53,6 +54,10 @@ die() {
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    # In a Redis we did not start, leave no endpoint behind pointing at a dead port.
+    if [ "$external_redis" = 1 ] && [ -n "$EP" ]; then
+        "$BIN/hookq" endpoint rm "$EP" >/dev/null 2>&1 || true
+    fi
     stop_pid "$worker_pid" worker
     stop_pid "$receiver_pid" receiver
     if [ -n "$receiver_pid" ] && [ -s "$TMP/receiver.err" ]; then
@@ -118,7 +123,9 @@ fi
 
 step "Building hookq"
 cmake -S "$ROOT" -B "$BUILD" >/dev/null
-cmake --build "$BUILD" -j "${HOOKQ_JOBS:-2}" >"$TMP/build.log" 2>&1 || {
+# Only what the demo runs: the test suite is tests/run.sh's job.
+cmake --build "$BUILD" -j "${HOOKQ_JOBS:-2}" --target hookq hookq-worker hq-receiver \
+    >"$TMP/build.log" 2>&1 || {
     cat "$TMP/build.log" >&2
     die "build failed"
 }
@@ -174,6 +181,10 @@ EP=$(printf '%s\n' "$out" | python3 -c 'import json, sys; print(json.load(sys.st
     2>/dev/null) || EP=$(printf '%s\n' "$out" | grep -o 'ep_[A-Za-z0-9_-]*' | head -n 1)
 [ -n "$EP" ] || die "cannot find the endpoint id in: $out"
 
+# Workers pick up endpoint changes within endpoints.reload_interval (1 s by default); an
+# event fanned out before that would not see the new endpoint.
+sleep 1.5
+
 step "Sending 3 events"
 for i in 1 2 3; do
     data="{\"task\":$i,\"state\":\"done\"}"
@@ -196,10 +207,10 @@ step "hookq deliveries $EP"
 "$BIN/hookq" deliveries "$EP"
 
 step "redis-cli XREVRANGE '$PREFIX:{$EP}:log' + - COUNT 10"
-redis-cli -u "$HOOKQ_REDIS_URL" XREVRANGE "$PREFIX:{$EP}:log" + - COUNT 10
+redis-cli --no-raw -u "$HOOKQ_REDIS_URL" XREVRANGE "$PREFIX:{$EP}:log" + - COUNT 10
 
 if [ "$external_redis" = 1 ]; then
     echo
-    echo "the demo's keys stay in your Redis under the prefix '$PREFIX:'"
+    echo "the demo endpoint is removed on exit; other demo keys stay under '$PREFIX:'"
 fi
 step "Done: stopping everything this script started"

@@ -800,7 +800,7 @@ def main():
     a.bytes = 1024
     a.conc = 64
     a.endpoints = 1000
-    a.peer_n = 3000 if a.quick else 20000
+    a.peer_n = 5000 if a.quick else 20000
     a.promote_n = 50000 if a.quick else 1000000
     a.promote_timeout = 20 if a.quick else 90
     a.lat_seconds = 1 if a.quick else 5

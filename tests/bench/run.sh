@@ -11,10 +11,16 @@ cd "$src"
 for tool in redis-server nginx wrk node cc; do
     command -v "$tool" >/dev/null || { echo "run.sh: $tool not found (see docs/performance.md)" >&2; exit 2; }
 done
-if [ ! -f build/CMakeCache.txt ]; then
-    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-cmake --build build -j2 >/dev/null
+# --bin DIR: use hookq-worker from DIR as it is (no build here).
+case " $* " in
+*" --bin "*) ;;
+*)
+    if [ ! -f build/CMakeCache.txt ]; then
+        cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    fi
+    cmake --build build -j2 --target hookq-worker >/dev/null
+    ;;
+esac
 tools="$(mktemp -d "${TMPDIR:-/tmp}/hookq-bench-tools.XXXXXX")"
 trap 'rm -rf "$tools"' EXIT
 cc -O2 -Wall -o "$tools/hqb-recv" "$here/hqb-recv.c" -lpthread

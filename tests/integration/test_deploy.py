@@ -91,6 +91,9 @@ class EntrypointTest(h.TestCase):
                     out = log.read().decode(errors='replace')
                     self.assertIsNone(p.poll(), 'worker exited early: ' + out)
                     self.assertTrue(up and worker_is_up(rs), 'worker never came up: ' + out)
+                    # The env config reached the worker: its log lines carry the name
+                    # given by HOOKQ_WORKER_NAME.
+                    self.assertIn('worker=entrypoint-test', out)
                     # exec, not a child: the process we started is the worker itself, so
                     # an orchestrator's SIGTERM reaches it.
                     with open('/proc/%d/comm' % p.pid) as f:

@@ -204,7 +204,7 @@ class SlowFaultsTest(h.TestCase):
             gate.wait(60)
             return None
 
-        args = ['--maxmemory', '16mb', '--maxmemory-policy', 'noeviction']
+        args = ['--maxmemory', '256mb', '--maxmemory-policy', 'noeviction']
         with h.RedisServer(args=args) as rs, h.Receiver(held) as rcv:
             add_endpoint(rs, rcv.url('/hook'))
             with h.Worker(rs, env={'HOOKQ_LOG_LEVEL': 'info'}) as w:
@@ -212,21 +212,33 @@ class SlowFaultsTest(h.TestCase):
                 for i in range(200):
                     r.call('XADD', EVENTS, '*', 'id', 'full_%d' % i, 'type', 'fault.full',
                            'data', '{"i":%d}' % i)
-                # Fanned out: all 200 jobs queued, the receiver holding the first ones.
-                self.assertEventually(lambda: rs.call('XLEN', JOBS) >= 200 or not w.alive(), 30,
-                                      'fanout did not queue the jobs')
+                last = rs.call('XREVRANGE', EVENTS, '+', '-', 'COUNT', 1)[0][0]
 
-                # Fill Redis up.
-                filled = False
+                # Fanned out: the fanout group has read every event and has none pending, so
+                # all 200 jobs exist (in the jobs stream or, deferred while the receiver
+                # holds the first ones, the delay zset).
+                def fanned_out():
+                    for g in rs.call('XINFO', 'GROUPS', EVENTS):
+                        d = dict(zip(g[0::2], g[1::2]))
+                        if d['name'] == 'fanout':
+                            return d['last-delivered-id'] == last and d['pending'] == 0
+                    return False
+                self.assertEventually(lambda: fanned_out() or not w.alive(), 30,
+                                      'fanout did not finish')
+                self.assertTrue(w.alive(), w.log()[-3000:])
+
+                # Fill Redis up: some junk, then maxmemory set 1 MiB below what is in use,
+                # so Redis stays over the limit whatever small amounts get freed meanwhile
+                # (filling until one big SET fails is not enough: the rejected command's own
+                # query buffer is what tipped it over, and it is freed right after).
                 blob = 'x' * 65536
-                for i in range(2000):
-                    try:
-                        r.call('SET', 'junk:%d' % i, blob)
-                    except h.RedisError as e:
-                        self.assertIn('OOM', str(e))
-                        filled = True
-                        break
-                self.assertTrue(filled, 'could not fill Redis')
+                for i in range(64):
+                    r.call('SET', 'junk:%d' % i, blob)
+                info = r.call('INFO', 'memory')
+                used = int(re.search(r'used_memory:(\d+)', info).group(1))
+                r.call('CONFIG', 'SET', 'maxmemory', used - 1024 * 1024)
+                with self.assertRaisesRegex(h.RedisError, 'OOM'):
+                    r.call('SET', 'probe', '1')
 
                 res = h.hookq(rs, 'send', 'fault.full', '{"x":1}')
                 self.assertNotEqual(res.returncode, 0, res)
@@ -247,8 +259,7 @@ class SlowFaultsTest(h.TestCase):
                 self.assertTrue(w.alive(), 'worker died:\n' + w.log()[-3000:])
 
                 # Room again: the same --id publishes now (no stale mark) and is delivered.
-                for i in range(2000):
-                    r.call('DEL', 'junk:%d' % i)
+                r.call('CONFIG', 'SET', 'maxmemory', '256mb')
                 r.close()
                 res = h.hookq(rs, 'send', 'fault.full', '{"x":3}', '--id', 'full_idem')
                 self.assertEqual(res.returncode, 0, res)
