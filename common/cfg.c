@@ -76,7 +76,7 @@ static const cfg_key cfg_keys[] = {
     K("delivery.shutdown_grace", T_DUR, delivery_shutdown_grace_ms, "10s"),
     K("delivery.max_response", T_SIZE, delivery_max_response_bytes, "64KiB"),
     K("delivery.response_excerpt", T_INT, delivery_response_excerpt, "256"),
-    K("delivery.low_speed_time", T_DUR, delivery_low_speed_time_ms, "10s"),
+    K("delivery.low_speed_time", T_DUR, delivery_low_speed_time_ms, "30s"),
     K("delivery.low_speed_limit", T_INT, delivery_low_speed_limit, "1"),
     {"delivery.proxy", T_STR, F(delivery_proxy), 0, "", 1},
     K("delivery.log", T_BOOL, delivery_log, "true"),

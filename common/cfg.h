@@ -49,7 +49,7 @@ typedef struct cfg {
     int64_t delivery_shutdown_grace_ms; /* delivery.shutdown_grace 10s */
     uint64_t delivery_max_response_bytes; /* delivery.max_response 64KiB: body read cap */
     int delivery_response_excerpt;     /* delivery.response_excerpt 256: bytes kept in the log */
-    int64_t delivery_low_speed_time_ms; /* delivery.low_speed_time 10s, with low_speed_limit */
+    int64_t delivery_low_speed_time_ms; /* delivery.low_speed_time 30s, with low_speed_limit */
     int delivery_low_speed_limit;      /* delivery.low_speed_limit 1 byte/s */
     char *delivery_proxy;              /* delivery.proxy "" : explicit proxy; env proxies ignored */
     int delivery_log;                  /* delivery.log true: write the per-endpoint delivery log */

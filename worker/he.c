@@ -27,19 +27,20 @@
  *   about to connect to (after DNS, so rebinding cannot slip past) and refuses with
  *   CURL_SOCKET_BAD. curl then reports CURLE_COULDNT_CONNECT; the engine turns that
  *   into blocked=1 with the filter's reason (a host whose refused address is followed
- *   by an allowed one that works is simply delivered). Reused connections were checked when they
- *   were opened, so checking at socket-open time covers every byte sent.
+ *   by an allowed one that works is simply delivered). Reused connections were checked
+ *   when they were opened, so checking at socket-open time covers every byte sent.
  * - Limits: total and connect timeouts, a low-speed limit (a trickling receiver must
- *   not hold a slot for the whole timeout), a body cap enforced in the write callback
- *   (CURLOPT_MAXFILESIZE is not reliable for chunked bodies): the first bytes are kept
- *   as the excerpt, the rest is only counted, and past delivery.max_response the
- *   transfer is aborted ("response body larger than N bytes"). Response headers are
- *   capped at 64 KiB in total in the header callback, which also captures Retry-After.
+ *   not hold a slot for the whole timeout; note curl counts the wait for the first
+ *   response byte too, so low_speed_time also bounds the receiver's thinking time), a
+ *   body cap enforced in the write callback (CURLOPT_MAXFILESIZE is not reliable for
+ *   chunked bodies): the first bytes are kept as the excerpt, the rest is only counted, and past
+ * delivery.max_response the transfer is aborted ("response body larger than N bytes"). Response
+ * headers are capped at 64 KiB in total in the header callback, which also captures Retry-After.
  *   Memory per transfer is therefore fixed whatever the receiver sends.
  * - "Expect:" is sent empty so large bodies go out at once instead of waiting up to a
  *   second for a 100-continue that many receivers never send. TCP_NODELAY avoids the
- *   Nagle delay on small POSTs; TCP_KEEPALIVE finds dead idle connections. NOSIGNAL
- *   because we are a multi-threaded-resolver, signal-handling process.
+ *   Nagle delay on small POSTs; TCP_KEEPALIVE finds dead idle connections. NOSIGNAL so
+ *   curl never uses SIGALRM for DNS timeouts: the worker owns its signal handling.
  * - he_poll: perform, read finished transfers; only if none finished, wait in
  *   curl_multi_poll and try once more. Finished handles are removed from the multi and
  *   returned to the pool before their done callback runs (the callback gets a copy of

@@ -8,7 +8,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 secs=${1:-20}
 [ $# -gt 0 ] && shift
-targets=${*:-"fuzz_evp fuzz_pat fuzz_val fuzz_retry_after"}
+# Every tests/fuzz/fuzz_NAME.c is a target unless some are named.
+all=$(cd "$here" && for f in fuzz_*.c; do printf "%s " "${f%.c}"; done)
+targets=${*:-$all}
 build=$root/build-fuzz
 
 CC=clang cmake -S "$root" -B "$build" -DHOOKQ_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

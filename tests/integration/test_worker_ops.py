@@ -64,7 +64,7 @@ class WorkerOps(h.TestCase):
     def test_slow_endpoint_does_not_hold_back_fast_one(self):
         def handler(req, nth):
             if req.path == '/slow':
-                time.sleep(3)
+                time.sleep(4)
             return None
         with h.RedisServer() as rs, h.Receiver(handler) as rcv:
             u.add_endpoint(rs, rcv.url('/slow'), '--events', 'slow')
@@ -72,10 +72,10 @@ class WorkerOps(h.TestCase):
             e = u.env(delivery_timeout='10s', delivery_visibility_timeout='20s',
                       delivery_concurrency=8, delivery_per_endpoint=2)
             with h.Worker(rs, env=e) as w:
-                for i in range(20):
-                    u.send(rs, 'slow', str(i))
-                for i in range(20):
-                    u.send(rs, 'fast', str(i))
+                rs.pipeline([['XADD', u.EVENTS, '*', 'type', 'slow', 'data', str(i)]
+                             for i in range(20)])
+                rs.pipeline([['XADD', u.EVENTS, '*', 'type', 'fast', 'data', str(i)]
+                             for i in range(20)])
                 # the fast ones all arrive while the slow receiver is still on its
                 # first requests (at most per_endpoint of them at a time)
                 self.assertTrue(rcv.wait_for(20, 15, path='/fast'), w.log())

@@ -85,7 +85,7 @@ static void test_defaults(void **state) {
     assert_int_equal(c->delivery_shutdown_grace_ms, 10000);
     assert_int_equal(c->delivery_max_response_bytes, 65536);
     assert_int_equal(c->delivery_response_excerpt, 256);
-    assert_int_equal(c->delivery_low_speed_time_ms, 10000);
+    assert_int_equal(c->delivery_low_speed_time_ms, 30000);
     assert_int_equal(c->delivery_low_speed_limit, 1);
     assert_string_equal(c->delivery_proxy, "");
     assert_int_equal(c->delivery_log, 1);

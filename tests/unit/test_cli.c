@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "cli.h"
-#include "cli_match.h"
+#include "ep.h"
 #include "tm.h"
 
 /* Run cli_main with captured stdout/stderr. */
