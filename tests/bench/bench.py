@@ -73,6 +73,18 @@ def proc_status(pid, field):
     return None
 
 
+def cpu_of(pids):
+    return sum(proc_cpu(p) or 0 for p in pids)
+
+
+def children(pid):
+    try:
+        with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
 def http_get(port, path, timeout=5.0):
     """Tiny HTTP/1.0 GET on loopback; returns the body text."""
     with socket.create_connection(('127.0.0.1', port), timeout=timeout) as s:
@@ -151,6 +163,9 @@ http {{
     def url(self, path='/hook'):
         return 'http://127.0.0.1:%d%s' % (self.port, path)
 
+    def pids(self):
+        return [self.proc.pid] + children(self.proc.pid)
+
     def _requests(self):
         body = http_get(self.port, '/_stub')
         self.polls += 1
@@ -201,6 +216,9 @@ class Hqb:
 
     def url(self, path='/hook'):
         return 'http://127.0.0.1:%d%s' % (self.port, path)
+
+    def pids(self):
+        return [self.proc.pid]
 
     def stats(self):
         return json.loads(http_get(self.port, '/stats'))
@@ -351,6 +369,7 @@ class Bench:
         rcv.mark()
         cs0, rd0 = commandstats(rs), reads_processed(rs)
         rcpu0 = proc_cpu(rs.proc.pid)
+        xcpu0 = cpu_of(rcv.pids())
         t0 = time.monotonic()
         w = self.start_worker(rs, extra, tag)
         limit = t0 + max(20.0, expected / 500.0)
@@ -365,6 +384,7 @@ class Bench:
             time.sleep(0.01)
         t1 = time.monotonic()
         wcpu = proc_cpu(w.pid)
+        xcpu1 = cpu_of(rcv.pids())
         rss = proc_status(w.pid, 'VmHWM')
         res = {'scenario': tag, 'events': n_events, 'expected': expected, 'delivered': got,
                'seconds': round(t1 - t0, 3), 'loadavg_1m': round(os.getloadavg()[0], 2)}
@@ -401,6 +421,7 @@ class Bench:
             'worker_cpu_s_per_10k': round((wcpu or 0) / got * 10000, 3),
             'redis_cpu_s_per_10k': round((rcpu1 - rcpu0) / got * 10000, 3),
             'cpu_s_per_10k': round(((wcpu_acked or wcpu or 0) + rcpu1 - rcpu0) / got * 10000, 3),
+            'receiver_cpu_s_per_10k': round((xcpu1 - xcpu0) / got * 10000, 3),
             'worker_rss_mib': round(rss, 1) if rss else None,
             'cmds_per_delivery': round(total / got, 3),
             'top_cmds_per_delivery': {k: round(v / got, 3) for k, v in top},
@@ -585,14 +606,20 @@ class Bench:
         with open(lua, 'w') as f:
             f.write('wrk.method = "POST"\nwrk.body = \'{"pad":"\' .. string.rep("x", %d) .. \'"}\'\n'
                     'wrk.headers["Content-Type"] = "application/json"\n' % (self.a.bytes - 10))
+        x0 = cpu_of(rcv.pids())
         p = subprocess.run(['wrk', '-t2', '-c%d' % self.a.conc, '-d%ds' % self.a.wrk_seconds,
                             '-s', lua, rcv.url('/wrk')], capture_output=True, text=True,
                            timeout=self.a.wrk_seconds + 30)
+        x1 = cpu_of(rcv.pids())
         m = re.search(r'Requests/sec:\s+([\d.]+)', p.stdout)
+        total = re.search(r'(\d+) requests in', p.stdout)
         if not m:
             return {'error': 'wrk: %s' % self.tail(p.stderr + p.stdout)}
         log('wrk', m.group(1), 'req/s')
-        return {'req_per_s': float(m.group(1)), 'connections': self.a.conc}
+        res = {'req_per_s': float(m.group(1)), 'connections': self.a.conc}
+        if total and int(total.group(1)):
+            res['receiver_cpu_s_per_10k'] = round((x1 - x0) / int(total.group(1)) * 10000, 3)
+        return res
 
     def ceiling(self, rcv):
         p = subprocess.run([os.path.join(self.tools, 'curl-ceiling'), rcv.url('/ceil'),
@@ -713,6 +740,7 @@ ROWS = [
     ('CPU s / 10k deliveries, worker+redis', ('hookq_1ep', 'cpu_s_per_10k')),
     ('  worker part', ('hookq_1ep', 'worker_cpu_s_per_10k')),
     ('  redis part', ('hookq_1ep', 'redis_cpu_s_per_10k')),
+    ('  receiver part (not in the sum)', ('hookq_1ep', 'receiver_cpu_s_per_10k')),
     ('worker peak RSS, 64 in flight (MiB)', ('hookq_1ep', 'worker_rss_mib')),
     ('Redis reads (round trips) / delivery', ('hookq_1ep', 'redis_reads_per_delivery')),
     ('latency 1k/s p50 ms', ('latency_1k', 'p50_ms')),
@@ -811,6 +839,8 @@ def main():
     a.nginx_workers = 1
     a.out = a.out or os.path.join(HERE, 'results', 'latest.json')
     a.only = set(a.only.split(',')) if a.only else None
+    a.bin = os.path.abspath(a.bin)
+    a.tools = os.path.abspath(a.tools)
 
     tmp = tempfile.mkdtemp(prefix='hookq-bench-')
     meta = {'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
