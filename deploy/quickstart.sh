@@ -122,7 +122,10 @@ if [ "$install" = 1 ]; then
 fi
 
 step "Building hookq"
-cmake -S "$ROOT" -B "$BUILD" >/dev/null
+# An existing build dir keeps its settings (cmake --build re-configures when needed).
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+    cmake -S "$ROOT" -B "$BUILD" >/dev/null
+fi
 # Only what the demo runs: the test suite is tests/run.sh's job.
 cmake --build "$BUILD" -j "${HOOKQ_JOBS:-2}" --target hookq hookq-worker hq-receiver \
     >"$TMP/build.log" 2>&1 || {

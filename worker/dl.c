@@ -417,7 +417,7 @@ void dl_dispatch(wk *w) {
         if (he_inflight(w->http) >= cap)
             break;
         const et_ent *en = et_get(w->eps, j->ep_id);
-        if (!en && !w->reloaded && w->redis_up) {
+        if (!en && w->loaded_at <= w->read_at && w->redis_up) {
             /* maybe created since our last reload (another worker fanned out to it) */
             wk_reload(w);
             en = et_get(w->eps, j->ep_id);

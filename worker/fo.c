@@ -85,6 +85,17 @@ void fo_fanout(wk *w, const redisReply *entries, const int64_t *claims) {
     if (ngood + nbad == 0)
         goto cleanup;
 
+    /* An event targeted at an endpoint our table does not know yet (created since the
+     * last reload, e.g. `hookq test` right after `endpoint add`) must not fan out to
+     * nothing: reload once and match against the fresh table. */
+    for (size_t i = 0; i < n && w->loaded_at <= w->read_at && w->redis_up; i++)
+        if (evs[i] && evs[i]->e.endpoint && evs[i]->e.endpoint[0] &&
+            !et_get(w->eps, evs[i]->e.endpoint)) {
+            wk_reload(w);
+            break;
+        }
+    if (!w->redis_up)
+        goto cleanup; /* the events stay pending; reclaim hands them out again */
     size_t room = wk_room(w);
     pl *p = w->fo;
     pl_reset(p);

@@ -70,6 +70,7 @@ static void rc_stream(wk *w, const char *key, const char *group, int jobs) {
         if (count == 0)
             return;
         char err[HQ_ERRLEN];
+        w->read_at = tm_mono_us();
         redisReply *rep = rq_cmd(
             w->r, err, sizeof err, "XAUTOCLAIM %s %s %s %lld %s COUNT %lld", key, group, w->name,
             (long long)w->c->delivery_visibility_timeout_ms, cursor, (long long)count);

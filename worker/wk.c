@@ -215,6 +215,7 @@ int wk_reload(wk *w) {
     int64_t ver = 0;
     char err[HQ_ERRLEN];
     w->reloaded = 1;
+    w->loaded_at = tm_mono_us();
     if (ep_load_all(w->r, w->c->redis_prefix, &eps, &n, &ver, err, sizeof err) != HQ_OK) {
         if (!rq_connected(w->r))
             wk_down(w, err);
@@ -334,6 +335,7 @@ static void wk_read(wk *w) {
     pl_end(p);
 
     char err[HQ_ERRLEN];
+    w->read_at = tm_mono_us();
     if (pl_exec(p, w->r, err, sizeof err) != HQ_OK) {
         wk_down(w, err);
         return;

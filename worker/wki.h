@@ -85,6 +85,9 @@ struct wk {
     char k_version[KEY_MAX];
     int64_t ep_version; /* of the loaded table; -1 = never loaded */
     int reloaded;       /* reloaded during this loop iteration */
+    int64_t loaded_at;  /* mono us when the table was last loaded */
+    int64_t read_at;    /* mono us when the last jobs/events read was sent: an endpoint id
+                           unknown to a table loaded before it forces a reload */
     int64_t next_version, next_promote, next_reclaim, next_trim; /* mono ms */
     int redis_up;
     int64_t next_connect, backoff_ms;

@@ -309,7 +309,15 @@ class Receiver:
             do_PUT = do_POST
             do_GET = do_POST
 
-        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+        class Server(http.server.ThreadingHTTPServer):
+            # A worker opens dozens of connections at once; the default backlog of 5
+            # would make connects time out under load.
+            request_queue_size = 256
+
+            def handle_error(self, request, address):
+                pass  # workers killed on purpose reset connections: expected, not noise
+
+        self.server = Server(('127.0.0.1', 0), H)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

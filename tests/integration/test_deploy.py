@@ -1,10 +1,19 @@
-"""deploy/docker-entrypoint.sh, run directly (no container engine): configuration from
-the environment only, validated before the worker starts; the worker is exec'd so it
-gets SIGTERM itself and exits 0."""
+"""Deployment pieces, run for real.
+
+- deploy/docker-entrypoint.sh, run directly (no container engine): configuration from
+  the environment only, validated before the worker starts; the worker is exec'd so it
+  gets SIGTERM itself and exits 0.
+- build/bin/hq-receiver, the receiver of the quick start and the benchmark.
+- deploy/quickstart.sh end to end (without installing packages).
+"""
+import json
 import os
 import signal
 import subprocess
 import tempfile
+import time
+import urllib.error
+import urllib.request
 
 import harness as h
 
@@ -156,6 +165,117 @@ class EntrypointTest(h.TestCase):
             self.assertNotEqual(r.returncode, 0)
             self.assertIn('visibility_timeout', r.stderr)
             self.assertFalse(worker_is_up(rs))
+
+
+class Receiver:
+    """build/bin/hq-receiver ARGS on a free port (--port 0)."""
+
+    def __init__(self, *args):
+        self.args = [os.path.join(h.BIN, 'hq-receiver'), '--port', '0'] + list(args)
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, stdin=subprocess.DEVNULL)
+        first = self.proc.stdout.readline().strip()
+        if 'listening on 127.0.0.1:' not in first:
+            self.proc.kill()
+            raise RuntimeError('hq-receiver did not start: %r' % first)
+        self.port = int(first.rsplit(':', 1)[1])
+        return self
+
+    def post(self, body, headers=None):
+        req = urllib.request.Request('http://127.0.0.1:%d/hook' % self.port, data=body.encode(),
+                                     headers=headers or {}, method='POST')
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    def stop(self):
+        """SIGTERM; returns (exit code, stdout lines after the banner, stderr)."""
+        self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=10)
+        return self.proc.returncode, out.splitlines(), err
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
+
+
+def signed(body, msg_id='msg_1', ts=None, secret=SECRET):
+    ts = int(time.time()) if ts is None else ts
+    return {'webhook-id': msg_id, 'webhook-timestamp': str(ts),
+            'webhook-signature': h.sw_sign(secret, msg_id, ts, body)}
+
+
+class ReceiverTest(h.TestCase):
+    def test_verifies_signatures(self):
+        body = json.dumps({'id': 'msg_1', 'type': 'task:done', 'data': {'n': 1}})
+        other = 'whsec_' + 'QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk='
+        with Receiver('--secret', SECRET, '--print') as r:
+            self.assertEqual(r.post(body, signed(body)), 204)
+            # Rotation: several signatures, one of them right.
+            hdr = signed(body)
+            hdr['webhook-signature'] = signed(body, secret=other)['webhook-signature'] + ' ' + \
+                hdr['webhook-signature']
+            self.assertEqual(r.post(body, hdr), 204)
+            self.assertEqual(r.post(body, signed(body, secret=other)), 401)
+            self.assertEqual(r.post(body + ' ', signed(body)), 401)
+            self.assertEqual(r.post(body, signed(body, ts=int(time.time()) - 3600)), 401)
+            self.assertEqual(r.post(body, {}), 401)
+            rc, lines, err = r.stop()
+        self.assertEqual(rc, 0)
+        self.assertEqual(len(lines), 6, lines)
+        self.assertTrue(lines[0].startswith('task:done msg_1 sig=ok status=204 body={'), lines[0])
+        self.assertIn('sig=mismatch status=401', lines[2])
+        self.assertIn('sig=timestamp-out-of-tolerance', lines[4])
+        self.assertIn('sig=none status=401', lines[5])
+        self.assertIn('6 requests', err)
+        self.assertIn('4 bad signatures', err)
+
+    def test_fail_every_status_and_count_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            count = os.path.join(d, 'count')
+            with Receiver('--fail-every', '3', '--status', '200', '--count-file', count) as r:
+                got = [r.post('{}') for _ in range(7)]
+                rc, lines, err = r.stop()
+            self.assertEqual(got, [200, 200, 503, 200, 200, 503, 200])
+            self.assertEqual(rc, 0)
+            self.assertEqual(lines, [])
+            with open(count) as f:
+                self.assertEqual(f.read().strip(), '7')
+
+    def test_rejects_bad_flags(self):
+        for args in (['--secret', 'not-a-secret'], ['--status', '42'], ['--port', 'x'],
+                     ['--bind', 'example'], ['--nope']):
+            with self.subTest(args=args):
+                p = subprocess.run([os.path.join(h.BIN, 'hq-receiver')] + args,
+                                   capture_output=True, text=True, timeout=10)
+                self.assertNotEqual(p.returncode, 0)
+                self.assertIn('hq-receiver:', p.stderr)
+
+
+class QuickstartTest(h.TestCase):
+    def test_quickstart_delivers_three_signed_events(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith('HOOKQ_')}
+        # The build this test run uses (build/ or build-asan/), already built.
+        env['QUICKSTART_BUILD_DIR'] = os.path.dirname(h.BIN)
+        p = subprocess.run(['bash', os.path.join(h.SRC, 'deploy', 'quickstart.sh'),
+                            '--no-install'], env=env, capture_output=True, text=True,
+                           timeout=300, stdin=subprocess.DEVNULL)
+        out = p.stdout + p.stderr
+        self.assertEqual(p.returncode, 0, out)
+        # The receiver verified three signatures, the CLI and the raw log show 3 deliveries.
+        self.assertEqual(out.count(' sig=ok status=204 '), 3, out)
+        self.assertGreaterEqual(out.count('delivered'), 6, out)
+        self.assertIn('3 requests: 3 answered 204', out)
+        # The generated secret is never printed.
+        self.assertIn('whsec_(the secret the receiver knows)', out)
 
 
 if __name__ == '__main__':

@@ -6,17 +6,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
-# harness has read these already; the binaries must not see them (cfg rejects unknown
-# HOOKQ_* variables).
-for _k in ('HOOKQ_BIN', 'HOOKQ_SRC', 'HOOKQ_TESTS_BIN'):
-    os.environ.pop(_k, None)
-
-# The receiver's listen backlog defaults to 5: with dozens of parallel deliveries the
-# kernel drops SYNs and curl's connect times out after the 1 s test timeout.
-import http.server  # noqa: E402
-http.server.ThreadingHTTPServer.request_queue_size = 256
-# Workers killed on purpose reset their connections; that is expected, not noise to print.
-http.server.ThreadingHTTPServer.handle_error = lambda self, request, address: None
 
 P = 'hookq'
 EVENTS = P + ':{q}:events'
