@@ -239,6 +239,43 @@ class Hqb:
                 self.proc.wait()
 
 
+class HqReceiver:
+    """build/bin/hq-receiver (tests/tools/hq-receiver.c, libmicrohttpd): only compared
+    with wrk, since it reports its count at exit, not while running."""
+    name = 'hq-receiver'
+
+    def __init__(self, binary):
+        self.binary = binary
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        self.proc = subprocess.Popen([self.binary, '--quiet'], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r':(\d+)\s*$', line)
+        if not m:
+            self.stop()
+            raise RuntimeError('hq-receiver: no port in %r' % line)
+        self.port = int(m.group(1))
+        return self
+
+    def url(self, path='/hook'):
+        return 'http://127.0.0.1:%d%s' % (self.port, path)
+
+    def pids(self):
+        return [self.proc.pid]
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 # ---------------------------------------------------------------- redis helpers
 
 def info(rs, section):
@@ -629,6 +666,16 @@ class Bench:
             res['receiver_cpu_s_per_10k'] = round((x1 - x0) / int(total.group(1)) * 10000, 3)
         return res
 
+    def wrk_hq_receiver(self):
+        binary = os.path.join(self.bin, 'hq-receiver')
+        if not os.path.exists(binary):
+            return {'error': 'no %s' % binary}
+        rcv = HqReceiver(binary).start()
+        try:
+            return self.wrk(rcv)
+        finally:
+            rcv.stop()
+
     def ceiling(self, rcv):
         p = subprocess.run([os.path.join(self.tools, 'curl-ceiling'), rcv.url('/ceil'),
                             str(self.a.ceiling_n), str(self.a.conc), str(self.a.bytes)],
@@ -667,6 +714,7 @@ class Bench:
             ('wrk', lambda: self.wrk(ng)),
             ('curl_ceiling', lambda: self.ceiling(ng)),
             ('wrk_hqb', lambda: self.wrk(hq)),
+            ('wrk_hq_receiver', self.wrk_hq_receiver),
         ]
         try:
             for key, fn in steps:
@@ -746,6 +794,7 @@ ROWS = [
     ('BullMQ peer deliveries/s (conc 64)', ('bullmq', 'deliveries_per_s')),
     ('wrk req/s (nginx)', ('wrk', 'req_per_s')),
     ('wrk req/s (hqb-recv)', ('wrk_hqb', 'req_per_s')),
+    ('wrk req/s (hq-receiver, libmicrohttpd)', ('wrk_hq_receiver', 'req_per_s')),
     ('libcurl ceiling req/s (nginx)', ('curl_ceiling', 'req_per_s')),
     ('CPU s / 10k deliveries, worker+redis', ('hookq_1ep', 'cpu_s_per_10k')),
     ('  worker part', ('hookq_1ep', 'worker_cpu_s_per_10k')),
