@@ -73,6 +73,14 @@ def proc_status(pid, field):
     return None
 
 
+def busy_cpu():
+    """CPU seconds all cores spent busy since boot (/proc/stat: user nice system irq
+    softirq steal)."""
+    with open('/proc/stat') as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / CLK
+
+
 def cpu_of(pids):
     return sum(proc_cpu(p) or 0 for p in pids)
 
@@ -407,6 +415,7 @@ class Bench:
         cs0, rd0 = commandstats(rs), reads_processed(rs)
         rcpu0 = proc_cpu(rs.proc.pid)
         xcpu0 = cpu_of(rcv.pids())
+        busy0 = busy_cpu()
         t0 = time.monotonic()
         w = self.start_worker(rs, extra, tag)
         limit = t0 + max(20.0, expected / 500.0)
@@ -427,6 +436,8 @@ class Bench:
         t1 = time.monotonic()
         wcpu = proc_cpu(w.pid)
         xcpu1 = cpu_of(rcv.pids())
+        busy1 = busy_cpu()
+        rcpu_mid = proc_cpu(rs.proc.pid)
         rss = proc_status(w.pid, 'VmHWM')
         res = {'scenario': tag, 'events': n_events, 'expected': expected, 'delivered': got,
                'seconds': round(t1 - t0, 3), 'loadavg_1m': round(os.getloadavg()[0], 2)}
@@ -467,6 +478,10 @@ class Bench:
             'redis_cpu_s_per_10k': round((rcpu1 - rcpu0) / got * 10000, 3),
             'cpu_s_per_10k': round(((wcpu_acked or wcpu or 0) + rcpu1 - rcpu0) / got * 10000, 3),
             'receiver_cpu_s_per_10k': round((xcpu1 - xcpu0) / got * 10000, 3),
+            # cores busy with anything but worker, Redis and receiver during the drain:
+            # the noise indicator (other work on the machine, the bench's own polling)
+            'other_cores': round(max(0.0, (busy1 - busy0) - (wcpu or 0) - (rcpu_mid - rcpu0) -
+                                     (xcpu1 - xcpu0)) / (t1 - t0), 2),
             'worker_rss_mib': round(rss, 1) if rss else None,
             'cmds_per_delivery': round(total / got, 3),
             'top_cmds_per_delivery': {k: round(v / got, 3) for k, v in top},
@@ -476,9 +491,10 @@ class Bench:
         if errs:
             res['worker_errors'] = len(errs)
             res['worker_error_sample'] = errs[0][:300]
-        log(tag, '%.0f deliveries/s, %.2f cmds/delivery, %.2f reads/delivery, rss %s MiB' % (
-            res['deliveries_per_s'], res['cmds_per_delivery'], res['redis_reads_per_delivery'],
-            res['worker_rss_mib']))
+        log(tag, '%.0f deliveries/s, %.2f cmds/delivery, %.2f reads/delivery, rss %s MiB, '
+            'other load %.2f cores' % (res['deliveries_per_s'], res['cmds_per_delivery'],
+                                       res['redis_reads_per_delivery'], res['worker_rss_mib'],
+                                       res['other_cores']))
         return res
 
     # -------------------------------------------------------- scenarios
@@ -695,13 +711,20 @@ class Bench:
         rs = h.RedisServer().start()
         ng = Nginx(self.tmp, self.a.nginx_workers).start()
         hq = Hqb(self.tools).start()
+        # Figures that form a ratio are measured next to each other in time, since the
+        # machine's other load moves between minutes.
         steps = [
             ('hookq_1ep', lambda: self.one_endpoint(rs, ng, 'hookq_1ep')),
+            ('wrk', lambda: self.wrk(ng)),
+            ('curl_ceiling', lambda: self.ceiling(ng)),
+            ('bullmq', lambda: self.bullmq(rs, ng)),
+            ('hookq_1000ep', lambda: self.many_endpoints(rs, ng, 'hookq_1000ep')),
             ('hookq_1ep_nolog', lambda: self.one_endpoint(rs, ng, 'hookq_1ep_nolog',
                                                           {'HOOKQ_DELIVERY_LOG': 'false'})),
-            ('hookq_1000ep', lambda: self.many_endpoints(rs, ng, 'hookq_1000ep')),
             ('hookq_1ep_hqb', lambda: self.one_endpoint(rs, hq, 'hookq_1ep_hqb')),
             ('hookq_fail10', lambda: self.failures(rs, self.tmp, 'hookq_fail10')),
+            ('wrk_hqb', lambda: self.wrk(hq)),
+            ('wrk_hq_receiver', self.wrk_hq_receiver),
             ('latency_1k', lambda: self.latency(rs, 1000, self.a.lat_seconds, 'latency_1k')),
             ('latency_half', lambda: self.latency(
                 rs, max(100, int((get(r, 'hookq_1ep_hqb', 'deliveries_per_s') or
@@ -710,11 +733,6 @@ class Bench:
             ('rss_1000', lambda: self.rss_inflight(rs, 'rss_1000_in_flight')),
             ('promotion', lambda: self.promotion(rs, ng, 'promotion')),
             ('promote_script', lambda: self.promote_script(rs, 'promote_script')),
-            ('bullmq', lambda: self.bullmq(rs, ng)),
-            ('wrk', lambda: self.wrk(ng)),
-            ('curl_ceiling', lambda: self.ceiling(ng)),
-            ('wrk_hqb', lambda: self.wrk(hq)),
-            ('wrk_hq_receiver', self.wrk_hq_receiver),
         ]
         try:
             for key, fn in steps:
@@ -800,6 +818,7 @@ ROWS = [
     ('  worker part', ('hookq_1ep', 'worker_cpu_s_per_10k')),
     ('  redis part', ('hookq_1ep', 'redis_cpu_s_per_10k')),
     ('  receiver part (not in the sum)', ('hookq_1ep', 'receiver_cpu_s_per_10k')),
+    ('other load during hookq 1 endpoint (cores)', ('hookq_1ep', 'other_cores')),
     ('worker peak RSS, 64 in flight (MiB)', ('hookq_1ep', 'worker_rss_mib')),
     ('Redis reads (round trips) / delivery', ('hookq_1ep', 'redis_reads_per_delivery')),
     ('latency 1k/s p50 ms', ('latency_1k', 'p50_ms')),
