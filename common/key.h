@@ -17,7 +17,7 @@ int key_delay(const char *prefix, char *buf, size_t len);    /* P:{q}:delay    z
 int key_dead(const char *prefix, char *buf, size_t len);     /* P:{q}:dead     stream */
 int key_idem(const char *prefix, const char *event_id, char *buf, size_t len); /* P:{q}:idem:ID */
 int key_endpoints(const char *prefix, char *buf, size_t len);   /* P:endpoints set of ids */
-int key_ep_version(const char *prefix, char *buf, size_t len);  /* P:endpoints:version */
+int key_ep_version(const char *prefix, char *buf, size_t len);  /* P:{q}:endpoints:version (read by fanout.lua) */
 int key_endpoint(const char *prefix, const char *ep_id, char *buf, size_t len); /* P:{ID}:endpoint hash */
 int key_failures(const char *prefix, const char *ep_id, char *buf, size_t len); /* P:{ID}:failures */
 int key_log(const char *prefix, const char *ep_id, char *buf, size_t len);      /* P:{ID}:log stream */

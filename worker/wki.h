@@ -39,6 +39,8 @@ typedef enum {
                       endpoint cannot fill the queue and starve the others */
     JOB_NSTATES
 } job_state;
+/* "fetch", "ready", ... for logs; "new" for anything else. */
+const char *job_state_name(job_state s);
 
 enum { JL_FETCH, JL_READY, JL_INFLIGHT, JL_DONE, JL_N }; /* lists jobs live on */
 
