@@ -90,7 +90,8 @@ struct wk {
     int64_t loaded_at;  /* mono us when the table was last loaded */
     int64_t read_at;    /* mono us when the last jobs/events read was sent: an endpoint id
                            unknown to a table loaded before it forces a reload */
-    int64_t next_version, next_promote, next_reclaim, next_trim; /* mono ms */
+    int64_t next_version, next_promote, next_reclaim, next_trim, next_fanout; /* mono ms */
+    int jobs_backlog; /* the last jobs read came back full: deliver before fanning out more */
     int redis_up;
     int64_t next_connect, backoff_ms;
     int stopping;
