@@ -90,6 +90,7 @@ struct wk {
                            unknown to a table loaded before it forces a reload */
     int64_t next_version, next_promote, next_reclaim, next_trim; /* mono ms */
     int redis_up;
+    int redis_full; /* the last results write was refused with OOM (maxmemory) */
     int64_t next_connect, backoff_ms;
     int stopping;
     int64_t stop_deadline;
@@ -125,6 +126,10 @@ void dl_dispatch(wk *w);
 
 /* rw.c */
 void rw_flush(wk *w);
+/* An error reply: OOM switches the "Redis full" state (logged once per change), anything
+ * else is logged with what. 0 if rep is not an error. */
+int rw_reply_error(wk *w, const redisReply *rep, const char *what);
+void rw_set_full(wk *w, int full, const char *why);
 
 /* rc.c */
 void rc_tick(wk *w);
