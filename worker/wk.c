@@ -359,10 +359,8 @@ static void wk_read(wk *w) {
             nogroup = 1;
             continue;
         }
-        if (rep->type == REDIS_REPLY_ERROR) {
-            LOG_E("redis: %s", rep->str);
+        if (rw_reply_error(w, rep, "reading"))
             continue;
-        }
         switch (pl_tag(p, i)) {
         case RD_VERSION: {
             int64_t v = rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : 0;
