@@ -21,39 +21,40 @@
 
 typedef struct cfg {
     /* redis */
-    char *redis_url;                   /* redis.url "redis://127.0.0.1:6379/0"; secret part masked */
-    char *redis_prefix;                /* redis.prefix "hookq" */
-    int64_t redis_connect_timeout_ms;  /* redis.connect_timeout 5s */
-    int64_t redis_command_timeout_ms;  /* redis.command_timeout 5s */
-    int64_t redis_reconnect_max_ms;    /* redis.reconnect_max 5s: cap of reconnect backoff */
+    char *redis_url;                  /* redis.url "redis://127.0.0.1:6379/0"; secret part masked */
+    char *redis_prefix;               /* redis.prefix "hookq" */
+    int64_t redis_connect_timeout_ms; /* redis.connect_timeout 5s */
+    int64_t redis_command_timeout_ms; /* redis.command_timeout 5s */
+    int64_t redis_reconnect_max_ms;   /* redis.reconnect_max 5s: cap of reconnect backoff */
 
     /* retry */
-    int64_t *retry_schedule_ms;        /* retry.schedule [30s,2m,10m,1h,4h]: waits before attempts 2.. */
+    int64_t *retry_schedule_ms; /* retry.schedule [30s,2m,10m,1h,4h]: waits before attempts 2.. */
     size_t retry_schedule_len;
-    double retry_jitter;               /* retry.jitter 0.2 (+-20%), 0..0.9 */
-    int64_t retry_max_retry_after_ms;  /* retry.max_retry_after 1h: clamp for Retry-After */
+    double retry_jitter;              /* retry.jitter 0.2 (+-20%), 0..0.9 */
+    int64_t retry_max_retry_after_ms; /* retry.max_retry_after 1h: clamp for Retry-After */
 
     /* endpoints */
-    int endpoints_disable_after;       /* endpoints.disable_after 50 consecutive failures; 0 = never */
+    int endpoints_disable_after; /* endpoints.disable_after 50 consecutive failures; 0 = never */
     int64_t endpoints_rotation_grace_ms; /* endpoints.rotation_grace 24h: old secret still signed */
     int64_t endpoints_reload_interval_ms; /* endpoints.reload_interval 1s: version poll period */
 
     /* delivery */
-    int64_t delivery_timeout_ms;       /* delivery.timeout 30s: total per attempt */
+    int64_t delivery_timeout_ms;         /* delivery.timeout 30s: total per attempt */
     int64_t delivery_connect_timeout_ms; /* delivery.connect_timeout 10s */
-    int delivery_concurrency;          /* delivery.concurrency 64: transfers in flight per worker */
-    int delivery_per_endpoint;         /* delivery.per_endpoint 16: in flight per endpoint per worker */
-    int delivery_batch;                /* delivery.batch 64: XREADGROUP COUNT */
-    int64_t delivery_visibility_timeout_ms; /* delivery.visibility_timeout 60s: > delivery.timeout */
-    int delivery_max_claims;           /* delivery.max_claims 5: then dead-lettered */
-    int64_t delivery_shutdown_grace_ms; /* delivery.shutdown_grace 10s */
+    int delivery_concurrency;  /* delivery.concurrency 64: transfers in flight per worker */
+    int delivery_per_endpoint; /* delivery.per_endpoint 16: in flight per endpoint per worker */
+    int delivery_batch;        /* delivery.batch 64: XREADGROUP COUNT */
+    int64_t
+        delivery_visibility_timeout_ms;   /* delivery.visibility_timeout 60s: > delivery.timeout */
+    int delivery_max_claims;              /* delivery.max_claims 5: then dead-lettered */
+    int64_t delivery_shutdown_grace_ms;   /* delivery.shutdown_grace 10s */
     uint64_t delivery_max_response_bytes; /* delivery.max_response 64KiB: body read cap */
-    int delivery_response_excerpt;     /* delivery.response_excerpt 256: bytes kept in the log */
-    int64_t delivery_low_speed_time_ms; /* delivery.low_speed_time 30s, with low_speed_limit */
-    int delivery_low_speed_limit;      /* delivery.low_speed_limit 1 byte/s */
-    char *delivery_proxy;              /* delivery.proxy "" : explicit proxy; env proxies ignored */
-    int delivery_log;                  /* delivery.log true: write the per-endpoint delivery log */
-    int delivery_log_maxlen;           /* delivery.log_maxlen 10000 (MAXLEN ~) */
+    int delivery_response_excerpt;        /* delivery.response_excerpt 256: bytes kept in the log */
+    int64_t delivery_low_speed_time_ms;   /* delivery.low_speed_time 30s, with low_speed_limit */
+    int delivery_low_speed_limit;         /* delivery.low_speed_limit 1 byte/s */
+    char *delivery_proxy;    /* delivery.proxy "" : explicit proxy; env proxies ignored */
+    int delivery_log;        /* delivery.log true: write the per-endpoint delivery log */
+    int delivery_log_maxlen; /* delivery.log_maxlen 10000 (MAXLEN ~) */
 
     /* events */
     uint64_t events_max_payload;       /* events.max_payload 1MiB */
@@ -63,15 +64,15 @@ typedef struct cfg {
 
     /* security */
     int security_allow_private_networks; /* security.allow_private_networks false */
-    char **security_allow_cidrs;       /* security.allow_cidrs []: exceptions to the block list */
+    char **security_allow_cidrs;         /* security.allow_cidrs []: exceptions to the block list */
     size_t security_allow_cidrs_len;
 
     /* log */
-    log_level log_level;               /* log.level info */
-    log_format log_format;             /* log.format text */
+    log_level log_level;   /* log.level info */
+    log_format log_format; /* log.format text */
 
     /* worker */
-    char *worker_name;                 /* worker.name "" -> "<hostname>-<pid>" at start */
+    char *worker_name; /* worker.name "" -> "<hostname>-<pid>" at start */
 } cfg;
 
 cfg *cfg_new(void); /* defaults; NULL on OOM */

@@ -1,5 +1,5 @@
 /* ep.c -- endpoint records in Redis (P:{ep_ID}:endpoint hashes, P:endpoints set,
- * P:endpoints:version counter). Every write goes through MULTI/EXEC together with the
+ * P:{q}:endpoints:version counter). Every write goes through MULTI/EXEC together with the
  * version bump, so a worker that sees the new version also sees the new data. */
 #include "ep.h"
 

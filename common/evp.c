@@ -2,16 +2,14 @@
  *
  * Stream fields come from any producer that can XADD, so every field is treated as
  * untrusted bytes: lengths are checked before copying, NULs and invalid UTF-8 are
- * refused, and JSON nesting is measured by a flat scan before jansson (which parses
- * recursively) ever sees the text. */
+ * refused, and `data` is checked by a one-pass syntax scanner (no tree, no allocation,
+ * no recursion) since it runs once per event on the worker's hot path. */
 #include "evp.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
 
 #include "hq.h"
 #include "id.h"
@@ -23,99 +21,338 @@
 #define EVP_TENANT_MAX          128
 #define EVP_TYPE_MAX            128
 
-/* Offset of the first invalid UTF-8 sequence, or -1 if s is valid (RFC 3629: no
- * overlong forms, no surrogates, nothing above U+10FFFF). */
-static long utf8_invalid_at(const unsigned char *s, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t need;
-        unsigned char lo = 0x80, hi = 0xbf;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            if (c == 0xe0)
-                lo = 0xa0; /* overlong */
-            else if (c == 0xed)
-                hi = 0x9f; /* surrogates */
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            if (c == 0xf0)
-                lo = 0x90; /* overlong */
-            else if (c == 0xf4)
-                hi = 0x8f; /* > U+10FFFF */
-        } else {
-            return (long)i;
-        }
-        if (len - i - 1 < need)
-            return (long)i;
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return (long)i;
-        for (size_t k = 2; k <= need; k++) {
-            if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-                return (long)i;
-        }
-        i += need + 1;
-    }
-    return -1;
+/* Hard cap on max_depth: the container stack below is a fixed bitset of this many bits
+ * (cfg allows events.max_depth up to 1024). */
+#define EVP_DEPTH_CAP 1024
+
+/* What went wrong in json_scan, and where (byte offset into data). */
+enum { JS_OK, JS_SYNTAX, JS_UTF8, JS_NUL, JS_DEPTH };
+typedef struct json_scan {
+    const unsigned char *s;
+    size_t len, i;
+    int max_depth;
+    int kind;         /* JS_* */
+    size_t at;        /* offset of the error */
+    const char *what; /* JS_SYNTAX: what was expected or found */
+} json_scan;
+
+static int js_fail(json_scan *js, int kind, size_t at, const char *what) {
+    js->kind = kind;
+    js->at = at;
+    js->what = what;
+    return HQ_ERR;
 }
 
-/* Deepest container nesting, counting only brackets outside strings. Stops early once
- * over max so a megabyte of '[' costs one pass and no recursion. */
-static int json_depth(const char *s, size_t len, int max) {
-    int depth = 0, deepest = 0, in_str = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (in_str) {
-            if (c == '\\')
-                i++; /* whatever follows is escaped, including '"' */
-            else if (c == '"')
-                in_str = 0;
+/* A byte that does not surprise us where a token may start: reports a NUL as such, so
+ * "contains a NUL byte" wins over a vaguer syntax error wherever the NUL is. */
+static int js_unexpected(json_scan *js, const char *what) {
+    if (js->i < js->len && js->s[js->i] == '\0')
+        return js_fail(js, JS_NUL, js->i, NULL);
+    return js_fail(js, JS_SYNTAX, js->i, what);
+}
+
+static void js_skip_ws(json_scan *js) {
+    while (js->i < js->len) {
+        unsigned char c = js->s[js->i];
+        if (c != ' ' && c != '\n' && c != '\r' && c != '\t')
+            return;
+        js->i++;
+    }
+}
+
+static int js_hex4(const unsigned char *p, unsigned *out) {
+    unsigned v = 0;
+    for (int k = 0; k < 4; k++) {
+        unsigned char c = p[k];
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return HQ_ERR;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return HQ_OK;
+}
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms, no surrogates,
+ * nothing above U+10FFFF), or 0 if it is invalid or truncated. s[0] >= 0x80. */
+static size_t utf8_seq(const unsigned char *s, size_t avail) {
+    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+    size_t need;
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 2;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong */
+        else if (c == 0xed)
+            hi = 0x9f; /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 3;
+        if (c == 0xf0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xf4)
+            hi = 0x8f; /* > U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (avail - 1 < need || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t k = 2; k <= need; k++) {
+        if (s[k] < 0x80 || s[k] > 0xbf)
+            return 0;
+    }
+    return need + 1;
+}
+
+#define JS_ONES 0x0101010101010101ULL
+#define JS_HIGH 0x8080808080808080ULL
+
+/* Nonzero if any of the 8 bytes in v may end a run of plain string bytes: '"', '\\',
+ * a control char or a non-ASCII byte. False positives only cost the byte loop. */
+static uint64_t js_special8(uint64_t v) {
+    uint64_t q = v ^ (JS_ONES * '"'), b = v ^ (JS_ONES * '\\');
+    uint64_t any = ((q - JS_ONES) & ~q) | ((b - JS_ONES) & ~b) | (v - JS_ONES * 0x20) | v;
+    return any & JS_HIGH;
+}
+
+/* A string; js->i is at the opening quote. Plain ASCII runs are skipped 8 bytes at a
+ * time since payloads are mostly long strings. */
+static int js_string(json_scan *js) {
+    const unsigned char *s = js->s;
+    size_t len = js->len, start = js->i, i = js->i + 1;
+    for (;;) {
+        while (len - i >= 8) {
+            uint64_t v;
+            memcpy(&v, s + i, 8);
+            if (js_special8(v))
+                break;
+            i += 8;
+        }
+        while (i < len && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+            i++;
+        if (i >= len)
+            return js_fail(js, JS_SYNTAX, start, "unterminated string");
+        unsigned char c = s[i];
+        if (c == '"') {
+            js->i = i + 1;
+            return HQ_OK;
+        }
+        if (c == '\\') {
+            if (i + 1 >= len)
+                return js_fail(js, JS_SYNTAX, start, "unterminated string");
+            c = s[i + 1];
+            if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' ||
+                c == 't') {
+                i += 2;
+                continue;
+            }
+            if (c == '\0')
+                return js_fail(js, JS_NUL, i + 1, NULL);
+            if (c != 'u')
+                return js_fail(js, JS_SYNTAX, i, "invalid escape in string");
+            unsigned cp, lo;
+            if (len - i < 6 || js_hex4(s + i + 2, &cp) != HQ_OK)
+                return js_fail(js, JS_SYNTAX, i, "\\u must be followed by 4 hex digits");
+            if (cp >= 0xdc00 && cp <= 0xdfff)
+                return js_fail(js, JS_SYNTAX, i, "\\u low surrogate without a high one");
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                /* a high surrogate only counts as half of a \uD8xx\uDCxx pair */
+                if (len - i < 12 || s[i + 6] != '\\' || s[i + 7] != 'u' ||
+                    js_hex4(s + i + 8, &lo) != HQ_OK || lo < 0xdc00 || lo > 0xdfff)
+                    return js_fail(js, JS_SYNTAX, i, "\\u high surrogate without a low one");
+                i += 12;
+            } else {
+                i += 6;
+            }
             continue;
         }
-        if (c == '"') {
-            in_str = 1;
-        } else if (c == '[' || c == '{') {
-            if (++depth > deepest) {
-                deepest = depth;
-                if (deepest > max)
-                    return deepest;
+        if (c == '\0')
+            return js_fail(js, JS_NUL, i, NULL);
+        if (c < 0x20)
+            return js_fail(js, JS_SYNTAX, i, "control character in string (escape it)");
+        size_t n = utf8_seq(s + i, len - i);
+        if (!n)
+            return js_fail(js, JS_UTF8, i, NULL);
+        i += n;
+    }
+}
+
+static int js_isdigit(const json_scan *js, size_t i) {
+    return i < js->len && js->s[i] >= '0' && js->s[i] <= '9';
+}
+
+/* A number per RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, any magnitude
+ * (only the syntax matters: the text is forwarded verbatim). */
+static int js_number(json_scan *js) {
+    size_t i = js->i;
+    if (js->s[i] == '-')
+        i++;
+    if (!js_isdigit(js, i))
+        return js_fail(js, JS_SYNTAX, i, "expected a digit");
+    if (js->s[i] == '0') {
+        i++;
+        if (js_isdigit(js, i))
+            return js_fail(js, JS_SYNTAX, i, "leading zeros are not allowed");
+    } else {
+        while (js_isdigit(js, i))
+            i++;
+    }
+    if (i < js->len && js->s[i] == '.') {
+        i++;
+        if (!js_isdigit(js, i))
+            return js_fail(js, JS_SYNTAX, i, "expected a digit after '.'");
+        while (js_isdigit(js, i))
+            i++;
+    }
+    if (i < js->len && (js->s[i] == 'e' || js->s[i] == 'E')) {
+        i++;
+        if (i < js->len && (js->s[i] == '+' || js->s[i] == '-'))
+            i++;
+        if (!js_isdigit(js, i))
+            return js_fail(js, JS_SYNTAX, i, "expected a digit in the exponent");
+        while (js_isdigit(js, i))
+            i++;
+    }
+    js->i = i;
+    return HQ_OK;
+}
+
+static int js_literal(json_scan *js, const char *word, size_t n) {
+    if (js->len - js->i < n || memcmp(js->s + js->i, word, n) != 0)
+        return js_unexpected(js, "expected a value");
+    js->i += n;
+    return HQ_OK;
+}
+
+/* One scalar value at js->i (containers are handled by the caller's loop). */
+static int js_scalar(json_scan *js) {
+    if (js->i >= js->len)
+        return js_fail(js, JS_SYNTAX, js->i, "unexpected end, expected a value");
+    switch (js->s[js->i]) {
+    case '"':
+        return js_string(js);
+    case 't':
+        return js_literal(js, "true", 4);
+    case 'f':
+        return js_literal(js, "false", 5);
+    case 'n':
+        return js_literal(js, "null", 4);
+    case '-':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9':
+        return js_number(js);
+    default:
+        return js_unexpected(js, "expected a value");
+    }
+}
+
+/* Syntax-only RFC 8259 check of exactly one value with optional whitespace around it, in
+ * one pass and without allocating. Iterative: the open containers are a bitset (1 =
+ * object), so depth costs 1 bit, not a stack frame. */
+static int json_scan_run(json_scan *js) {
+    uint64_t is_obj[EVP_DEPTH_CAP / 64] = {0};
+    int depth = 0;
+    enum { ST_VALUE, ST_KEY, ST_AFTER } st = ST_VALUE;
+    js_skip_ws(js);
+    for (;;) {
+        if (st == ST_VALUE) {
+            unsigned char c = js->i < js->len ? js->s[js->i] : 0;
+            if (js->i < js->len && (c == '[' || c == '{')) {
+                if (depth >= js->max_depth)
+                    return js_fail(js, JS_DEPTH, js->i, NULL);
+                uint64_t bit = 1ULL << (depth % 64);
+                if (c == '{')
+                    is_obj[depth / 64] |= bit;
+                else
+                    is_obj[depth / 64] &= ~bit;
+                depth++;
+                js->i++;
+                js_skip_ws(js);
+                if (js->i < js->len && js->s[js->i] == (c == '{' ? '}' : ']')) {
+                    js->i++;
+                    depth--;
+                    st = ST_AFTER;
+                } else {
+                    st = c == '{' ? ST_KEY : ST_VALUE;
+                }
+                continue;
             }
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            depth--;
+            if (js_scalar(js) != HQ_OK)
+                return HQ_ERR;
+            st = ST_AFTER;
+        } else if (st == ST_KEY) {
+            if (js->i >= js->len || js->s[js->i] != '"')
+                return js_unexpected(js, "expected a string key");
+            if (js_string(js) != HQ_OK)
+                return HQ_ERR;
+            js_skip_ws(js);
+            if (js->i >= js->len || js->s[js->i] != ':')
+                return js_unexpected(js, "expected ':'");
+            js->i++;
+            js_skip_ws(js);
+            st = ST_VALUE;
+        } else {
+            js_skip_ws(js);
+            if (depth == 0) {
+                if (js->i < js->len)
+                    return js_unexpected(js, "unexpected data after the value");
+                return HQ_OK;
+            }
+            int obj = (int)(is_obj[(depth - 1) / 64] >> ((depth - 1) % 64) & 1);
+            unsigned char c = js->i < js->len ? js->s[js->i] : 0;
+            if (js->i < js->len && c == ',') {
+                js->i++;
+                js_skip_ws(js);
+                st = obj ? ST_KEY : ST_VALUE;
+            } else if (js->i < js->len && c == (obj ? '}' : ']')) {
+                js->i++;
+                depth--;
+            } else {
+                return js_unexpected(js, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+            }
         }
     }
-    return deepest;
 }
 
 int evp_check_data(const char *data, size_t len, const evp_limits *lim, char *err, size_t errlen) {
     size_t max_payload = lim && lim->max_payload ? lim->max_payload : EVP_DEFAULT_MAX_PAYLOAD;
     int max_depth = lim && lim->max_depth > 0 ? lim->max_depth : EVP_DEFAULT_MAX_DEPTH;
+    if (max_depth > EVP_DEPTH_CAP)
+        max_depth = EVP_DEPTH_CAP;
     if (!data || len == 0)
         return hq_seterr(err, errlen, "empty; must be one JSON value");
     if (len > max_payload)
         return hq_seterr(err, errlen, "%zu bytes, over the limit of %zu", len, max_payload);
-    const char *nul = memchr(data, '\0', len);
-    if (nul)
-        return hq_seterr(err, errlen, "contains a NUL byte at offset %zu", (size_t)(nul - data));
-    long bad = utf8_invalid_at((const unsigned char *)data, len);
-    if (bad >= 0)
-        return hq_seterr(err, errlen, "invalid UTF-8 at offset %ld", bad);
-    if (json_depth(data, len, max_depth) > max_depth)
+    /* Duplicate keys are valid JSON and are left alone (the text is sent verbatim). */
+    json_scan js = {.s = (const unsigned char *)data, .len = len, .max_depth = max_depth};
+    if (json_scan_run(&js) == HQ_OK)
+        return HQ_OK;
+    switch (js.kind) {
+    case JS_NUL:
+        return hq_seterr(err, errlen, "contains a NUL byte at offset %zu", js.at);
+    case JS_UTF8:
+        return hq_seterr(err, errlen, "invalid UTF-8 at offset %zu", js.at);
+    case JS_DEPTH:
         return hq_seterr(err, errlen, "JSON nested deeper than %d levels", max_depth);
-    json_error_t jerr;
-    /* INT_AS_REAL: big integers are valid JSON; ALLOW_NUL: so is "\u0000" in a string.
-     * Duplicate keys are valid JSON too and are left alone (the text is sent verbatim). */
-    json_t *v =
-        json_loadb(data, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
-    if (!v)
-        return hq_seterr(err, errlen, "invalid JSON at offset %d: %s", jerr.position, jerr.text);
-    json_decref(v);
-    return HQ_OK;
+    default:
+        if (js.at >= len)
+            return hq_seterr(err, errlen, "invalid JSON at byte %zu (end): %s", js.at, js.what);
+        return hq_seterr(err, errlen, "invalid JSON at byte %zu: %s", js.at, js.what);
+    }
 }
 
 int evp_tenant_valid(const char *tenant, char *err, size_t errlen) {

@@ -20,10 +20,10 @@ typedef struct evp_limits {
 } evp_limits;
 
 typedef struct evp {
-    char *id;       /* event id (id_valid) */
-    char *type;     /* event type (pat_type_valid) */
-    int64_t ts;     /* unix ms */
-    char *data;     /* JSON text, verbatim */
+    char *id;   /* event id (id_valid) */
+    char *type; /* event type (pat_type_valid) */
+    int64_t ts; /* unix ms */
+    char *data; /* JSON text, verbatim */
     size_t datalen;
     char *tenant;   /* NULL if unset; [A-Za-z0-9_.:-]{1,128} */
     char *endpoint; /* NULL if unset; target one endpoint id */

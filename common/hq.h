@@ -7,8 +7,8 @@
 #define HQ_H
 #include <stddef.h>
 
-#define HQ_OK 0
-#define HQ_ERR -1
+#define HQ_OK     0
+#define HQ_ERR    -1
 #define HQ_ERRLEN 256
 
 #ifndef HOOKQ_VERSION

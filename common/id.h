@@ -5,10 +5,10 @@
 #define HQ_ID_H
 #include <stddef.h>
 
-#define ID_PREFIX_EVENT "evt_"
+#define ID_PREFIX_EVENT    "evt_"
 #define ID_PREFIX_ENDPOINT "ep_"
 #define ID_PREFIX_DELIVERY "dlv_"
-#define ID_MAX 128 /* longest id accepted anywhere (producer-chosen event ids too) */
+#define ID_MAX             128 /* longest id accepted anywhere (producer-chosen event ids too) */
 
 /* Writes prefix + 26 chars + NUL into out (needs strlen(prefix)+27). HQ_OK or HQ_ERR
  * (buffer too small, no randomness). */

@@ -50,7 +50,7 @@ int key_endpoints(const char *prefix, char *buf, size_t len) {
 }
 
 int key_ep_version(const char *prefix, char *buf, size_t len) {
-    return key_fmt(buf, len, "%s:endpoints:version", prefix);
+    return key_fmt(buf, len, "%s:{q}:endpoints:version", prefix);
 }
 
 /* Endpoint ids already start with "ep_", so the hash tag is the id itself: {ep_01J...}. */

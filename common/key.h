@@ -8,22 +8,25 @@
 #define HQ_KEY_H
 #include <stddef.h>
 
-#define KEY_MAX 256
+#define KEY_MAX        256
 #define KEY_PREFIX_MAX 64
 
-int key_events(const char *prefix, char *buf, size_t len);   /* P:{q}:events   stream */
-int key_jobs(const char *prefix, char *buf, size_t len);     /* P:{q}:jobs     stream */
-int key_delay(const char *prefix, char *buf, size_t len);    /* P:{q}:delay    zset   */
-int key_dead(const char *prefix, char *buf, size_t len);     /* P:{q}:dead     stream */
+int key_events(const char *prefix, char *buf, size_t len); /* P:{q}:events   stream */
+int key_jobs(const char *prefix, char *buf, size_t len);   /* P:{q}:jobs     stream */
+int key_delay(const char *prefix, char *buf, size_t len);  /* P:{q}:delay    zset   */
+int key_dead(const char *prefix, char *buf, size_t len);   /* P:{q}:dead     stream */
 int key_idem(const char *prefix, const char *event_id, char *buf, size_t len); /* P:{q}:idem:ID */
-int key_endpoints(const char *prefix, char *buf, size_t len);   /* P:endpoints set of ids */
-int key_ep_version(const char *prefix, char *buf, size_t len);  /* P:endpoints:version */
-int key_endpoint(const char *prefix, const char *ep_id, char *buf, size_t len); /* P:{ID}:endpoint hash */
-int key_failures(const char *prefix, const char *ep_id, char *buf, size_t len); /* P:{ID}:failures */
-int key_log(const char *prefix, const char *ep_id, char *buf, size_t len);      /* P:{ID}:log stream */
+int key_endpoints(const char *prefix, char *buf, size_t len); /* P:endpoints set of ids */
+int key_ep_version(const char *prefix, char *buf,
+                   size_t len); /* P:{q}:endpoints:version (read by fanout.lua) */
+int key_endpoint(const char *prefix, const char *ep_id, char *buf,
+                 size_t len); /* P:{ID}:endpoint hash */
+int key_failures(const char *prefix, const char *ep_id, char *buf,
+                 size_t len);                                              /* P:{ID}:failures */
+int key_log(const char *prefix, const char *ep_id, char *buf, size_t len); /* P:{ID}:log stream */
 
 /* Consumer group names on the events and jobs streams. */
-#define KEY_GROUP_FANOUT "fanout"
+#define KEY_GROUP_FANOUT  "fanout"
 #define KEY_GROUP_DELIVER "deliver"
 
 /* A prefix is 1..KEY_PREFIX_MAX chars of [A-Za-z0-9_.-] (no braces or colons). */

@@ -25,7 +25,7 @@ typedef struct pat_list {
     size_t n;
 } pat_list;
 int pat_list_parse(const char *csv, pat_list *out, char *err, size_t errlen); /* out owns copies */
-void pat_list_clear(pat_list *l);                                              /* NULL-safe */
+void pat_list_clear(pat_list *l);                                             /* NULL-safe */
 int pat_list_match(const pat_list *l, const char *type);
 /* Canonical "a,b,c" form (malloc'd, caller frees). */
 char *pat_list_join(const pat_list *l);

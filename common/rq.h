@@ -11,12 +11,12 @@
 #include <hiredis/hiredis.h>
 
 typedef struct rq_url {
-    char *host;      /* NULL for unix sockets */
-    int port;        /* default 6379 */
-    char *path;      /* unix socket path or NULL */
-    char *user;      /* ACL user or NULL */
-    char *password;  /* NULL if none */
-    int db;          /* default 0 */
+    char *host;     /* NULL for unix sockets */
+    int port;       /* default 6379 */
+    char *path;     /* unix socket path or NULL */
+    char *user;     /* ACL user or NULL */
+    char *password; /* NULL if none */
+    int db;         /* default 0 */
 } rq_url;
 
 int rq_url_parse(const char *url, rq_url *out, char *err, size_t errlen);
@@ -40,8 +40,8 @@ typedef struct rq rq; /* opaque */
 /* Connect, AUTH (user+password or password), SELECT db, and SCRIPT LOAD every script
  * in the built-in table. NULL + err like "cannot connect to Redis at 127.0.0.1:6399:
  * Connection refused". Timeouts in ms (0 = none). */
-rq *rq_connect(const char *url, int64_t connect_timeout_ms, int64_t command_timeout_ms,
-               char *err, size_t errlen);
+rq *rq_connect(const char *url, int64_t connect_timeout_ms, int64_t command_timeout_ms, char *err,
+               size_t errlen);
 void rq_free(rq *r); /* NULL-safe */
 int rq_reconnect(rq *r, char *err, size_t errlen);
 int rq_connected(const rq *r);

@@ -3,10 +3,10 @@
 #define HQ_VAL_H
 #include <stddef.h>
 
-#define VAL_URL_MAX 2048
-#define VAL_HEADER_NAME_MAX 128
+#define VAL_URL_MAX          2048
+#define VAL_HEADER_NAME_MAX  128
 #define VAL_HEADER_VALUE_MAX 4096
-#define VAL_HEADERS_MAX 32
+#define VAL_HEADERS_MAX      32
 
 /* An endpoint URL: "http://" or "https://" (case-insensitive), a non-empty host
  * (name, IPv4, or [IPv6]), optional :port 1..65535, optional path/query; no fragment,

@@ -32,7 +32,7 @@ static const char usage_all[] =
     "  dead replay ID... | --endpoint ID | --all\n"
     "  dead purge --endpoint ID | --all\n"
     "other:\n"
-    "  config check FILE\n"
+    "  config check [FILE]\n"
     "  version\n"
     "\n"
     "Every command that prints accepts --json. Exit status: 0 ok, 1 error, 2 usage.\n"

@@ -100,18 +100,18 @@ int cli_cmd_config(cli *x, int argc, char **argv) {
     cfg *c;
     int rc;
 
-    x->usage = "hookq config check FILE [--json]";
+    x->usage = "hookq config check [FILE] [--json]";
     if (argc < 2)
         return cli_fail(x, CLI_USAGE, "missing config command");
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
         return CLI_HELP;
     if (strcmp(argv[1], "check") != 0)
         return cli_fail(x, CLI_USAGE, "unknown config command '%s'", argv[1]);
-    if ((rc = cli_parse(x, argc - 1, argv + 1, spec, 1, 1, &a)) != CLI_OK)
+    if ((rc = cli_parse(x, argc - 1, argv + 1, spec, 0, 1, &a)) != CLI_OK)
         return rc;
-    /* The file given, then the environment, then validation: what a worker started
-     * with `-c FILE` here would run with. */
-    c = cfg_load(a.pos[0], x->envp, err, sizeof err);
+    /* The file given (else -c, else $HOOKQ_CONFIG, else ./hookq.yaml), then the
+     * environment, then validation: what a worker started here would run with. */
+    c = cfg_load(a.npos ? a.pos[0] : x->cfg_path, x->envp, err, sizeof err);
     if (!c)
         return cli_fail(x, CLI_FAIL, "%s", err);
     rc = cfg_dump(c, x->out, x->json) == HQ_OK ? CLI_OK : cli_fail(x, CLI_FAIL, "cannot print");

@@ -10,7 +10,9 @@
 #include "scripts_gen.h"
 #include "wki.h"
 
-#define FO_MAX_FIELDS 64
+#define FO_MAX_FIELDS  64
+#define FO_FIELD_MAX   65536 /* dead-lettered field values are cut here (docs/keys.md) */
+#define FO_STALE_TRIES 3
 
 /* Parse one stream entry into e. HQ_ERR + reason for the dead-letter stream. */
 int fo_parse(const cfg *c, const redisReply *entry, evp *e, char *err, size_t errlen) {
@@ -39,6 +41,113 @@ int fo_parse(const cfg *c, const redisReply *entry, evp *e, char *err, size_t er
 int fo_entry_ok(const redisReply *e) {
     return e->type == REDIS_REPLY_ARRAY && e->elements >= 2 &&
            e->element[0]->type == REDIS_REPLY_STRING && e->element[0]->len < 48;
+}
+
+/* Build and run fanout.lua for the parsed batch. 1 when the batch is done (jobs added,
+ * events acknowledged), 0 when it must be retried after a reload (stale table) or left
+ * pending (Redis error: reclaim hands the events out again). */
+static int fo_run(wk *w, const redisReply *entries, ec_ev **evs, char **why, size_t ngood,
+                  size_t nbad, size_t *njobs_out) {
+    size_t n = entries->elements;
+    size_t room = wk_room(w);
+    pl *p = w->fo;
+    pl_reset(p);
+    pl_eval(p, 0, NULL, &script_fanout, 4);
+    pl_arg(p, w->k_events);
+    pl_arg(p, w->k_jobs);
+    pl_arg(p, w->k_dead);
+    pl_arg(p, w->k_version);
+    pl_arg(p, w->name);
+    pl_argi(p, (int64_t)room);
+    pl_argi(p, w->ep_version);
+    pl_argi(p, (int64_t)ngood);
+    size_t njobs = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!evs[i])
+            continue;
+        et_ent *const *m;
+        size_t nm = et_match(w->eps, evs[i]->e.type, evs[i]->e.tenant, evs[i]->e.endpoint, &m);
+        pl_arg(p, evs[i]->sid);
+        pl_argi(p, (int64_t)nm);
+        for (size_t k = 0; k < nm; k++)
+            pl_arg(p, m[k]->e->id);
+        njobs += nm;
+        if (nm == 0)
+            LOG_D("fanout: event %s (%s, %s) matched no endpoint", evs[i]->e.id, evs[i]->sid,
+                  evs[i]->e.type);
+        else
+            LOG_D("fanout: event %s (%s, %s) -> %zu endpoints", evs[i]->e.id, evs[i]->sid,
+                  evs[i]->e.type, nm);
+    }
+    pl_argi(p, (int64_t)nbad);
+    for (size_t i = 0; i < n; i++) {
+        if (!why[i])
+            continue;
+        const redisReply *en = entries->element[i];
+        const redisReply *f = en->element[1];
+        pl_arg(p, en->element[0]->str);
+        pl_arg(p, why[i]);
+        size_t nf = f->type == REDIS_REPLY_ARRAY ? f->elements / 2 : 0;
+        size_t good = 0;
+        for (size_t k = 0; k < nf; k++)
+            if (f->element[2 * k]->type == REDIS_REPLY_STRING &&
+                f->element[2 * k + 1]->type == REDIS_REPLY_STRING)
+                good++;
+        int cut = 0;
+        for (size_t k = 0; k < nf; k++)
+            if (f->element[2 * k + 1]->type == REDIS_REPLY_STRING &&
+                f->element[2 * k + 1]->len > FO_FIELD_MAX)
+                cut = 1;
+        pl_argi(p, (int64_t)(good + (size_t)cut));
+        if (cut) {
+            pl_arg(p, "truncated");
+            pl_arg(p, "1");
+        }
+        for (size_t k = 0; k < nf; k++) {
+            const redisReply *kk = f->element[2 * k], *v = f->element[2 * k + 1];
+            if (kk->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+                continue;
+            char name[160];
+            snprintf(name, sizeof name, "f.%.*s", (int)(kk->len > 150 ? 150 : kk->len), kk->str);
+            pl_arg(p, name);
+            /* cut at 64 KiB, flagged "truncated 1", as docs/keys.md says */
+            pl_argn(p, v->str, v->len > FO_FIELD_MAX ? FO_FIELD_MAX : v->len);
+        }
+    }
+    pl_end(p);
+    char err[HQ_ERRLEN];
+    if (pl_exec(p, w->r, err, sizeof err) != HQ_OK) {
+        wk_down(w, err); /* the events stay pending; reclaim hands them out again */
+        return 0;
+    }
+    const redisReply *rep = pl_reply(p, 0);
+    if (rep->type == REDIS_REPLY_ERROR) {
+        LOG_E("fanout: script failed (events left pending for reclaim): %s", rep->str);
+        if (wk_reply_nogroup(rep))
+            wk_groups(w);
+        return 0;
+    }
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[0]->type == REDIS_REPLY_INTEGER && rep->element[0]->integer < 0) {
+        LOG_D("fanout: endpoint table is stale (version %lld, Redis has %lld); reloading",
+              (long long)w->ep_version,
+              rep->element[1]->type == REDIS_REPLY_INTEGER ? (long long)rep->element[1]->integer
+                                                           : -1LL);
+        wk_reload(w);
+        return 0;
+    }
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 3) {
+        if (rep->element[2]->type == REDIS_REPLY_STRING) {
+            LOG_W("fanout: claiming jobs failed: %s", rep->element[2]->str);
+            if (strstr(rep->element[2]->str, "NOGROUP"))
+                wk_groups(w);
+        }
+        const redisReply *jobs = wk_stream_entries(rep->element[1]);
+        if (jobs)
+            dl_take(w, jobs, NULL);
+    }
+    *njobs_out = njobs;
+    return 1;
 }
 
 void fo_fanout(wk *w, const redisReply *entries, const int64_t *claims) {
@@ -85,95 +194,15 @@ void fo_fanout(wk *w, const redisReply *entries, const int64_t *claims) {
     if (ngood + nbad == 0)
         goto cleanup;
 
-    /* An event targeted at an endpoint our table does not know yet (created since the
-     * last reload, e.g. `hookq test` right after `endpoint add`) must not fan out to
-     * nothing: reload once and match against the fresh table. */
-    for (size_t i = 0; i < n && w->loaded_at <= w->read_at && w->redis_up; i++)
-        if (evs[i] && evs[i]->e.endpoint && evs[i]->e.endpoint[0] &&
-            !et_get(w->eps, evs[i]->e.endpoint)) {
-            wk_reload(w);
-            break;
-        }
-    if (!w->redis_up)
-        goto cleanup; /* the events stay pending; reclaim hands them out again */
-    size_t room = wk_room(w);
-    pl *p = w->fo;
-    pl_reset(p);
-    pl_eval(p, 0, NULL, &script_fanout, 3);
-    pl_arg(p, w->k_events);
-    pl_arg(p, w->k_jobs);
-    pl_arg(p, w->k_dead);
-    pl_arg(p, w->name);
-    pl_argi(p, (int64_t)room);
-    pl_argi(p, (int64_t)ngood);
+    /* The script refuses to run against a table older than the endpoints in Redis (an
+     * endpoint created before an event was published must receive it): reload and build
+     * the batch again. Bounded, in case endpoints change faster than we can reload. */
     size_t njobs = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!evs[i])
-            continue;
-        et_ent *const *m;
-        size_t nm = et_match(w->eps, evs[i]->e.type, evs[i]->e.tenant, evs[i]->e.endpoint, &m);
-        pl_arg(p, evs[i]->sid);
-        pl_argi(p, (int64_t)nm);
-        for (size_t k = 0; k < nm; k++)
-            pl_arg(p, m[k]->e->id);
-        njobs += nm;
-        if (nm == 0)
-            LOG_D("fanout: event %s (%s, %s) matched no endpoint", evs[i]->e.id, evs[i]->sid,
-                  evs[i]->e.type);
-        else
-            LOG_D("fanout: event %s (%s, %s) -> %zu endpoints", evs[i]->e.id, evs[i]->sid,
-                  evs[i]->e.type, nm);
-    }
-    pl_argi(p, (int64_t)nbad);
-    for (size_t i = 0; i < n; i++) {
-        if (!why[i])
-            continue;
-        const redisReply *en = entries->element[i];
-        const redisReply *f = en->element[1];
-        pl_arg(p, en->element[0]->str);
-        pl_arg(p, why[i]);
-        size_t nf = f->type == REDIS_REPLY_ARRAY ? f->elements / 2 : 0;
-        size_t good = 0;
-        for (size_t k = 0; k < nf; k++)
-            if (f->element[2 * k]->type == REDIS_REPLY_STRING &&
-                f->element[2 * k + 1]->type == REDIS_REPLY_STRING)
-                good++;
-        pl_argi(p, (int64_t)good);
-        for (size_t k = 0; k < nf; k++) {
-            const redisReply *kk = f->element[2 * k], *v = f->element[2 * k + 1];
-            if (kk->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-                continue;
-            char name[160];
-            snprintf(name, sizeof name, "f.%.*s", (int)(kk->len > 150 ? 150 : kk->len), kk->str);
-            pl_arg(p, name);
-            /* cut at 64 KiB, as docs/keys.md says (no room for a "truncated" flag in the
-             * script's layout: the cut is visible as the length) */
-            pl_argn(p, v->str, v->len > 65536 ? 65536 : v->len);
-        }
-    }
-    pl_end(p);
-    char err[HQ_ERRLEN];
-    if (pl_exec(p, w->r, err, sizeof err) != HQ_OK) {
-        wk_down(w, err); /* the events stay pending; reclaim hands them out again */
-        goto cleanup;
-    }
-    const redisReply *rep = pl_reply(p, 0);
-    if (rep->type == REDIS_REPLY_ERROR) {
-        LOG_E("fanout: script failed (events left pending for reclaim): %s", rep->str);
-        if (wk_reply_nogroup(rep))
-            wk_groups(w);
-        goto cleanup;
-    }
-    if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 3) {
-        if (rep->element[2]->type == REDIS_REPLY_STRING) {
-            LOG_W("fanout: claiming jobs failed: %s", rep->element[2]->str);
-            if (strstr(rep->element[2]->str, "NOGROUP"))
-                wk_groups(w);
-        }
-        const redisReply *jobs = wk_stream_entries(rep->element[1]);
-        if (jobs)
-            dl_take(w, jobs, NULL);
-    }
+    int done = 0;
+    for (int tries = 0; tries < FO_STALE_TRIES && !done && w->redis_up; tries++)
+        done = fo_run(w, entries, evs, why, ngood, nbad, &njobs);
+    if (!done)
+        goto cleanup; /* the events stay pending; reclaim hands them out again */
     LOG_D("fanout: %zu events -> %zu jobs, %zu dead-lettered", ngood, njobs, nbad);
 cleanup:
     for (size_t i = 0; evs && i < n; i++)

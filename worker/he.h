@@ -17,14 +17,14 @@
 typedef struct he he; /* opaque */
 
 typedef struct he_result {
-    int curl_code;         /* CURLcode */
-    long http_status;      /* 0 if none */
-    int blocked;           /* the address filter refused the connection */
-    int64_t latency_ms;    /* request start to completion */
-    char error[256];       /* curl's error text or the block reason; "" on success */
-    char excerpt[1024];    /* first bytes of the response body (cfg response_excerpt, <= 1023),
-                              NUL-terminated, non-printable bytes replaced by '.' */
-    char retry_after[64];  /* Retry-After header value, "" if absent */
+    int curl_code;        /* CURLcode */
+    long http_status;     /* 0 if none */
+    int blocked;          /* the address filter refused the connection */
+    int64_t latency_ms;   /* request start to completion */
+    char error[256];      /* curl's error text or the block reason; "" on success */
+    char excerpt[1024];   /* first bytes of the response body (cfg response_excerpt, <= 1023),
+                             NUL-terminated, non-printable bytes replaced by '.' */
+    char retry_after[64]; /* Retry-After header value, "" if absent */
 } he_result;
 
 /* Called once per submitted request when it ends (never from inside he_submit). The

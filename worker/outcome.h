@@ -13,9 +13,9 @@ typedef enum {
 } outcome;
 
 typedef struct outcome_in {
-    int curl_code;      /* CURLcode of the transfer (0 = CURLE_OK) */
-    long http_status;   /* 0 if no response */
-    int blocked;        /* 1 if the address filter refused the connection */
+    int curl_code;    /* CURLcode of the transfer (0 = CURLE_OK) */
+    long http_status; /* 0 if no response */
+    int blocked;      /* 1 if the address filter refused the connection */
 } outcome_in;
 
 outcome outcome_classify(const outcome_in *in);

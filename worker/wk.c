@@ -22,6 +22,7 @@ enum { RD_VERSION = 1, RD_PROMOTE, RD_JOBS, RD_EVENTS };
 #define WK_PROMOTE_LIMIT    1000
 #define WK_PROMOTE_EVERY_MS 100
 #define WK_BLOCK_MS         150
+#define WK_FANOUT_EVERY_MS  250 /* fanout at least this often, backlog or not */
 #define WK_BACKOFF_MIN_MS   100
 
 uint64_t wk_rand(wk *w) {
@@ -304,6 +305,14 @@ static void wk_read(wk *w) {
     }
     size_t room = wk_room(w);
     size_t batch = (size_t)(w->c->delivery_batch > 0 ? w->c->delivery_batch : 1);
+    size_t want_jobs = room < batch ? room : batch;
+    /* Fan out only when the jobs stream has no backlog for us (the last jobs read came
+     * back short). Otherwise fanout runs ahead of delivery, the events it read leave the
+     * event cache before their jobs come round, and every job costs an XRANGE and a
+     * second validation (the benchmark measured 3.16 -> 2.18 commands per delivery and
+     * +20% throughput). Forced every WK_FANOUT_EVERY_MS so a steady stream of retries
+     * cannot starve fanout. */
+    int fanout = room > 0 && (!w->jobs_backlog || now >= w->next_fanout);
     if (room > 0) {
         pl_begin(p, RD_JOBS, NULL);
         pl_arg(p, "XREADGROUP");
@@ -311,28 +320,31 @@ static void wk_read(wk *w) {
         pl_arg(p, KEY_GROUP_DELIVER);
         pl_arg(p, w->name);
         pl_arg(p, "COUNT");
-        pl_argi(p, (int64_t)(room < batch ? room : batch));
+        pl_argi(p, (int64_t)want_jobs);
         pl_arg(p, "STREAMS");
         pl_arg(p, w->k_jobs);
         pl_arg(p, ">");
         pl_end(p);
     }
-    pl_begin(p, RD_EVENTS, NULL);
-    pl_arg(p, "XREADGROUP");
-    pl_arg(p, "GROUP");
-    pl_arg(p, KEY_GROUP_FANOUT);
-    pl_arg(p, w->name);
-    pl_arg(p, "COUNT");
-    pl_argi(p, (int64_t)batch);
-    if (wk_idle(w)) {
-        /* nothing in flight: wait in Redis rather than spin */
-        pl_arg(p, "BLOCK");
-        pl_argi(p, WK_BLOCK_MS);
+    if (fanout) {
+        w->next_fanout = now + WK_FANOUT_EVERY_MS;
+        pl_begin(p, RD_EVENTS, NULL);
+        pl_arg(p, "XREADGROUP");
+        pl_arg(p, "GROUP");
+        pl_arg(p, KEY_GROUP_FANOUT);
+        pl_arg(p, w->name);
+        pl_arg(p, "COUNT");
+        pl_argi(p, (int64_t)batch);
+        if (wk_idle(w)) {
+            /* nothing in flight: wait in Redis rather than spin */
+            pl_arg(p, "BLOCK");
+            pl_argi(p, WK_BLOCK_MS);
+        }
+        pl_arg(p, "STREAMS");
+        pl_arg(p, w->k_events);
+        pl_arg(p, ">");
+        pl_end(p);
     }
-    pl_arg(p, "STREAMS");
-    pl_arg(p, w->k_events);
-    pl_arg(p, ">");
-    pl_end(p);
 
     char err[HQ_ERRLEN];
     w->read_at = tm_mono_us();
@@ -347,10 +359,8 @@ static void wk_read(wk *w) {
             nogroup = 1;
             continue;
         }
-        if (rep->type == REDIS_REPLY_ERROR) {
-            LOG_E("redis: %s", rep->str);
+        if (rw_reply_error(w, rep, "reading"))
             continue;
-        }
         switch (pl_tag(p, i)) {
         case RD_VERSION: {
             int64_t v = rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : 0;
@@ -367,6 +377,7 @@ static void wk_read(wk *w) {
             break;
         case RD_JOBS: {
             const redisReply *e = wk_stream_entries(rep);
+            w->jobs_backlog = e && e->elements >= want_jobs;
             if (e)
                 dl_take(w, e, NULL);
             break;

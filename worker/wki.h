@@ -39,6 +39,8 @@ typedef enum {
                       endpoint cannot fill the queue and starve the others */
     JOB_NSTATES
 } job_state;
+/* "fetch", "ready", ... for logs; "new" for anything else. */
+const char *job_state_name(job_state s);
 
 enum { JL_FETCH, JL_READY, JL_INFLIGHT, JL_DONE, JL_N }; /* lists jobs live on */
 
@@ -88,8 +90,10 @@ struct wk {
     int64_t loaded_at;  /* mono us when the table was last loaded */
     int64_t read_at;    /* mono us when the last jobs/events read was sent: an endpoint id
                            unknown to a table loaded before it forces a reload */
-    int64_t next_version, next_promote, next_reclaim, next_trim; /* mono ms */
+    int64_t next_version, next_promote, next_reclaim, next_trim, next_fanout; /* mono ms */
+    int jobs_backlog; /* the last jobs read came back full: deliver before fanning out more */
     int redis_up;
+    int redis_full; /* the last results write was refused with OOM (maxmemory) */
     int64_t next_connect, backoff_ms;
     int stopping;
     int64_t stop_deadline;
@@ -125,6 +129,10 @@ void dl_dispatch(wk *w);
 
 /* rw.c */
 void rw_flush(wk *w);
+/* An error reply: OOM switches the "Redis full" state (logged once per change), anything
+ * else is logged with what. 0 if rep is not an error. */
+int rw_reply_error(wk *w, const redisReply *rep, const char *what);
+void rw_set_full(wk *w, int full, const char *why);
 
 /* rc.c */
 void rc_tick(wk *w);

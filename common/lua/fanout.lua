@@ -1,7 +1,7 @@
 -- Fan out a batch of events into delivery jobs, atomically with acknowledging them.
--- KEYS[1] P:{q}:events, KEYS[2] P:{q}:jobs, KEYS[3] P:{q}:dead
+-- KEYS[1] P:{q}:events, KEYS[2] P:{q}:jobs, KEYS[3] P:{q}:dead, KEYS[4] P:{q}:endpoints:version
 -- ARGV[1] consumer name, ARGV[2] how many jobs to claim for it afterwards (0 = none),
--- ARGV[3] n good events, then per event: stream id, n endpoints, endpoint ids...;
+-- ARGV[3] the endpoints version the worker matched against, ARGV[4] n good events, then per event: stream id, n endpoints, endpoint ids...;
 -- then n bad events, per bad event: stream id, reason, n fields, field/value pairs
 -- (already named "f.<name>" by the worker).
 -- Good events get one job (event, endpoint, attempt=1) per endpoint; bad ones go to the
@@ -10,10 +10,17 @@
 -- refer to them; the worker trims by age).
 -- Then XREADGROUP on the "deliver" group claims up to ARGV[2] jobs for this consumer,
 -- saving the worker a round trip; usually exactly the jobs just added.
--- Returns {jobs added, XREADGROUP reply or false, error text or false}.
+-- Returns {jobs added, XREADGROUP reply or false, error text or false}, or
+-- {-1, current version} without doing anything when the worker's endpoint table is older
+-- than the endpoints now in Redis: an endpoint created before an event was published must
+-- receive it, so the worker reloads and runs the batch again.
 local me = ARGV[1]
 local claim = tonumber(ARGV[2])
-local i = 3
+local ver = tonumber(redis.call('GET', KEYS[4]) or '0')
+if ver ~= tonumber(ARGV[3]) then
+    return {-1, ver}
+end
+local i = 4
 local acks = {}
 local njobs = 0
 local nev = tonumber(ARGV[i])

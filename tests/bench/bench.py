@@ -321,7 +321,7 @@ def add_endpoints(rs, eps):
         if len(cmds) >= 1000:
             rs.pipeline(cmds)
             cmds = []
-    cmds.append(['INCR', PREFIX + ':endpoints:version'])
+    cmds.append(['INCR', PREFIX + ':{q}:endpoints:version'])
     for r in rs.pipeline(cmds):
         if isinstance(r, h.RedisError):
             raise r

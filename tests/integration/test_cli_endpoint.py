@@ -52,7 +52,7 @@ class EndpointTest(h.TestCase):
         self.assertEqual(json.loads(f['headers']), ['X-Team: core', 'Authorization: Bearer t0k'])
         self.assertRegex(f['created_at'], r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$')
         self.assertEqual(self.rs.call('SMEMBERS', 'hookq:endpoints'), [ep['id']])
-        self.assertGreaterEqual(int(self.rs.call('GET', 'hookq:endpoints:version')), 1)
+        self.assertGreaterEqual(int(self.rs.call('GET', 'hookq:{q}:endpoints:version')), 1)
 
     def test_add_defaults_and_given_secret(self):
         secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
@@ -85,7 +85,7 @@ class EndpointTest(h.TestCase):
         ep = self.add('--url', 'http://127.0.0.1:9000/a', '--header', 'X-A: 1', '--tenant', 't1')
         key = 'hookq:{%s}:endpoint' % ep['id']
         before = hgetall(self.rs, key)
-        v0 = int(self.rs.call('GET', 'hookq:endpoints:version'))
+        v0 = int(self.rs.call('GET', 'hookq:{q}:endpoints:version'))
         self.cli('endpoint', 'update', ep['id'], '--url', 'https://example.com/new',
                  '--events', 'order.*', '--description', 'changed', '--github-signature')
         f = hgetall(self.rs, key)
@@ -97,7 +97,7 @@ class EndpointTest(h.TestCase):
         self.assertEqual(f['created_at'], before['created_at'])
         self.assertEqual(json.loads(f['headers']), ['X-A: 1'])
         self.assertEqual(f['tenant'], 't1')
-        self.assertGreater(int(self.rs.call('GET', 'hookq:endpoints:version')), v0)
+        self.assertGreater(int(self.rs.call('GET', 'hookq:{q}:endpoints:version')), v0)
         # clearing: empty tenant, no headers, github signature off
         self.cli('endpoint', 'update', ep['id'], '--tenant', '', '--no-headers',
                  '--no-github-signature')

@@ -87,6 +87,18 @@ class ConfigCheckTest(h.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn('/nonexistent/hookq.yaml', r.stderr)
 
+    def test_check_without_file_uses_the_lookup_and_env(self):
+        # no FILE: $HOOKQ_CONFIG (then ./hookq.yaml), then HOOKQ_* variables
+        path = self.write('delivery:\n  concurrency: 70\n')
+        r = h.hookq(None, 'config', 'check', env={'HOOKQ_CONFIG': path,
+                                                   'HOOKQ_DELIVERY_BATCH': '5'})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('delivery.concurrency: 70\n', r.stdout)
+        self.assertIn('delivery.batch: 5\n', r.stdout)
+        r = h.hookq(None, 'config', 'check', env={'HOOKQ_DELIVERY_BATCH': 'x'})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('HOOKQ_DELIVERY_BATCH', r.stderr)
+
     def test_global_config_file_is_used(self):
         with h.RedisServer() as rs:
             path = self.write('redis:\n  url: %s\n  prefix: other\n' % rs.url)
@@ -151,7 +163,7 @@ class UsageTest(h.TestCase):
         cases = [[], ['nope'], ['endpoint'], ['endpoint', 'add'], ['endpoint', 'show'],
                  ['send'], ['send', 'a.b', '{}', '--bogus'], ['stats', 'extra'],
                  ['dead'], ['dead', 'purge'], ['retry'], ['deliveries'], ['test'],
-                 ['config', 'check'], ['--unknown-global', 'stats']]
+                 ['config', 'check', 'a.yaml', 'b.yaml'], ['--unknown-global', 'stats']]
         for args in cases:
             r = h.hookq(None, *args, env={'HOOKQ_REDIS_URL': 'redis://127.0.0.1:1/0'})
             self.assertEqual(r.returncode, 2, args)

@@ -56,7 +56,7 @@ def add_endpoint(rs, url, events='*', **extra):
     flat = [x for kv in fields.items() for x in kv]
     rs.call('HSET', '%s:{%s}:endpoint' % (P, eid), *flat)
     rs.call('SADD', P + ':endpoints', eid)
-    rs.call('INCR', P + ':endpoints:version')
+    rs.call('INCR', P + ':{q}:endpoints:version')
     return eid, secret
 
 

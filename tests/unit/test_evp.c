@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -387,6 +388,275 @@ static void test_data_limits(void **state) {
     free(huge);
 }
 
+/* Every corner of the RFC 8259 grammar the scanner must accept. */
+static void test_grammar_valid(void **state) {
+    static const char *const ok[] = {
+        "0",
+        "-0",
+        "1",
+        "-1",
+        "10",
+        "1234567890",
+        "0.0",
+        "-0.5",
+        "1.25",
+        "0e0",
+        "0E+1",
+        "1e-1",
+        "1.5E+300",
+        "-12.34e56",
+        "1e400",                                   /* any magnitude: syntax only */
+        "123456789012345678901234567890.5e-99999", /* ... both ways */
+        "true",
+        "false",
+        "null",
+        "\"\"",
+        "\"a\"",
+        "\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t\"",   /* every short escape */
+        "\"\\u0041\\u00e9\\u20AC\\uFFFF\\uffff\"", /* hex digits in both cases */
+        "\"\\uD834\\uDD1E\"",                      /* surrogate pair, upper case */
+        "\"\\udbff\\udfff\"",                      /* the last pair: U+10FFFF */
+        "\"\\u0000\"",                             /* valid JSON; jansson needs JSON_ALLOW_NUL */
+        "{\"\\u0000\":1}",                         /* in a key too (jansson always refuses) */
+        "\"\x7f\"",                                /* DEL is not a control char in JSON */
+        "\"/\"",
+        "\"'\"",
+        "\" \"",
+        "[]",
+        "{}",
+        "[ ]",
+        "{ }",
+        "[\n]",
+        "[1]",
+        "[1,2]",
+        "[[],[[]],{}]",
+        "{\"a\":{\"b\":{\"c\":[true,false,null]}}}",
+        "{\"\":\"\"}",
+        "{\"a\":1,\"b\":[],\"c\":{}}",
+        " \t\r\n0 \t\r\n",
+        "\n{\n\"a\"\n:\n1\n,\n\"b\"\n:\n2\n}\n",
+        "[ 1 , 2 ]",
+        "[-0,0.0,1e1,\"x\",true,null,{}]",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        check_data_ok(ok[i], NULL);
+}
+
+/* Every way to be wrong, with the exact reason (byte offsets are 0-based). */
+static void test_grammar_invalid(void **state) {
+    static const struct {
+        const char *in, *why;
+    } bad[] = {
+        /* numbers */
+        {"01", "invalid JSON at byte 1: leading zeros are not allowed"},
+        {"-01", "invalid JSON at byte 2: leading zeros are not allowed"},
+        {"00", "invalid JSON at byte 1: leading zeros are not allowed"},
+        {"+1", "invalid JSON at byte 0: expected a value"},
+        {"-", "invalid JSON at byte 1 (end): expected a digit"},
+        {"-a", "invalid JSON at byte 1: expected a digit"},
+        {"- 1", "invalid JSON at byte 1: expected a digit"},
+        {".5", "invalid JSON at byte 0: expected a value"},
+        {"1.", "invalid JSON at byte 2 (end): expected a digit after '.'"},
+        {"1.e5", "invalid JSON at byte 2: expected a digit after '.'"},
+        {"1e", "invalid JSON at byte 2 (end): expected a digit in the exponent"},
+        {"1e+", "invalid JSON at byte 3 (end): expected a digit in the exponent"},
+        {"1E-x", "invalid JSON at byte 3: expected a digit in the exponent"},
+        {"0x10", "invalid JSON at byte 1: unexpected data after the value"},
+        {"1.5.5", "invalid JSON at byte 3: unexpected data after the value"},
+        {"Infinity", "invalid JSON at byte 0: expected a value"},
+        {"-Infinity", "invalid JSON at byte 1: expected a digit"},
+        {"[1 2]", "invalid JSON at byte 3: expected ',' or ']'"},
+        /* literals */
+        {"tru", "invalid JSON at byte 0: expected a value"},
+        {"True", "invalid JSON at byte 0: expected a value"},
+        {"nulL", "invalid JSON at byte 0: expected a value"},
+        {"truex", "invalid JSON at byte 4: unexpected data after the value"},
+        {"[falsey]", "invalid JSON at byte 6: expected ',' or ']'"},
+        {"undefined", "invalid JSON at byte 0: expected a value"},
+        /* strings */
+        {"\"abc", "invalid JSON at byte 0: unterminated string"},
+        {"[\"abc\\\"]", "invalid JSON at byte 1: unterminated string"},
+        {"\"\\", "invalid JSON at byte 0: unterminated string"},
+        {"\"\\x\"", "invalid JSON at byte 1: invalid escape in string"},
+        {"\"\\a\"", "invalid JSON at byte 1: invalid escape in string"},
+        {"\"\\U0041\"", "invalid JSON at byte 1: invalid escape in string"},
+        {"\"\\'\"", "invalid JSON at byte 1: invalid escape in string"},
+        {"\"\\u12\"", "invalid JSON at byte 1: \\u must be followed by 4 hex digits"},
+        {"\"\\u12g4\"", "invalid JSON at byte 1: \\u must be followed by 4 hex digits"},
+        {"\"\\u", "invalid JSON at byte 1: \\u must be followed by 4 hex digits"},
+        {"\"\\ud800\"", "invalid JSON at byte 1: \\u high surrogate without a low one"},
+        {"\"\\ud800x\"", "invalid JSON at byte 1: \\u high surrogate without a low one"},
+        {"\"\\ud800\\n\"", "invalid JSON at byte 1: \\u high surrogate without a low one"},
+        {"\"\\ud800\\ud800\"", "invalid JSON at byte 1: \\u high surrogate without a low one"},
+        {"\"\\ud800\\u0041\"", "invalid JSON at byte 1: \\u high surrogate without a low one"},
+        {"\"\\udc00\"", "invalid JSON at byte 1: \\u low surrogate without a high one"},
+        {"\"\\uDFFF\\uD800\"", "invalid JSON at byte 1: \\u low surrogate without a high one"},
+        {"\"a\tb\"", "invalid JSON at byte 2: control character in string (escape it)"},
+        {"\"a\nb\"", "invalid JSON at byte 2: control character in string (escape it)"},
+        {"\"\x1f\"", "invalid JSON at byte 1: control character in string (escape it)"},
+        {"'a'", "invalid JSON at byte 0: expected a value"},
+        /* arrays */
+        {"[", "invalid JSON at byte 1 (end): unexpected end, expected a value"},
+        {"[1", "invalid JSON at byte 2 (end): expected ',' or ']'"},
+        {"[1,", "invalid JSON at byte 3 (end): unexpected end, expected a value"},
+        {"[1,]", "invalid JSON at byte 3: expected a value"},
+        {"[,1]", "invalid JSON at byte 1: expected a value"},
+        {"[1,,2]", "invalid JSON at byte 3: expected a value"},
+        {"[1}", "invalid JSON at byte 2: expected ',' or ']'"},
+        {"[1:2]", "invalid JSON at byte 2: expected ',' or ']'"},
+        /* objects */
+        {"{", "invalid JSON at byte 1 (end): expected a string key"},
+        {"{\"a\"", "invalid JSON at byte 4 (end): expected ':'"},
+        {"{\"a\" 1}", "invalid JSON at byte 5: expected ':'"},
+        {"{\"a\":}", "invalid JSON at byte 5: expected a value"},
+        {"{\"a\":1", "invalid JSON at byte 6 (end): expected ',' or '}'"},
+        {"{\"a\":1,}", "invalid JSON at byte 7: expected a string key"},
+        {"{\"a\":1]", "invalid JSON at byte 6: expected ',' or '}'"},
+        {"{a:1}", "invalid JSON at byte 1: expected a string key"},
+        {"{1:1}", "invalid JSON at byte 1: expected a string key"},
+        {"{\"a\"=1}", "invalid JSON at byte 4: expected ':'"},
+        {"{\"a\":1;\"b\":2}", "invalid JSON at byte 6: expected ',' or '}'"},
+        {"{,}", "invalid JSON at byte 1: expected a string key"},
+        /* around the value */
+        {" ", "invalid JSON at byte 1 (end): unexpected end, expected a value"},
+        {"\t\r\n", "invalid JSON at byte 3 (end): unexpected end, expected a value"},
+        {"1 2", "invalid JSON at byte 2: unexpected data after the value"},
+        {"[]]", "invalid JSON at byte 2: unexpected data after the value"},
+        {"{}x", "invalid JSON at byte 2: unexpected data after the value"},
+        {"\f1", "invalid JSON at byte 0: expected a value"}, /* \f is not JSON whitespace */
+        {"\xc2\xa0"
+         "1",
+         "invalid JSON at byte 0: expected a value"}, /* nor is U+00A0 */
+        {"/* c */ 1", "invalid JSON at byte 0: expected a value"},
+        {"\xef\xbb\xbf{}", "invalid JSON at byte 0: expected a value"}, /* no BOM */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char err[HQ_ERRLEN] = "";
+        if (evp_check_data(bad[i].in, strlen(bad[i].in), NULL, err, sizeof(err)) != HQ_ERR)
+            fail_msg("accepted '%s'", bad[i].in);
+        if (strcmp(err, bad[i].why) != 0)
+            fail_msg("'%s': reason '%s', want '%s'", bad[i].in, err, bad[i].why);
+    }
+}
+
+/* Strings are skipped 8 bytes at a time: a special byte must be seen at every position
+ * of a word, and the reported offset must be exact. */
+static void test_string_word_boundaries(void **state) {
+    char buf[64];
+    for (size_t pos = 1; pos < 40; pos++) {
+        size_t len = 48;
+        memset(buf, 'x', len);
+        buf[0] = '"';
+        buf[len - 1] = '"';
+        char err[HQ_ERRLEN] = "", want[HQ_ERRLEN];
+
+        buf[pos] = '\x01';
+        assert_int_equal(evp_check_data(buf, len, NULL, err, sizeof(err)), HQ_ERR);
+        snprintf(want, sizeof(want),
+                 "invalid JSON at byte %zu: control character in string (escape it)", pos);
+        assert_string_equal(err, want);
+
+        buf[pos] = '\0';
+        assert_int_equal(evp_check_data(buf, len, NULL, err, sizeof(err)), HQ_ERR);
+        snprintf(want, sizeof(want), "contains a NUL byte at offset %zu", pos);
+        assert_string_equal(err, want);
+
+        buf[pos] = '\xff';
+        assert_int_equal(evp_check_data(buf, len, NULL, err, sizeof(err)), HQ_ERR);
+        snprintf(want, sizeof(want), "invalid UTF-8 at offset %zu", pos);
+        assert_string_equal(err, want);
+
+        /* a quote ends the string early, so what follows is trailing data */
+        buf[pos] = '"';
+        assert_int_equal(evp_check_data(buf, len, NULL, err, sizeof(err)), HQ_ERR);
+        snprintf(want, sizeof(want), "invalid JSON at byte %zu: unexpected data after the value",
+                 pos + 1);
+        assert_string_equal(err, want);
+
+        /* an escaped quote does not end it; valid multi-byte UTF-8 passes anywhere */
+        buf[pos] = '\\';
+        buf[pos + 1] = '"';
+        assert_int_equal(evp_check_data(buf, len, NULL, err, sizeof(err)), HQ_OK);
+        memcpy(buf + pos, "\xe2\x82\xac", 3);
+        assert_int_equal(evp_check_data(buf, len, NULL, err, sizeof(err)), HQ_OK);
+        /* and the closing quote may be at any position too */
+        buf[pos + 3] = '"';
+        assert_int_equal(evp_check_data(buf, pos + 4, NULL, err, sizeof(err)), HQ_OK);
+        assert_int_equal(evp_check_data(buf, pos + 3, NULL, err, sizeof(err)), HQ_ERR);
+        assert_string_equal(err, "invalid JSON at byte 0: unterminated string");
+    }
+}
+
+/* NUL bytes are reported as such wherever they are, not as a syntax error. */
+static void test_nul_anywhere(void **state) {
+    static const struct {
+        const char *in;
+        size_t len, at;
+    } cases[] = {
+        {"\0", 1, 0},   {" \0", 2, 1},         {"[\0]", 3, 1},        {"[1,\0]", 5, 3},
+        {"{\0}", 3, 1}, {"{\"a\"\0:1}", 8, 4}, {"{\"a\":1\0}", 8, 6}, {"\"\\\0\"", 4, 2},
+        {"1\0", 2, 1},  {"{\"a\":\0}", 7, 5},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[HQ_ERRLEN] = "", want[HQ_ERRLEN];
+        assert_int_equal(evp_check_data(cases[i].in, cases[i].len, NULL, err, sizeof(err)), HQ_ERR);
+        snprintf(want, sizeof(want), "contains a NUL byte at offset %zu", cases[i].at);
+        if (strcmp(err, want) != 0)
+            fail_msg("case %zu: '%s', want '%s'", i, err, want);
+    }
+}
+
+/* Depth is counted per container on the way down, objects and arrays alike, and a
+ * max_depth above the hard cap of 1024 (cfg's upper bound) is clamped to it. */
+static void test_depth_mixed_and_cap(void **state) {
+    enum { N = 1100 };
+    /* {"a":[{"a":[ ... ]}]} alternating, depth d */
+    char *buf = malloc(N * 8);
+    assert_non_null(buf);
+    for (int d = 1; d <= 70; d++) {
+        size_t n = 0;
+        for (int k = 0; k < d; k++)
+            n += (size_t)sprintf(buf + n, k % 2 ? "[" : "{\"a\":");
+        buf[n++] = '1';
+        for (int k = d - 1; k >= 0; k--)
+            buf[n++] = k % 2 ? ']' : '}';
+        char err[HQ_ERRLEN] = "";
+        evp_limits lim = {.max_depth = 64};
+        int rc = evp_check_data(buf, n, &lim, err, sizeof(err));
+        if (d <= 64)
+            assert_int_equal(rc, HQ_OK);
+        else
+            assert_string_equal(err, "JSON nested deeper than 64 levels");
+    }
+    /* 1024 arrays pass with max_depth 1024 or more; 1025 never do */
+    for (int d = 1024; d <= 1025; d++) {
+        memset(buf, '[', (size_t)d);
+        memset(buf + d, ']', (size_t)d);
+        char err[HQ_ERRLEN] = "";
+        evp_limits lim = {.max_depth = 1024}, huge = {.max_depth = 100000};
+        int want = d <= 1024 ? HQ_OK : HQ_ERR;
+        assert_int_equal(evp_check_data(buf, (size_t)d * 2, &lim, err, sizeof(err)), want);
+        assert_int_equal(evp_check_data(buf, (size_t)d * 2, &huge, err, sizeof(err)), want);
+        if (want == HQ_ERR)
+            assert_string_equal(err, "JSON nested deeper than 1024 levels");
+    }
+    /* a closing bracket of the wrong kind deep inside is caught at that depth */
+    memset(buf, '[', 100);
+    buf[100] = '{';
+    buf[101] = ']';
+    char err[HQ_ERRLEN] = "";
+    assert_int_equal(evp_check_data(buf, 102, &(evp_limits){.max_depth = 200}, err, sizeof(err)),
+                     HQ_ERR);
+    assert_string_equal(err, "invalid JSON at byte 101: expected a string key");
+    memset(buf, '[', 100);
+    memset(buf + 100, ']', 99);
+    buf[199] = '}';
+    assert_int_equal(evp_check_data(buf, 200, &(evp_limits){.max_depth = 200}, err, sizeof(err)),
+                     HQ_ERR);
+    assert_string_equal(err, "invalid JSON at byte 199: expected ',' or ']'");
+    free(buf);
+}
+
 static void test_tenant_valid(void **state) {
     char err[HQ_ERRLEN];
     assert_int_equal(evp_tenant_valid("acme", err, sizeof(err)), HQ_OK);
@@ -477,6 +747,11 @@ int main(void) {
         cmocka_unit_test(test_data_json),
         cmocka_unit_test(test_data_bytes),
         cmocka_unit_test(test_data_limits),
+        cmocka_unit_test(test_grammar_valid),
+        cmocka_unit_test(test_grammar_invalid),
+        cmocka_unit_test(test_string_word_boundaries),
+        cmocka_unit_test(test_nul_anywhere),
+        cmocka_unit_test(test_depth_mixed_and_cap),
         cmocka_unit_test(test_tenant_valid),
         cmocka_unit_test(test_body_exact),
         cmocka_unit_test(test_body_escapes_hand_built),

@@ -30,7 +30,7 @@ static void test_endpoint_keys(void **state) {
     assert_int_equal(key_endpoints("app.prod", buf, sizeof buf), HQ_OK);
     assert_string_equal(buf, "app.prod:endpoints");
     assert_int_equal(key_ep_version("app.prod", buf, sizeof buf), HQ_OK);
-    assert_string_equal(buf, "app.prod:endpoints:version");
+    assert_string_equal(buf, "app.prod:{q}:endpoints:version");
     const char *ep = "ep_01JDX3ABCDEFGHJKMNPQRSTVWX";
     assert_int_equal(key_endpoint("hookq", ep, buf, sizeof buf), HQ_OK);
     assert_string_equal(buf, "hookq:{ep_01JDX3ABCDEFGHJKMNPQRSTVWX}:endpoint");

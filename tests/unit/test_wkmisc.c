@@ -11,6 +11,7 @@
 #include "hm.h"
 #include "hq.h"
 #include "pl.h"
+#include "wki.h"
 
 static void test_hm(void **state) {
     (void)state;
@@ -100,11 +101,26 @@ static void test_pl_build(void **state) {
     pl_free(NULL);
 }
 
+/* Every job state has its own name in logs (a missing one printed "(null)"). */
+static void test_state_names(void **state) {
+    (void)state;
+    for (int a = 0; a < JOB_NSTATES; a++) {
+        const char *na = job_state_name((job_state)a);
+        assert_non_null(na);
+        assert_string_not_equal(na, "new");
+        for (int b = 0; b < a; b++)
+            assert_string_not_equal(na, job_state_name((job_state)b));
+    }
+    assert_string_equal(job_state_name(JOB_DEFERRED), "deferred");
+    assert_string_equal(job_state_name(JOB_NSTATES), "new");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hm),
         cmocka_unit_test(test_ec),
         cmocka_unit_test(test_pl_build),
+        cmocka_unit_test(test_state_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
