@@ -579,6 +579,14 @@ class Bench:
                    'max_ms': st['lat_ms']['max'], 'expect_100': st['expect_100']}
             if st['ok'] < sent:
                 res['error'] = 'only %d of %d received' % (st['ok'], sent)
+            # when did the slow ones arrive? (periodic stalls show as regular gaps)
+            samples = [tuple(int(x) for x in ln.split()) for ln in
+                       http_get(rcv.port, '/samples', timeout=30).splitlines() if ln]
+            if samples:
+                t0s = samples[0][0] - samples[0][1]
+                slow = sorted(samples, key=lambda x: -x[1])[:max(1, len(samples) // 100)]
+                res['slowest_1pct_at_s'] = sorted(round((a - t0s) / 1e6, 3) for a, _ in slow)[:60]
+                res['samples_over_10ms'] = sum(1 for _, d in samples if d > 10000)
             log(tag, 'rate %d: p50 %s p99 %s max %s ms' % (rate, res['p50_ms'], res['p99_ms'],
                                                            res['max_ms']))
             return res

@@ -64,7 +64,7 @@ static struct {
 
 static atomic_long n_req, n_ok, n_fail, n_expect, n_bytes, max_pending;
 static pthread_mutex_t lat_mu = PTHREAD_MUTEX_INITIALIZER;
-static int64_t *lat;
+static int64_t *lat, *lat_at; /* delta us, and arrival (unix us) of each sample */
 static size_t lat_n, lat_cap;
 static volatile sig_atomic_t stop_flag;
 
@@ -173,6 +173,27 @@ static int answer_stats(int fd) {
     return write_all(fd, out, (size_t)ol);
 }
 
+/* GET /samples: "arrival_us delta_us" per line, in arrival order (to see when the slow
+ * ones happened). */
+static int answer_samples(int fd) {
+    pthread_mutex_lock(&lat_mu);
+    size_t n = lat_n, cap = n * 48 + 1;
+    char *body = malloc(cap), head[128];
+    size_t bl = 0;
+    for (size_t i = 0; body && i < n; i++)
+        bl += (size_t)snprintf(body + bl, cap - bl, "%lld %lld\n", (long long)lat_at[i],
+                               (long long)lat[i]);
+    pthread_mutex_unlock(&lat_mu);
+    if (!body)
+        return -1;
+    int hl =
+        snprintf(head, sizeof head,
+                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n", bl);
+    int rc = write_all(fd, head, (size_t)hl) < 0 || write_all(fd, body, bl) < 0 ? -1 : 0;
+    free(body);
+    return rc;
+}
+
 static void record_latency(const char *body, size_t n) {
     static const char key[] = "\"pub_us\":";
     const char *p = memmem(body, n, key, sizeof key - 1);
@@ -187,13 +208,17 @@ static void record_latency(const char *body, size_t n) {
     if (lat_n == lat_cap) {
         size_t nc = lat_cap ? lat_cap * 2 : 65536;
         int64_t *x = realloc(lat, nc * sizeof *x);
-        if (!x) {
+        if (x)
+            lat = x;
+        int64_t *y = x ? realloc(lat_at, nc * sizeof *y) : NULL;
+        if (!y) {
             pthread_mutex_unlock(&lat_mu);
             return;
         }
-        lat = x;
+        lat_at = y;
         lat_cap = nc;
     }
+    lat_at[lat_n] = v + d;
     lat[lat_n++] = d;
     pthread_mutex_unlock(&lat_mu);
 }
@@ -270,6 +295,9 @@ static int handle(worker *w, conn *c) {
         if (is_get) {
             if (memcmp(c->buf + 4, "/stats", 6) == 0) {
                 if (answer_stats(c->fd) < 0)
+                    return -1;
+            } else if (memcmp(c->buf + 4, "/samples", 8) == 0) {
+                if (answer_samples(c->fd) < 0)
                     return -1;
             } else if (memcmp(c->buf + 4, "/reset", 6) == 0) {
                 atomic_store(&n_req, 0);
