@@ -362,6 +362,7 @@ class Bench:
         self.tools = args.tools
         self.bin = args.bin
         self.worker_logs = []
+        self.worker_prefix = []  # e.g. perf record ... -- (profile runs only)
 
     def load(self, rs, *argv, timeout=300):
         p = subprocess.run([os.path.join(self.tools, 'hqb-load'), argv[0], str(rs.port)] +
@@ -383,7 +384,7 @@ class Bench:
         logf = os.path.join(self.tmp, 'worker-%s-%d.log' % (tag, len(self.worker_logs)))
         self.worker_logs.append(logf)
         f = open(logf, 'w')
-        p = subprocess.Popen([os.path.join(self.bin, 'hookq-worker')],
+        p = subprocess.Popen(self.worker_prefix + [os.path.join(self.bin, 'hookq-worker')],
                              env=self.worker_env(rs, extra), stdout=f, stderr=subprocess.STDOUT,
                              cwd=self.tmp)
         f.close()
@@ -650,6 +651,7 @@ class Bench:
         rs.call('FLUSHALL')
         script = os.path.join(self.a.peers, 'bullmq', 'run-peer.sh')
         n = self.a.peer_n
+        cs0 = commandstats(rs)
         try:
             p = subprocess.run([script, str(n), str(self.a.conc), rcv.url('/peer'), str(rs.port)],
                                capture_output=True, text=True, timeout=60 + n / 200)
@@ -659,7 +661,13 @@ class Bench:
         if p.returncode != 0 or not line:
             return {'error': 'bullmq peer failed: %s' % self.tail(p.stderr + p.stdout)}
         res = json.loads(line[-1])
-        log('bullmq', res.get('deliveries_per_s'), 'deliveries/s')
+        cs1 = commandstats(rs)
+        diff = {k: cs1.get(k, 0) - cs0.get(k, 0) for k in cs1 if k != 'info'}
+        total = sum(v for v in diff.values() if v > 0)
+        # includes the peer's enqueue (addBulk) and its cleanup (obliterate): context only
+        res['redis_cmds_per_job_incl_enqueue'] = round(total / n, 2)
+        log('bullmq', res.get('deliveries_per_s'), 'deliveries/s,',
+            res['redis_cmds_per_job_incl_enqueue'], 'Redis commands per job incl. enqueue')
         return res
 
     def wrk(self, rcv):
@@ -751,6 +759,34 @@ class Bench:
         r['ratios'] = ratios(r)
         return r
 
+    def profile(self):
+        """One extra `hookq_1ep` drain with the worker under `perf record` (its figures
+        are not used); returns the top inclusive user-space symbols of the worker."""
+        log('profile: hookq_1ep under perf record')
+        data = os.path.join(self.tmp, 'perf.data')
+        rs = h.RedisServer().start()
+        ng = Nginx(self.tmp, self.a.nginx_workers).start()
+        self.worker_prefix = ['perf', 'record', '-q', '-F', '999', '--call-graph', 'dwarf,16384',
+                              '-o', data, '--']
+        try:
+            res = self.one_endpoint(rs, ng, 'profile', n=min(self.a.n, 30000))
+        finally:
+            self.worker_prefix = []
+            ng.stop()
+            rs.stop()
+            shutil.rmtree(rs.dir, ignore_errors=True)
+        if res.get('error') or not os.path.exists(data):
+            return {'error': res.get('error', 'no perf data')}
+        p = subprocess.run(['perf', 'report', '-i', data, '--children', '--sort', 'symbol',
+                            '-g', 'none', '--stdio'], capture_output=True, text=True, timeout=600)
+        rows = []
+        for line in p.stdout.splitlines():
+            m = re.match(r'\s*([\d.]+)%\s+([\d.]+)%\s+\[\.\]\s+(\S+)', line)
+            if m and not m.group(3).startswith('0x'):
+                rows.append({'symbol': m.group(3), 'children_pct': float(m.group(1)),
+                             'self_pct': float(m.group(2))})
+        return {'top': rows[:40], 'deliveries_per_s_under_perf': res.get('deliveries_per_s')}
+
     def run_aof(self):
         log('AOF run (appendonly yes, appendfsync everysec)')
         rs = h.RedisServer(appendonly=True).start()
@@ -810,6 +846,7 @@ ROWS = [
     ('hookq 1 endpoint (hqb-recv) deliveries/s', ('hookq_1ep_hqb', 'deliveries_per_s')),
     ('hookq 10% 503 (hqb-recv) deliveries/s', ('hookq_fail10', 'deliveries_per_s')),
     ('BullMQ peer deliveries/s (conc 64)', ('bullmq', 'deliveries_per_s')),
+    ('  its Redis commands per job, incl. enqueue+cleanup', ('bullmq', 'redis_cmds_per_job_incl_enqueue')),
     ('wrk req/s (nginx)', ('wrk', 'req_per_s')),
     ('wrk req/s (hqb-recv)', ('wrk_hqb', 'req_per_s')),
     ('wrk req/s (hq-receiver, libmicrohttpd)', ('wrk_hq_receiver', 'req_per_s')),
@@ -900,6 +937,8 @@ def main():
     ap.add_argument('--peers', default=os.environ.get('HOOKQ_BENCH_PEERS', '/work/shared/peers'))
     ap.add_argument('--n', type=int, help='events per throughput scenario')
     ap.add_argument('--no-aof', action='store_true')
+    ap.add_argument('--perf', action='store_true',
+                    help='after the runs, profile one hookq_1ep drain with perf record')
     ap.add_argument('--only', help='comma list of run keys to run (debugging): hookq_1ep,bullmq,wrk,...')
     a = ap.parse_args()
     a.runs = a.runs or (1 if a.quick else 3)
@@ -928,24 +967,33 @@ def main():
             'git': subprocess.run(['git', '-C', SRC, 'rev-parse', '--short', 'HEAD'],
                                   capture_output=True, text=True).stdout.strip()}
     b = Bench(a, tmp)
-    runs, aof = [], None
+    runs, aof, prof = [], None, None
     t0 = time.monotonic()
     try:
         for i in range(a.runs):
             runs.append(b.run_once(i))
         if not a.no_aof and (not a.only or 'aof' in a.only):
             aof = b.run_aof()
+        if a.perf:
+            prof = b.profile()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     meta['seconds'] = round(time.monotonic() - t0, 1)
     summary = summarize(runs, aof, a)
     text = render(summary, a, meta)
+    if prof and prof.get('top'):
+        text += '\nworker profile (perf, hookq_1ep, % of worker samples, inclusive / self):\n'
+        text += ''.join('  %6.2f%% %6.2f%%  %s\n' % (r['children_pct'], r['self_pct'], r['symbol'])
+                        for r in prof['top'][:30])
+    elif prof:
+        text += '\nworker profile: %s\n' % prof.get('error')
     print(text)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, 'w') as f:
         json.dump({'meta': meta, 'params': {k: v for k, v in vars(a).items()
                                             if isinstance(v, (int, float, str, bool))},
-                   'summary': summary, 'runs': runs, 'aof_run': aof, 'table_text': text}, f,
+                   'summary': summary, 'runs': runs, 'aof_run': aof, 'profile': prof,
+                   'table_text': text}, f,
                   indent=1)
     log('wrote', a.out, 'in %.0f s' % meta['seconds'])
 
