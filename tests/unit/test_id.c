@@ -243,7 +243,7 @@ static void test_fork_reseeds(void **state) {
     assert_true(pid >= 0);
     if (pid == 0) {
         close(fd[0]);
-        char ids[K][32];
+        char ids[K][32] = {{0}}; /* padding after each NUL is written too */
         int ok = 1;
         for (int i = 0; i < K; i++)
             ok &= id_new("", ids[i], sizeof ids[i]) == HQ_OK;
