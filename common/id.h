@@ -11,7 +11,8 @@
 #define ID_MAX             128 /* longest id accepted anywhere (producer-chosen event ids too) */
 
 /* Writes prefix + 26 chars + NUL into out (needs strlen(prefix)+27). HQ_OK or HQ_ERR
- * (buffer too small, no randomness). */
+ * (buffer too small, no randomness).
+ * Thread-safe; ids from one process strictly increase, even within a millisecond. */
 int id_new(const char *prefix, char *out, size_t outlen);
 
 /* An acceptable id: 1..ID_MAX chars of [A-Za-z0-9_-] (no '.', ':' or spaces, so ids

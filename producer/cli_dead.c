@@ -53,7 +53,18 @@ static int add_delivery(cli *x, const redisReply *en, void *ud) {
     return ++l->n >= l->limit;
 }
 
-static int finish(cli *x, lister *l, int rc) {
+/* Scan key newest first through add (which fills l), then print l as JSON or a table
+ * with header hdr (ncols columns). */
+static int list_stream(cli *x, lister *l, const char *key, size_t ncols, const char *const *hdr,
+                       cli_scan_fn add) {
+    int rc;
+    if (x->json)
+        l->arr = json_array();
+    else
+        l->t = cli_table_new(ncols, hdr);
+    if (!l->arr && !l->t)
+        return cli_fail(x, CLI_FAIL, "out of memory");
+    rc = cli_scan_rev(x, key, "1000", add, l);
     if (rc == CLI_OK) {
         if (l->arr) {
             rc = cli_print_json(x, l->arr);
@@ -97,14 +108,7 @@ int cli_cmd_deliveries(cli *x, int argc, char **argv) {
     freeReplyObject(rep);
     if (!exists)
         return cli_fail(x, CLI_FAIL, "endpoint %s not found", a.pos[0]);
-    if (x->json)
-        l.arr = json_array();
-    else
-        l.t = cli_table_new(9, hdr);
-    if (!l.arr && !l.t)
-        return cli_fail(x, CLI_FAIL, "out of memory");
-    rc = cli_scan_rev(x, logkey, "1000", add_delivery, &l);
-    return finish(x, &l, rc);
+    return list_stream(x, &l, logkey, 9, hdr, add_delivery);
 }
 
 static const char *dead_error(const redisReply *en) {
@@ -165,14 +169,7 @@ static int dead_list(cli *x, int argc, char **argv) {
     l.endpoint = cli_get(&a, "endpoint");
     if (dead_key(x, dead, sizeof dead) != CLI_OK)
         return CLI_FAIL;
-    if (x->json)
-        l.arr = json_array();
-    else
-        l.t = cli_table_new(9, hdr);
-    if (!l.arr && !l.t)
-        return cli_fail(x, CLI_FAIL, "out of memory");
-    rc = cli_scan_rev(x, dead, "1000", add_dead, &l);
-    return finish(x, &l, rc);
+    return list_stream(x, &l, dead, 9, hdr, add_dead);
 }
 
 /* A dead letter selected for replay or purge. */

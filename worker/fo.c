@@ -122,7 +122,8 @@ static int fo_run(wk *w, const redisReply *entries, ec_ev **evs, char **why, siz
     }
     const redisReply *rep = pl_reply(p, 0);
     if (rep->type == REDIS_REPLY_ERROR) {
-        LOG_E("fanout: script failed (events left pending for reclaim): %s", rep->str);
+        /* under OOM this would repeat every batch: rw_reply_error logs "full" once */
+        rw_reply_error(w, rep, "fanout script (events left pending for reclaim)");
         if (wk_reply_nogroup(rep))
             wk_groups(w);
         return 0;

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- Count one failed attempt for an endpoint and disable it when it must be.
 -- KEYS[1] P:{ep}:failures, KEYS[2] P:{ep}:endpoint
 -- ARGV[1] disable_after (0 = never), ARGV[2] now (ISO), ARGV[3] disable reason,
@@ -5,6 +6,8 @@
 -- Returns {consecutive failures, 1 if this call disabled the endpoint else 0}.
 -- INCR is atomic, so among any number of racing workers exactly one sees the
 -- threshold and disables: the endpoint is disabled at exactly disable_after.
+-- allow-oom (Redis >= 7.0): a counter and a few hash fields, so failures are still
+-- counted and endpoints still disabled while Redis is at maxmemory.
 local n = redis.call('INCR', KEYS[1])
 local limit = tonumber(ARGV[1])
 if redis.call('HGET', KEYS[2], 'enabled') ~= 'true' then

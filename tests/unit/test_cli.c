@@ -148,7 +148,7 @@ static void test_usage_exit_codes(void **state) {
     assert_int_equal(r.rc, 2);
     RUN(&r, "deliveries", "ep_x", "--limit", "-3");
     assert_int_equal(r.rc, 2);
-    RUN(&r, "config", "check");
+    RUN(&r, "config", "check", "a.yaml", "b.yaml"); /* FILE is optional, but one at most */
     assert_int_equal(r.rc, 2);
     RUN(&r, "-c");
     assert_int_equal(r.rc, 2);

@@ -5,7 +5,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -138,6 +141,141 @@ static void test_unique(void **state) {
     free(block);
 }
 
+/* The 80-bit random field as (hi 16 bits, lo 64 bits). */
+static void decode_rand(const char *body, uint64_t *hi, uint64_t *lo) {
+    uint64_t h = 0, l = 0;
+    for (int i = 10; i < BODY; i++) {
+        const char *c = strchr(crockford, body[i]);
+        assert_non_null(c);
+        h = h << 5 | l >> 59;
+        l = l << 5 | (uint64_t)(c - crockford);
+    }
+    assert_true(h <= 0xFFFF);
+    *hi = h;
+    *lo = l;
+}
+
+/* Monotonic ULIDs: every id sorts after the one before, and within one millisecond the
+ * random field is the previous one plus one. Runs until many same-ms pairs were seen,
+ * so the +1 rule is really exercised. */
+static void test_strictly_increasing(void **state) {
+    enum { SAME_MS_WANTED = 2000, MAX_IDS = 5000000 };
+    char prev[64], id[64];
+    assert_int_equal(id_new("evt_", prev, sizeof prev), HQ_OK);
+    int same_ms = 0;
+    for (int n = 0; n < MAX_IDS && same_ms < SAME_MS_WANTED; n++) {
+        assert_int_equal(id_new("evt_", id, sizeof id), HQ_OK);
+        if (strcmp(id, prev) <= 0)
+            fail_msg("%s after %s", id, prev);
+        uint64_t t0 = decode_time(prev + 4), t1 = decode_time(id + 4);
+        assert_true(t1 >= t0);
+        uint64_t h0, l0, h1, l1;
+        decode_rand(prev + 4, &h0, &l0);
+        decode_rand(id + 4, &h1, &l1);
+        if (t1 == t0) {
+            same_ms++;
+            assert_true(l1 == l0 + 1 || (l0 == UINT64_MAX && l1 == 0 && h1 == h0 + 1));
+            if (l1 == l0 + 1)
+                assert_true(h1 == h0);
+        } else {
+            /* a new millisecond draws a fresh field (chance of +1 by luck: 2^-80) */
+            assert_false(h1 == h0 && l1 == l0 + 1);
+        }
+        strcpy(prev, id);
+    }
+    assert_int_equal(same_ms, SAME_MS_WANTED);
+}
+
+typedef struct thread_ids {
+    int n;
+    char (*ids)[32];
+    int rc;
+} thread_ids;
+
+static void *make_ids(void *arg) {
+    thread_ids *t = arg;
+    t->rc = HQ_OK;
+    for (int i = 0; i < t->n; i++) {
+        if (id_new("", t->ids[i], sizeof t->ids[i]) != HQ_OK)
+            t->rc = HQ_ERR;
+    }
+    return NULL;
+}
+
+/* Several threads at once (the producer library allows it): every id unique, and each
+ * thread's own ids in strictly increasing order. */
+static void test_threads(void **state) {
+    enum { T = 4, N = 20000 };
+    pthread_t th[T];
+    thread_ids t[T];
+    char(*all)[32] = malloc(sizeof(*all) * T * N);
+    assert_non_null(all);
+    for (int k = 0; k < T; k++) {
+        t[k] = (thread_ids){.n = N, .ids = all + k * N};
+        assert_int_equal(pthread_create(&th[k], NULL, make_ids, &t[k]), 0);
+    }
+    for (int k = 0; k < T; k++) {
+        assert_int_equal(pthread_join(th[k], NULL), 0);
+        assert_int_equal(t[k].rc, HQ_OK);
+        for (int i = 1; i < N; i++)
+            assert_true(strcmp(t[k].ids[i], t[k].ids[i - 1]) > 0);
+    }
+    char **p = malloc(sizeof(char *) * T * N);
+    assert_non_null(p);
+    for (int i = 0; i < T * N; i++)
+        p[i] = all[i];
+    qsort(p, (size_t)T * N, sizeof(char *), cmp_str);
+    for (int i = 1; i < T * N; i++)
+        assert_true(strcmp(p[i], p[i - 1]) != 0);
+    free(p);
+    free(all);
+}
+
+/* A forked child must not continue the parent's sequence: without a re-seed, the ids
+ * both make next would share their random fields (same state, same draws). */
+static void test_fork_reseeds(void **state) {
+    enum { K = 3 };
+    char id[64];
+    assert_int_equal(id_new("", id, sizeof id), HQ_OK); /* the parent is seeded */
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fd[0]);
+        char ids[K][32] = {{0}}; /* padding after each NUL is written too */
+        int ok = 1;
+        for (int i = 0; i < K; i++)
+            ok &= id_new("", ids[i], sizeof ids[i]) == HQ_OK;
+        ok &= write(fd[1], ids, sizeof ids) == (ssize_t)sizeof ids;
+        _exit(ok ? 0 : 1);
+    }
+    close(fd[1]);
+    char mine[K][32], theirs[K][32];
+    for (int i = 0; i < K; i++)
+        assert_int_equal(id_new("", mine[i], sizeof mine[i]), HQ_OK);
+    size_t got = 0;
+    while (got < sizeof theirs) {
+        ssize_t r = read(fd[0], (char *)theirs + got, sizeof theirs - got);
+        assert_true(r > 0);
+        got += (size_t)r;
+    }
+    close(fd[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (int i = 0; i < K; i++) {
+        assert_int_equal(id_valid(theirs[i], NULL, 0), HQ_OK);
+        for (int j = 0; j < K; j++) {
+            uint64_t h0, l0, h1, l1;
+            decode_rand(mine[i], &h0, &l0);
+            decode_rand(theirs[j], &h1, &l1);
+            if (h0 == h1 && l0 == l1)
+                fail_msg("child %s repeats parent %s's random field", theirs[j], mine[i]);
+        }
+    }
+}
+
 static void test_valid(void **state) {
     char err[HQ_ERRLEN];
     assert_int_equal(id_valid("evt_01JDX3ABCDEFGHJKMNPQRSTVWX", err, sizeof err), HQ_OK);
@@ -170,9 +308,15 @@ static void test_valid(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_layout),     cmocka_unit_test(test_buffer_sizes),
-        cmocka_unit_test(test_time_order), cmocka_unit_test(test_sorted_sequence),
-        cmocka_unit_test(test_unique),     cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_buffer_sizes),
+        cmocka_unit_test(test_time_order),
+        cmocka_unit_test(test_sorted_sequence),
+        cmocka_unit_test(test_unique),
+        cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_strictly_increasing),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_fork_reseeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
