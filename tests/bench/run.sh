@@ -19,6 +19,8 @@ case " $* " in
         cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     fi
     cmake --build build -j2 --target hookq-worker >/dev/null
+    # only compared with wrk; needs libmicrohttpd
+    cmake --build build -j2 --target hq-receiver >/dev/null 2>&1 || true
     ;;
 esac
 tools="$(mktemp -d "${TMPDIR:-/tmp}/hookq-bench-tools.XXXXXX")"
