@@ -30,7 +30,7 @@ cc -O2 -Wall -o "$tools/hqb-load" "$here/hqb-load.c" -lhiredis
 # The peers live beside the repository (../shared/peers); HOOKQ_BENCH_PEERS overrides.
 peers="${HOOKQ_BENCH_PEERS:-}"
 if [ -z "$peers" ]; then
-    for d in "$src/../shared/peers" "$src/../../shared/peers"; do
+    for d in "$src/../shared/peers" "$src/../../shared/peers" /work/shared/peers; do
         [ -d "$d/bullmq" ] && { peers="$(cd "$d" && pwd)"; break; }
     done
 fi
@@ -38,5 +38,6 @@ fi
 cc -O2 -o "$tools/curl-ceiling" "$peers/curl-ceiling/curl-ceiling.c" -lcurl
 # 1,000 connections in flight need more descriptors than the usual soft limit.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+export PYTHONDONTWRITEBYTECODE=1
 # Bound the whole thing: a full run takes a few minutes per --runs.
 timeout --signal=TERM --kill-after=30 3600 python3 "$here/bench.py" --tools "$tools" --peers "$peers" "$@"
