@@ -58,7 +58,7 @@ def _vg_wrap(argv):
 
 
 _VG_ERR = re.compile(r'ERROR SUMMARY: ([1-9][0-9,]*) errors'
-                     r'|definitely lost: ([1-9][0-9,]*) bytes'
+                     r'|definitely lost: ([1-9][0-9,]*) bytes|are definitely lost'
                      r'|Invalid (read|write|free)|Conditional jump|uninitialised'
                      r'|Syscall param|Mismatched free|Source and destination overlap'
                      r'|Process terminating with default action')
