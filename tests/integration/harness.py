@@ -12,15 +12,19 @@ build/bin/hookq-worker and look at Redis and at what receivers got.
     if __name__ == '__main__':
         h.main()
 """
+import atexit
 import base64
+import glob
 import hashlib
 import hmac
 import http.server
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -32,6 +36,78 @@ BIN = os.environ.get('HOOKQ_BIN', os.path.join(SRC, 'build', 'bin'))
 TESTS_BIN = os.environ.get('HOOKQ_TESTS_BIN', os.path.join(SRC, 'build', 'tests'))
 REDIS_SERVER = shutil.which('redis-server') or '/usr/bin/redis-server'
 
+# HOOKQ_VALGRIND=1 (tests/run.sh --valgrind) runs build/bin/hookq and hookq-worker under
+# valgrind. Each process writes its own log; a log with errors or definite leaks fails the
+# call that produced it (hookq(), Worker.stop()/kill()) and, as a backstop, the whole test
+# process at exit. Still-reachable memory at exit is not an error.
+VALGRIND = os.environ.get('HOOKQ_VALGRIND') == '1'
+# Multiplier for waits (wait_until, Worker.stop, hookq's timeout): valgrind makes the
+# binaries 10-50x slower, and a test must not fail on slowness alone.
+SLOW = 10 if VALGRIND else 1
+VG_EXIT = 97
+_VG_DIR = tempfile.mkdtemp(prefix='hookq-vg-') if VALGRIND else None
+_vg_bad = {}  # log path -> text, every log found with errors (printed once)
+
+
+def _vg_wrap(argv):
+    if not VALGRIND:
+        return argv
+    return ['valgrind', '--quiet', '--error-exitcode=%d' % VG_EXIT, '--leak-check=full',
+            '--errors-for-leak-kinds=definite', '--show-leak-kinds=definite',
+            '--track-origins=no', '--log-file=' + os.path.join(_VG_DIR, 'vg-%p.log')] + argv
+
+
+_VG_ERR = re.compile(r'ERROR SUMMARY: ([1-9][0-9,]*) errors'
+                     r'|definitely lost: ([1-9][0-9,]*) bytes|are definitely lost'
+                     r'|Invalid (read|write|free)|Conditional jump|uninitialised'
+                     r'|Syscall param|Mismatched free|Source and destination overlap'
+                     r'|Process terminating with default action')
+
+
+def _vg_report(path):
+    """If the valgrind log at path shows an error, print it (once) and return its text."""
+    if path in _vg_bad:
+        return _vg_bad[path]
+    try:
+        with open(path, errors='replace') as f:
+            text = f.read()
+    except OSError:
+        return None
+    if not _VG_ERR.search(text):
+        return None
+    _vg_bad[path] = text
+    sys.stderr.write('\n==== VALGRIND ERRORS (%s) ====\n%s==== end %s ====\n'
+                     % (os.path.basename(path), text, os.path.basename(path)))
+    sys.stderr.flush()
+    return text
+
+
+def _vg_check(pid, what):
+    """Raise AssertionError if process pid's valgrind log has errors."""
+    if not VALGRIND or pid is None:
+        return
+    text = _vg_report(os.path.join(_VG_DIR, 'vg-%d.log' % pid))
+    if text is not None:
+        raise AssertionError('valgrind errors in %s (pid %d):\n%s' % (what, pid, text))
+
+
+@atexit.register
+def _vg_atexit():
+    if not VALGRIND:
+        return
+    # Backstop for processes whose check was skipped (e.g. a test that failed first):
+    # every log is looked at, and any error fails the test process.
+    for path in sorted(glob.glob(os.path.join(_VG_DIR, 'vg-*.log'))):
+        _vg_report(path)
+    n = len(glob.glob(os.path.join(_VG_DIR, 'vg-*.log')))
+    shutil.rmtree(_VG_DIR, ignore_errors=True)
+    if _vg_bad:
+        sys.stderr.write('valgrind: %d of %d processes had errors (logs above)\n'
+                         % (len(_vg_bad), n))
+        sys.stderr.flush()
+        os._exit(1)
+    sys.stderr.write('valgrind: %d processes, no errors\n' % n)
+
 
 def free_port():
     """A port the kernel considers free on 127.0.0.1 (bound then released)."""
@@ -41,8 +117,9 @@ def free_port():
 
 
 def wait_until(pred, timeout=10.0, interval=0.05):
-    """Poll pred() until it is truthy or timeout seconds pass; returns the last value."""
-    deadline = time.monotonic() + timeout
+    """Poll pred() until it is truthy or timeout seconds (times SLOW) pass; returns the
+    last value."""
+    deadline = time.monotonic() + timeout * SLOW
     while True:
         v = pred()
         if v or time.monotonic() >= deadline:
@@ -364,9 +441,19 @@ def _env(rs, env):
 def hookq(rs, *args, input=None, env=None, timeout=60):
     """Run build/bin/hookq ARGS against rs (HOOKQ_REDIS_URL); returns CompletedProcess
     with text stdout/stderr. Never raises on a non-zero exit."""
-    return subprocess.run([os.path.join(BIN, 'hookq')] + [str(a) for a in args],
-                          input=input, capture_output=True, text=True,
-                          env=_env(rs, env), timeout=timeout, cwd=tempfile.gettempdir())
+    argv = _vg_wrap([os.path.join(BIN, 'hookq')] + [str(a) for a in args])
+    # Popen rather than run: the pid names the valgrind log to check.
+    with subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else None,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=_env(rs, env), cwd=tempfile.gettempdir()) as p:
+        try:
+            out, err = p.communicate(input, timeout=timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            raise
+    _vg_check(p.pid, 'hookq ' + ' '.join(str(a) for a in args))
+    return subprocess.CompletedProcess(argv, p.returncode, out, err)
 
 
 class Worker:
@@ -383,7 +470,7 @@ class Worker:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen([os.path.join(BIN, 'hookq-worker')], env=self.env,
+        self.proc = subprocess.Popen(_vg_wrap([os.path.join(BIN, 'hookq-worker')]), env=self.env,
                                      stdout=self.logf, stderr=subprocess.STDOUT,
                                      cwd=tempfile.gettempdir())
         return self
@@ -392,21 +479,31 @@ class Worker:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
-        """Send sig and wait; returns the exit code (None if it had to be killed)."""
+        """Send sig and wait (timeout times SLOW); returns the exit code (None if it had
+        to be killed). Under valgrind, raises if the worker's log shows errors."""
         if not self.alive():
+            self._vg_check()
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout)
+            rc = self.proc.wait(timeout * SLOW)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            return None
+            rc = None
+        self._vg_check()
+        return rc
 
     def kill(self):
         if self.alive():
             self.proc.kill()
             self.proc.wait()
+
+    def _vg_check(self):
+        # Once per process: a test that already failed on it need not fail again here.
+        if self.proc is not None and not getattr(self, '_vg_checked', False):
+            self._vg_checked = True
+            _vg_check(self.proc.pid, 'hookq-worker')
 
     def log(self):
         with open(self.logf.name, 'r', errors='replace') as f:
@@ -421,6 +518,8 @@ class Worker:
             os.unlink(self.logf.name)
         except OSError:
             pass
+        if exc[0] is None:
+            self._vg_check()
 
 
 # ---------------------------------------------------------------- signatures

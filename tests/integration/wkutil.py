@@ -25,8 +25,22 @@ FAST = {
 }
 
 
+# Under valgrind (h.SLOW > 1) these FAST limits are scaled, so a slow but healthy worker
+# does not time out its own deliveries or have its jobs reclaimed. The retry schedule
+# and reload interval are not: tests assert on them, and they do not bound work.
+SCALED = ('HOOKQ_DELIVERY_TIMEOUT', 'HOOKQ_DELIVERY_CONNECT_TIMEOUT',
+          'HOOKQ_DELIVERY_VISIBILITY_TIMEOUT', 'HOOKQ_DELIVERY_SHUTDOWN_GRACE')
+
+
+def _scale(v):
+    n = int(v[:-1])  # FAST's scaled values are all whole seconds ("1s")
+    return '%ds' % (n * h.SLOW)
+
+
 def env(**kw):
-    e = dict(FAST)
+    """FAST timings (scaled by h.SLOW where they bound work), then kw as HOOKQ_<KEY>;
+    values given in kw are used as they are."""
+    e = {k: (_scale(v) if k in SCALED else v) for k, v in FAST.items()}
     e.update({('HOOKQ_' + k.upper()): str(v) for k, v in kw.items()})
     return e
 
