@@ -35,6 +35,11 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else {
+            fprintf(stderr, "hookq-worker: %s '%s'\n",
+                    strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0
+                        ? "missing FILE after"
+                        : "unknown argument",
+                    argv[i]);
             usage(stderr);
             return 2;
         }

@@ -136,5 +136,29 @@ class WorkerOps(h.TestCase):
             self.assertTrue(h.sw_verify(old, req.headers, req.body))
 
 
+class WorkerArgs(h.TestCase):
+    """A bad argument or config names the problem and exits non-zero before touching Redis."""
+
+    def run_worker(self, *args, env=None):
+        import subprocess
+        return subprocess.run([os.path.join(h.BIN, 'hookq-worker')] + list(args),
+                              capture_output=True, text=True, timeout=30 * h.SLOW,
+                              env=h._env(None, env))
+
+    def test_bad_arguments_print_usage_and_exit_2(self):
+        for args, words in ((['--bogus'], "unknown argument '--bogus'"),
+                            (['-c'], "missing FILE after '-c'")):
+            r = self.run_worker(*args)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn(words, r.stderr)
+            self.assertIn('usage: hookq-worker', r.stderr)
+
+    def test_bad_env_config_names_the_variable(self):
+        r = self.run_worker(env={'HOOKQ_DELIVERY_TIMEOUT': '3x'})
+        self.assertEqual(r.returncode, 2)  # config errors are usage errors (docs/worker.md)
+        self.assertIn('HOOKQ_DELIVERY_TIMEOUT', r.stderr)
+        self.assertIn("bad duration '3x'", r.stderr)
+
+
 if __name__ == '__main__':
     h.main()
