@@ -548,6 +548,22 @@ class TestCase(unittest.TestCase):
         self.assertTrue(wait_until(pred, timeout), msg or 'condition not met within %ss' % timeout)
 
 
+class RedisTestCase(TestCase):
+    """One redis-server for the whole class (self.rs), emptied before each test: for
+    tests that only need Redis, not a fresh process each."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rs = RedisServer().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.rs.__exit__(None, None, None)
+
+    def setUp(self):
+        self.rs.call('FLUSHALL')
+
+
 def xrange_dicts(rs, key, start='-', end='+'):
     """XRANGE as a list of (id, {field: value})."""
     out = []

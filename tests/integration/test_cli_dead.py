@@ -12,18 +12,7 @@ JOBS = 'hookq:{q}:jobs'
 EVENTS = 'hookq:{q}:events'
 
 
-class DeadTest(h.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.rs = h.RedisServer().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.rs.__exit__(None, None, None)
-
-    def setUp(self):
-        self.rs.call('FLUSHALL')
-
+class DeadTest(h.RedisTestCase):
     def cli(self, *args, code=0, **kw):
         r = h.hookq(self.rs, *args, **kw)
         self.assertEqual(r.returncode, code, 'hookq %s: %s' % (' '.join(args), r.stderr))

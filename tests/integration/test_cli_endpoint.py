@@ -12,18 +12,7 @@ def hgetall(rs, key):
     return dict(zip(r[0::2], r[1::2]))
 
 
-class EndpointTest(h.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.rs = h.RedisServer().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.rs.__exit__(None, None, None)
-
-    def setUp(self):
-        self.rs.call('FLUSHALL')
-
+class EndpointTest(h.RedisTestCase):
     def cli(self, *args, ok=True, **kw):
         r = h.hookq(self.rs, *args, **kw)
         if ok:

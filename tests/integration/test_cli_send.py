@@ -16,18 +16,7 @@ def events(rs):
     return h.xrange_dicts(rs, EVENTS)
 
 
-class SendTest(h.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.rs = h.RedisServer().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.rs.__exit__(None, None, None)
-
-    def setUp(self):
-        self.rs.call('FLUSHALL')
-
+class SendTest(h.RedisTestCase):
     def send(self, *args, ok=True, **kw):
         r = h.hookq(self.rs, 'send', *args, **kw)
         if ok:
