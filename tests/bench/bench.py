@@ -201,7 +201,26 @@ http {{
                 self.proc.wait()
 
 
-class Hqb:
+class Receiver:
+    """A receiver process of ours on 127.0.0.1:self.port (hqb-recv, hq-receiver)."""
+
+    def url(self, path='/hook'):
+        return 'http://127.0.0.1:%d%s' % (self.port, path)
+
+    def pids(self):
+        return [self.proc.pid]
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Hqb(Receiver):
     """tests/bench/hqb-recv.c: exact counts, failures, held answers, latency."""
     name = 'hqb-recv'
 
@@ -223,12 +242,6 @@ class Hqb:
         self.port = int(self.proc.stdout.readline())
         return self
 
-    def url(self, path='/hook'):
-        return 'http://127.0.0.1:%d%s' % (self.port, path)
-
-    def pids(self):
-        return [self.proc.pid]
-
     def stats(self):
         return json.loads(http_get(self.port, '/stats'))
 
@@ -238,17 +251,9 @@ class Hqb:
     def delivered(self):
         return self.stats()['ok']
 
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
-class HqReceiver:
+class HqReceiver(Receiver):
     """build/bin/hq-receiver (tests/tools/hq-receiver.c, libmicrohttpd): only compared
     with wrk, since it reports its count at exit, not while running."""
     name = 'hq-receiver'
@@ -269,20 +274,6 @@ class HqReceiver:
         self.port = int(m.group(1))
         return self
 
-    def url(self, path='/hook'):
-        return 'http://127.0.0.1:%d%s' % (self.port, path)
-
-    def pids(self):
-        return [self.proc.pid]
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 # ---------------------------------------------------------------- redis helpers
