@@ -1,6 +1,6 @@
 # Generates scripts_gen.c/.h from the Lua files (run by common/CMakeLists.txt).
-set(c "/* generated from common/lua/ by gen_scripts.cmake -- do not edit */\n#include \"rq.h\"\n#include \"scripts_gen.h\"\n\n")
-set(h "/* generated -- do not edit */\n#ifndef HQ_SCRIPTS_GEN_H\n#define HQ_SCRIPTS_GEN_H\n#include \"rq.h\"\n\n")
+set(c "/* generated from common/lua/ by gen_scripts.cmake -- do not edit */\n#include \"redis_conn.h\"\n#include \"scripts_gen.h\"\n\n")
+set(h "/* generated -- do not edit */\n#ifndef HQ_SCRIPTS_GEN_H\n#define HQ_SCRIPTS_GEN_H\n#include \"redis_conn.h\"\n\n")
 set(all "")
 set(count 0)
 string(REPLACE "|" ";" LUA_FILES "${LUA_FILES}")

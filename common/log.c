@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "hq.h"
-#include "tm.h"
+#include "timestamp.h"
 
 #define LOG_NAME_MAX 128
 /* Longest message kept; a longer one is cut and marked, so a runaway format argument

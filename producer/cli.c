@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
-#include "cfg.h"
-#include "rq.h"
+#include "config.h"
+#include "redis_conn.h"
 
 static const char usage_all[] =
     "usage: hookq [-c FILE] [--json] COMMAND [ARGS...]\n"

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <jansson.h>
 #include <hiredis/hiredis.h>
-#include "cfg.h"
+#include "config.h"
 #include "hq.h"
-#include "rq.h"
+#include "redis_conn.h"
 
 #define CLI_OK    0
 #define CLI_FAIL  1

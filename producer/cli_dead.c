@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "id.h"
-#include "key.h"
-#include "tm.h"
+#include "ids.h"
+#include "redis_keys.h"
+#include "timestamp.h"
 
 #define LIMIT_MAX 100000
 

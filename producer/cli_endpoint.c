@@ -3,14 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "ep.h"
-#include "evp.h"
-#include "id.h"
-#include "key.h"
-#include "pat.h"
-#include "sig.h"
-#include "tm.h"
-#include "val.h"
+#include "endpoint.h"
+#include "envelope.h"
+#include "ids.h"
+#include "redis_keys.h"
+#include "event_pattern.h"
+#include "signature.h"
+#include "timestamp.h"
+#include "validate.h"
 
 #define DESCRIPTION_MAX 1024
 

@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "ep.h"
-#include "id.h"
-#include "key.h"
+#include "endpoint.h"
+#include "ids.h"
+#include "redis_keys.h"
 
 /* What retry needs of the event. */
 typedef struct found {

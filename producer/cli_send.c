@@ -5,12 +5,12 @@
 #include <string.h>
 #include <time.h>
 #include "cli.h"
-#include "dur.h"
-#include "ep.h"
+#include "units.h"
+#include "endpoint.h"
 #include "hookq_int.h"
-#include "id.h"
-#include "key.h"
-#include "tm.h"
+#include "ids.h"
+#include "redis_keys.h"
+#include "timestamp.h"
 
 /* Read all of f, at most max+1 bytes (so the caller can tell "too big" apart). */
 static char *read_all(FILE *f, size_t max, size_t *len) {

@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "ep.h"
-#include "key.h"
+#include "endpoint.h"
+#include "redis_keys.h"
 
 /* An integer reply of one command; missing keys count as 0. */
 static int int_cmd(cli *x, const char *const *argv, long long *out) {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "tm.h"
+#include "timestamp.h"
 
 static const cli_opt *find_opt(const cli_opt *spec, const char *name, size_t len) {
     for (; spec && spec->name; spec++)

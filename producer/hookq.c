@@ -4,16 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "evp.h"
+#include "envelope.h"
 #include "hookq.h"
 #include "hookq_int.h"
 #include "hq.h"
-#include "id.h"
-#include "key.h"
-#include "pat.h"
-#include "rq.h"
+#include "ids.h"
+#include "redis_keys.h"
+#include "event_pattern.h"
+#include "redis_conn.h"
 #include "scripts_gen.h"
-#include "tm.h"
+#include "timestamp.h"
 
 #define HOOKQ_DEFAULT_TIMEOUT_MS  5000
 #define HOOKQ_DEFAULT_MAX_PAYLOAD (1024 * 1024)

@@ -6,9 +6,9 @@
 #define HOOKQ_INT_H
 #include <stddef.h>
 #include <stdint.h>
-#include "evp.h"
+#include "envelope.h"
 #include "hookq.h"
-#include "rq.h"
+#include "redis_conn.h"
 
 #define HOOKQ_SID_MAX 64 /* a stream entry id "ms-seq" as text, plus NUL */
 

@@ -2,10 +2,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include "cfg.h"
+#include "config.h"
 #include "hq.h"
 #include "log.h"
-#include "wk.h"
+#include "worker.h"
 
 extern char **environ;
 

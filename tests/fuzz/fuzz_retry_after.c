@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bo.h"
+#include "backoff.h"
 #include "hq.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len);

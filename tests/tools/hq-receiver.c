@@ -25,7 +25,7 @@
 #include <time.h>
 
 #include "hq.h"
-#include "sig.h"
+#include "signature.h"
 
 #define RCV_BODY_MAX    (8u * 1024u * 1024u) /* larger bodies get 413, hookq caps at 1 MiB */
 #define RCV_EXCERPT     120

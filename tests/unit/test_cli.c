@@ -9,8 +9,8 @@
 #include <string.h>
 #include <cmocka.h>
 #include "cli.h"
-#include "ep.h"
-#include "tm.h"
+#include "endpoint.h"
+#include "timestamp.h"
 
 /* Run cli_main with captured stdout/stderr. */
 typedef struct run {

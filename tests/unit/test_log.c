@@ -14,7 +14,7 @@
 
 #include "hq.h"
 #include "log.h"
-#include "tm.h"
+#include "timestamp.h"
 
 /* Redirect fd 2 into a temp file for the duration of a capture. */
 typedef struct capture {

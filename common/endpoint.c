@@ -1,0 +1,612 @@
+/* ep.c -- endpoint records in Redis (P:{ep_ID}:endpoint hashes, P:endpoints set,
+ * P:{q}:endpoints:version counter). Every write goes through MULTI/EXEC together with the
+ * version bump, so a worker that sees the new version also sees the new data. */
+#include "endpoint.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hq.h"
+#include "redis_keys.h"
+#include "log.h"
+#include "timestamp.h"
+#include "validate.h"
+
+ep *ep_new(void) {
+    ep *e = calloc(1, sizeof(*e));
+    if (e)
+        e->enabled = 1;
+    return e;
+}
+
+void ep_free(ep *e) {
+    if (!e)
+        return;
+    free(e->id);
+    free(e->url);
+    pat_list_clear(&e->events);
+    free(e->secret);
+    free(e->secret_old);
+    free(e->description);
+    free(e->tenant);
+    for (size_t i = 0; i < e->n_headers; i++) {
+        free(e->header_names[i]);
+        free(e->header_values[i]);
+    }
+    free(e->header_names);
+    free(e->header_values);
+    free(e->disabled_reason);
+    free(e);
+}
+
+/* ---- reading the hash ------------------------------------------------------------ */
+
+static int set_str(char **dst, const char *v, int empty_is_null) {
+    free(*dst);
+    *dst = NULL;
+    if (empty_is_null && !*v)
+        return HQ_OK;
+    *dst = strdup(v);
+    return *dst ? HQ_OK : HQ_ERR;
+}
+
+static int parse_bool_field(const char *id, const char *f, const char *v, int *out, char *err,
+                            size_t errlen) {
+    if (strcmp(v, "true") == 0)
+        *out = 1;
+    else if (strcmp(v, "false") == 0)
+        *out = 0;
+    else
+        return hq_seterr(err, errlen,
+                         "endpoint %s: field '%s': expected true or false, got '%.32s'", id, f, v);
+    return HQ_OK;
+}
+
+/* ISO time or empty (= 0). */
+static int parse_time_field(const char *id, const char *f, const char *v, int64_t *out, char *err,
+                            size_t errlen) {
+    if (!*v) {
+        *out = 0;
+        return HQ_OK;
+    }
+    if (tm_parse_iso(v, out) != HQ_OK)
+        return hq_seterr(err, errlen, "endpoint %s: field '%s': bad time '%.40s'", id, f, v);
+    return HQ_OK;
+}
+
+static int parse_headers(ep *e, const char *v, char *err, size_t errlen) {
+    json_error_t je;
+    char verr[HQ_ERRLEN];
+    json_t *a = NULL;
+    int rc = HQ_ERR;
+    if (!*v)
+        return HQ_OK;
+    a = json_loads(v, JSON_REJECT_DUPLICATES, &je);
+    if (!a || !json_is_array(a)) {
+        hq_seterr(err, errlen, "endpoint %s: field 'headers': not a JSON array of strings", e->id);
+        goto cleanup;
+    }
+    size_t n = json_array_size(a);
+    if (n > VAL_HEADERS_MAX) {
+        hq_seterr(err, errlen, "endpoint %s: field 'headers': more than %d headers", e->id,
+                  VAL_HEADERS_MAX);
+        goto cleanup;
+    }
+    if (n == 0) {
+        rc = HQ_OK;
+        goto cleanup;
+    }
+    e->header_names = calloc(n, sizeof(char *));
+    e->header_values = calloc(n, sizeof(char *));
+    if (!e->header_names || !e->header_values) {
+        hq_seterr(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *line = json_string_value(json_array_get(a, i));
+        if (!line) {
+            hq_seterr(err, errlen, "endpoint %s: field 'headers': item %zu is not a string", e->id,
+                      i + 1);
+            goto cleanup;
+        }
+        if (val_header_line(line, &e->header_names[i], &e->header_values[i], verr, sizeof(verr)) !=
+            HQ_OK) {
+            hq_seterr(err, errlen, "endpoint %s: field 'headers': %s", e->id, verr);
+            goto cleanup;
+        }
+        e->n_headers = i + 1;
+    }
+    rc = HQ_OK;
+cleanup:
+    json_decref(a);
+    return rc;
+}
+
+int ep_from_hash(ep *e, const char *id, const redisReply *h, char *err, size_t errlen) {
+    char perr[HQ_ERRLEN];
+    int have_events = 0;
+    if (!h || h->type != REDIS_REPLY_ARRAY || h->elements % 2 != 0)
+        return hq_seterr(err, errlen, "endpoint %s: not a hash reply", id);
+    if (set_str(&e->id, id, 0) != HQ_OK)
+        return hq_seterr(err, errlen, "out of memory");
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const redisReply *fr = h->element[i], *vr = h->element[i + 1];
+        if (fr->type != REDIS_REPLY_STRING || vr->type != REDIS_REPLY_STRING)
+            return hq_seterr(err, errlen, "endpoint %s: not a hash reply", id);
+        const char *f = fr->str, *v = vr->str;
+        int rc = HQ_OK, oom = 0;
+        if (strcmp(f, "url") == 0)
+            oom = set_str(&e->url, v, 0);
+        else if (strcmp(f, "events") == 0) {
+            pat_list_clear(&e->events);
+            if (pat_list_parse(*v ? v : "*", &e->events, perr, sizeof(perr)) != HQ_OK)
+                rc = hq_seterr(err, errlen, "endpoint %s: field 'events': %s", id, perr);
+            have_events = 1;
+        } else if (strcmp(f, "secret") == 0)
+            oom = set_str(&e->secret, v, 0);
+        else if (strcmp(f, "secret_old") == 0)
+            oom = set_str(&e->secret_old, v, 1);
+        else if (strcmp(f, "secret_old_until") == 0)
+            rc = parse_time_field(id, f, v, &e->secret_old_until, err, errlen);
+        else if (strcmp(f, "description") == 0)
+            oom = set_str(&e->description, v, 1);
+        else if (strcmp(f, "tenant") == 0)
+            oom = set_str(&e->tenant, v, 1);
+        else if (strcmp(f, "enabled") == 0)
+            rc = parse_bool_field(id, f, v, &e->enabled, err, errlen);
+        else if (strcmp(f, "github_signature") == 0)
+            rc = parse_bool_field(id, f, v, &e->github_signature, err, errlen);
+        else if (strcmp(f, "headers") == 0)
+            rc = parse_headers(e, v, err, errlen);
+        else if (strcmp(f, "created_at") == 0)
+            rc = parse_time_field(id, f, v, &e->created_at, err, errlen);
+        else if (strcmp(f, "updated_at") == 0)
+            rc = parse_time_field(id, f, v, &e->updated_at, err, errlen);
+        else if (strcmp(f, "disabled_at") == 0)
+            rc = parse_time_field(id, f, v, &e->disabled_at, err, errlen);
+        else if (strcmp(f, "disabled_reason") == 0)
+            oom = set_str(&e->disabled_reason, v, 1);
+        /* Unknown fields are ignored: a newer hookq may have added them. */
+        if (oom)
+            return hq_seterr(err, errlen, "out of memory");
+        if (rc != HQ_OK)
+            return HQ_ERR;
+    }
+    if (!e->url || !*e->url)
+        return hq_seterr(err, errlen, "endpoint %s: field 'url' is missing", id);
+    if (!e->secret || !*e->secret)
+        return hq_seterr(err, errlen, "endpoint %s: field 'secret' is missing", id);
+    if (!have_events && pat_list_parse("*", &e->events, perr, sizeof(perr)) != HQ_OK)
+        return hq_seterr(err, errlen, "endpoint %s: %s", id, perr);
+    return HQ_OK;
+}
+
+/* ---- loading --------------------------------------------------------------------- */
+
+static int reply_err(const char *what, const redisReply *r, char *err, size_t errlen) {
+    return hq_seterr(err, errlen, "%s: %s", what,
+                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type");
+}
+
+int ep_load(rq *r, const char *prefix, const char *id, ep **out, char *err, size_t errlen) {
+    char k[KEY_MAX];
+    redisReply *rep = NULL;
+    ep *e = NULL;
+    int rc = HQ_ERR;
+    *out = NULL;
+    if (key_endpoint(prefix, id, k, sizeof(k)) != HQ_OK)
+        return hq_seterr(err, errlen, "endpoint id too long");
+    rep = rq_cmd(r, err, errlen, "HGETALL %s", k);
+    if (!rep)
+        return HQ_ERR;
+    if (rep->type != REDIS_REPLY_ARRAY) {
+        reply_err("HGETALL", rep, err, errlen);
+        goto cleanup;
+    }
+    if (rep->elements == 0) {
+        hq_seterr(err, errlen, "endpoint %s not found", id);
+        goto cleanup;
+    }
+    e = ep_new();
+    if (!e) {
+        hq_seterr(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    if (ep_from_hash(e, id, rep, err, errlen) != HQ_OK)
+        goto cleanup;
+    *out = e;
+    e = NULL;
+    rc = HQ_OK;
+cleanup:
+    ep_free(e);
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int cmp_ep(const void *a, const void *b) {
+    return strcmp((*(ep *const *)a)->id, (*(ep *const *)b)->id);
+}
+
+/* Read n pipelined replies; the first error is kept, the rest are still drained so the
+ * connection stays in sync. */
+static int read_replies(rq *r, redisContext *c, size_t n, redisReply **reps, char *err,
+                        size_t errlen) {
+    for (size_t i = 0; i < n; i++) {
+        void *p = NULL;
+        if (redisGetReply(c, &p) != REDIS_OK) {
+            rq_set_broken(r);
+            for (size_t j = 0; j < i; j++) {
+                freeReplyObject(reps[j]);
+                reps[j] = NULL;
+            }
+            return hq_seterr(err, errlen, "Redis at %s: %s", rq_where(r),
+                             c->errstr[0] ? c->errstr : "connection lost");
+        }
+        reps[i] = p;
+    }
+    return HQ_OK;
+}
+
+int ep_load_all(rq *r, const char *prefix, ep ***out, size_t *n, int64_t *version, char *err,
+                size_t errlen) {
+    char kv[KEY_MAX], ks[KEY_MAX], k[KEY_MAX], eerr[HQ_ERRLEN];
+    redisReply *vrep = NULL, *members = NULL, **reps = NULL;
+    ep **list = NULL;
+    size_t cnt = 0, m = 0;
+    int rc = HQ_ERR;
+    *out = NULL;
+    *n = 0;
+    if (key_ep_version(prefix, kv, sizeof(kv)) != HQ_OK ||
+        key_endpoints(prefix, ks, sizeof(ks)) != HQ_OK)
+        return hq_seterr(err, errlen, "bad key prefix");
+    /* The version first: if an endpoint changes while we read, the version we report is
+     * already stale and the caller reloads again. */
+    vrep = rq_cmd(r, err, errlen, "GET %s", kv);
+    if (!vrep)
+        goto cleanup;
+    if (vrep->type == REDIS_REPLY_NIL)
+        *version = 0;
+    else if (vrep->type == REDIS_REPLY_STRING)
+        *version = strtoll(vrep->str, NULL, 10);
+    else {
+        reply_err("GET endpoints version", vrep, err, errlen);
+        goto cleanup;
+    }
+    members = rq_cmd(r, err, errlen, "SMEMBERS %s", ks);
+    if (!members)
+        goto cleanup;
+    if (members->type != REDIS_REPLY_ARRAY) {
+        reply_err("SMEMBERS", members, err, errlen);
+        goto cleanup;
+    }
+    m = members->elements;
+    if (m == 0) {
+        rc = HQ_OK;
+        goto cleanup;
+    }
+    reps = calloc(m, sizeof(*reps));
+    list = calloc(m, sizeof(*list));
+    if (!reps || !list) {
+        hq_seterr(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    redisContext *c = rq_ctx(r);
+    if (!c) {
+        hq_seterr(err, errlen, "cannot reconnect to Redis at %s", rq_where(r));
+        goto cleanup;
+    }
+    for (size_t i = 0; i < m; i++) {
+        const char *id = members->element[i]->str;
+        if (!id || key_endpoint(prefix, id, k, sizeof(k)) != HQ_OK) {
+            hq_seterr(err, errlen, "bad endpoint id in the endpoints set");
+            /* Replies already requested must still be read to keep the pipeline in sync. */
+            read_replies(r, c, i, reps, eerr, sizeof(eerr));
+            m = i;
+            goto cleanup;
+        }
+        if (redisAppendCommand(c, "HGETALL %s", k) != REDIS_OK) {
+            hq_seterr(err, errlen, "out of memory");
+            rq_set_broken(r);
+            m = 0;
+            goto cleanup;
+        }
+    }
+    if (read_replies(r, c, m, reps, err, errlen) != HQ_OK)
+        goto cleanup;
+    for (size_t i = 0; i < m; i++) {
+        const char *id = members->element[i]->str;
+        if (reps[i]->type != REDIS_REPLY_ARRAY) {
+            reply_err("HGETALL", reps[i], err, errlen);
+            goto cleanup;
+        }
+        if (reps[i]->elements == 0)
+            continue; /* deleted between SMEMBERS and HGETALL */
+        ep *e = ep_new();
+        if (!e) {
+            hq_seterr(err, errlen, "out of memory");
+            goto cleanup;
+        }
+        if (ep_from_hash(e, id, reps[i], eerr, sizeof(eerr)) != HQ_OK) {
+            /* One damaged hash must not stop delivery to every other endpoint. */
+            LOG_W("skipping endpoint %s: %s", id, eerr);
+            ep_free(e);
+            continue;
+        }
+        list[cnt++] = e;
+    }
+    qsort(list, cnt, sizeof(*list), cmp_ep);
+    *out = list;
+    *n = cnt;
+    list = NULL;
+    rc = HQ_OK;
+cleanup:
+    if (list) {
+        for (size_t i = 0; i < cnt; i++)
+            ep_free(list[i]);
+        free(list);
+    }
+    if (reps)
+        for (size_t i = 0; i < m; i++)
+            if (reps[i])
+                freeReplyObject(reps[i]);
+    free(reps);
+    if (members)
+        freeReplyObject(members);
+    if (vrep)
+        freeReplyObject(vrep);
+    return rc;
+}
+
+/* ---- writing --------------------------------------------------------------------- */
+
+/* Run the commands in cmds (argv arrays) inside MULTI/EXEC as one pipeline. On success
+ * *exec gets the EXEC reply (caller frees). */
+typedef struct cmdv {
+    int argc;
+    const char *argv[40];
+} cmdv;
+
+static int run_multi(rq *r, const cmdv *cmds, size_t n, redisReply **exec, char *err,
+                     size_t errlen) {
+    redisContext *c = rq_ctx(r);
+    redisReply **reps = NULL;
+    int rc = HQ_ERR;
+    size_t total = n + 2;
+    *exec = NULL;
+    if (!c)
+        return hq_seterr(err, errlen, "cannot reconnect to Redis at %s", rq_where(r));
+    reps = calloc(total, sizeof(*reps));
+    if (!reps)
+        return hq_seterr(err, errlen, "out of memory");
+    int ok = redisAppendCommand(c, "MULTI") == REDIS_OK;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = redisAppendCommandArgv(c, cmds[i].argc, (const char **)cmds[i].argv, NULL) == REDIS_OK;
+    ok = ok && redisAppendCommand(c, "EXEC") == REDIS_OK;
+    if (!ok) {
+        /* Half a transaction may sit in the output buffer: never send it. */
+        rq_set_broken(r);
+        hq_seterr(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    if (read_replies(r, c, total, reps, err, errlen) != HQ_OK)
+        goto cleanup;
+    for (size_t i = 0; i + 1 < total; i++)
+        if (reps[i]->type == REDIS_REPLY_ERROR) {
+            hq_seterr(err, errlen, "Redis: %s", reps[i]->str);
+            goto cleanup;
+        }
+    redisReply *x = reps[total - 1];
+    if (x->type != REDIS_REPLY_ARRAY || x->elements != n) {
+        reply_err("EXEC", x, err, errlen);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (x->element[i]->type == REDIS_REPLY_ERROR) {
+            hq_seterr(err, errlen, "Redis: %s: %s", cmds[i].argv[0], x->element[i]->str);
+            goto cleanup;
+        }
+    *exec = x;
+    reps[total - 1] = NULL;
+    rc = HQ_OK;
+cleanup:
+    for (size_t i = 0; i < total; i++)
+        if (reps[i])
+            freeReplyObject(reps[i]);
+    free(reps);
+    return rc;
+}
+
+static char *headers_json(const ep *e) {
+    json_t *a = json_array();
+    char *out = NULL;
+    for (size_t i = 0; a && i < e->n_headers; i++) {
+        size_t l = strlen(e->header_names[i]) + strlen(e->header_values[i]) + 3;
+        char *line = malloc(l);
+        if (!line)
+            goto cleanup;
+        snprintf(line, l, "%s: %s", e->header_names[i], e->header_values[i]);
+        json_array_append_new(a, json_string(line));
+        free(line);
+    }
+    if (a)
+        out = json_dumps(a, JSON_COMPACT);
+cleanup:
+    json_decref(a);
+    return out;
+}
+
+int ep_save(rq *r, const char *prefix, const ep *e, char *err, size_t errlen) {
+    char kh[KEY_MAX], ks[KEY_MAX], kv[KEY_MAX];
+    char t_old[TM_ISO_LEN], t_created[TM_ISO_LEN], t_updated[TM_ISO_LEN], t_disabled[TM_ISO_LEN];
+    char *events = NULL, *headers = NULL;
+    redisReply *x = NULL;
+    cmdv cmds[4] = {{0}};
+    int rc = HQ_ERR;
+    if (!e->id || !e->url || !e->secret)
+        return hq_seterr(err, errlen, "endpoint needs an id, a url and a secret");
+    if (key_endpoint(prefix, e->id, kh, sizeof(kh)) != HQ_OK ||
+        key_endpoints(prefix, ks, sizeof(ks)) != HQ_OK ||
+        key_ep_version(prefix, kv, sizeof(kv)) != HQ_OK)
+        return hq_seterr(err, errlen, "endpoint id or prefix too long");
+    events = e->events.n ? pat_list_join(&e->events) : strdup("*");
+    headers = headers_json(e);
+    if (!events || !headers) {
+        hq_seterr(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    tm_iso(e->created_at, t_created, sizeof(t_created));
+    tm_iso(e->updated_at, t_updated, sizeof(t_updated));
+
+    cmdv *hs = &cmds[0], *hd = &cmds[1];
+    hs->argv[hs->argc++] = "HSET";
+    hs->argv[hs->argc++] = kh;
+    hd->argv[hd->argc++] = "HDEL";
+    hd->argv[hd->argc++] = kh;
+#define PUT(f, v)                                                                                  \
+    do {                                                                                           \
+        hs->argv[hs->argc++] = (f);                                                                \
+        hs->argv[hs->argc++] = (v);                                                                \
+    } while (0)
+#define OPT(f, v)                                                                                  \
+    do {                                                                                           \
+        const char *v_ = (v);                                                                      \
+        if (v_)                                                                                    \
+            PUT(f, v_);                                                                            \
+        else                                                                                       \
+            hd->argv[hd->argc++] = (f);                                                            \
+    } while (0)
+    PUT("url", e->url);
+    PUT("events", events);
+    PUT("secret", e->secret);
+    OPT("secret_old", e->secret_old);
+    if (e->secret_old_until > 0)
+        tm_iso(e->secret_old_until, t_old, sizeof(t_old));
+    const char *old_until = e->secret_old_until > 0 ? t_old : NULL;
+    OPT("secret_old_until", old_until);
+    OPT("description", e->description);
+    OPT("tenant", e->tenant);
+    PUT("enabled", e->enabled ? "true" : "false");
+    PUT("github_signature", e->github_signature ? "true" : "false");
+    PUT("headers", headers);
+    PUT("created_at", t_created);
+    PUT("updated_at", t_updated);
+    if (e->disabled_at > 0)
+        tm_iso(e->disabled_at, t_disabled, sizeof(t_disabled));
+    const char *dis_at = e->disabled_at > 0 ? t_disabled : NULL;
+    OPT("disabled_at", dis_at);
+    OPT("disabled_reason", e->disabled_reason);
+#undef PUT
+#undef OPT
+    size_t n = 0;
+    cmds[n++] = *hs;
+    if (hd->argc > 2)
+        cmds[n++] = *hd;
+    cmds[n] = (cmdv){3, {"SADD", ks, e->id}};
+    n++;
+    cmds[n] = (cmdv){2, {"INCR", kv}};
+    n++;
+    rc = run_multi(r, cmds, n, &x, err, errlen);
+cleanup:
+    if (x)
+        freeReplyObject(x);
+    free(events);
+    free(headers);
+    return rc;
+}
+
+int ep_delete(rq *r, const char *prefix, const char *id, char *err, size_t errlen) {
+    char kh[KEY_MAX], kf[KEY_MAX], kl[KEY_MAX], ks[KEY_MAX], kv[KEY_MAX];
+    redisReply *x = NULL;
+    if (key_endpoint(prefix, id, kh, sizeof(kh)) != HQ_OK ||
+        key_failures(prefix, id, kf, sizeof(kf)) != HQ_OK ||
+        key_log(prefix, id, kl, sizeof(kl)) != HQ_OK ||
+        key_endpoints(prefix, ks, sizeof(ks)) != HQ_OK ||
+        key_ep_version(prefix, kv, sizeof(kv)) != HQ_OK)
+        return hq_seterr(err, errlen, "endpoint id or prefix too long");
+    cmdv cmds[4] = {
+        {2, {"DEL", kh}},
+        {3, {"DEL", kf, kl}},
+        {3, {"SREM", ks, id}},
+        {2, {"INCR", kv}},
+    };
+    if (run_multi(r, cmds, 4, &x, err, errlen) != HQ_OK)
+        return HQ_ERR;
+    int existed = x->element[0]->integer > 0 || x->element[2]->integer > 0;
+    freeReplyObject(x);
+    if (!existed)
+        return hq_seterr(err, errlen, "endpoint %s not found", id);
+    return HQ_OK;
+}
+
+/* ---- JSON view ------------------------------------------------------------------- */
+
+static void set_time(json_t *o, const char *k, int64_t ms) {
+    char b[TM_ISO_LEN];
+    if (ms <= 0) {
+        json_object_set_new(o, k, json_null());
+        return;
+    }
+    tm_iso(ms, b, sizeof(b));
+    json_object_set_new(o, k, json_string(b));
+}
+
+static json_t *str_or_null(const char *s) {
+    return s ? json_string(s) : json_null();
+}
+
+json_t *ep_to_json(const ep *e, int show_secret) {
+    json_t *o = json_object(), *ev = json_array(), *hs = json_array();
+    if (!o || !ev || !hs) {
+        json_decref(o);
+        json_decref(ev);
+        json_decref(hs);
+        return NULL;
+    }
+    json_object_set_new(o, "id", str_or_null(e->id));
+    json_object_set_new(o, "url", str_or_null(e->url));
+    for (size_t i = 0; i < e->events.n; i++)
+        json_array_append_new(ev, json_string(e->events.items[i]));
+    json_object_set_new(o, "events", ev);
+    json_object_set_new(o, "description", str_or_null(e->description));
+    json_object_set_new(o, "tenant", str_or_null(e->tenant));
+    json_object_set_new(o, "enabled", json_boolean(e->enabled));
+    json_object_set_new(o, "github_signature", json_boolean(e->github_signature));
+    /* "Name: value", the form --header takes and the hash stores. */
+    for (size_t i = 0; i < e->n_headers; i++) {
+        json_t *h = json_sprintf("%s: %s", e->header_names[i], e->header_values[i]);
+        if (h)
+            json_array_append_new(hs, h);
+    }
+    json_object_set_new(o, "headers", hs);
+    set_time(o, "created_at", e->created_at);
+    set_time(o, "updated_at", e->updated_at);
+    set_time(o, "disabled_at", e->disabled_at);
+    json_object_set_new(o, "disabled_reason", str_or_null(e->disabled_reason));
+    /* When the old secret stops being used is not a secret; the secrets themselves are
+     * only shown when the caller just created or rotated them. */
+    set_time(o, "secret_old_until", e->secret_old ? e->secret_old_until : 0);
+    if (show_secret) {
+        json_object_set_new(o, "secret", str_or_null(e->secret));
+        if (e->secret_old)
+            json_object_set_new(o, "secret_old", json_string(e->secret_old));
+    }
+    return o;
+}
+
+static int str_unset(const char *s) {
+    return !s || !*s;
+}
+
+int ep_matches(const ep *e, const char *type, const char *tenant, const char *target) {
+    if (!e || !e->enabled || !e->id)
+        return 0;
+    if (!str_unset(target)) {
+        if (strcmp(e->id, target) != 0)
+            return 0;
+    } else if (!type || !pat_list_match(&e->events, type)) {
+        return 0;
+    }
+    if (!str_unset(tenant) && !str_unset(e->tenant) && strcmp(tenant, e->tenant) != 0)
+        return 0;
+    return 1;
+}

@@ -1,0 +1,253 @@
+/* test_ep.c -- endpoint hash parsing (hand-built HGETALL replies) and the JSON view. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "endpoint.h"
+#include "hq.h"
+#include "timestamp.h"
+
+#define SECRET     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#define SECRET_OLD "whsec_dGVzdHNlY3JldHRlc3RzZWNyZXR0ZXN0MTI="
+
+/* An HGETALL-shaped reply from NULL-terminated field/value pairs (static storage). */
+typedef struct hash {
+    redisReply top;
+    redisReply items[64];
+    redisReply *ptrs[64];
+} hash;
+
+static void build(hash *h, const char *const *kv) {
+    size_t n = 0;
+    memset(h, 0, sizeof(*h));
+    for (; kv[n]; n++) {
+        h->items[n].type = REDIS_REPLY_STRING;
+        h->items[n].str = (char *)kv[n];
+        h->items[n].len = strlen(kv[n]);
+        h->ptrs[n] = &h->items[n];
+    }
+    h->top.type = REDIS_REPLY_ARRAY;
+    h->top.elements = n;
+    h->top.element = h->ptrs;
+}
+
+static const char *const full[] = {"url",
+                                   "https://example.com/hook",
+                                   "events",
+                                   "task:*,mission.completed",
+                                   "secret",
+                                   SECRET,
+                                   "secret_old",
+                                   SECRET_OLD,
+                                   "secret_old_until",
+                                   "2026-11-24T10:00:00.000Z",
+                                   "description",
+                                   "Team core",
+                                   "tenant",
+                                   "acme",
+                                   "enabled",
+                                   "false",
+                                   "github_signature",
+                                   "true",
+                                   "headers",
+                                   "[\"X-Team: core\", \"X-Env:  prod \"]",
+                                   "created_at",
+                                   "2026-11-23T10:00:00.000Z",
+                                   "updated_at",
+                                   "2026-11-23T10:05:00.500Z",
+                                   "disabled_at",
+                                   "2026-11-23T11:00:00.000Z",
+                                   "disabled_reason",
+                                   "410 Gone",
+                                   "some_future_field",
+                                   "ignored",
+                                   NULL};
+
+static void test_from_hash_full(void **state) {
+    (void)state;
+    hash h;
+    char err[HQ_ERRLEN] = "";
+    int64_t t;
+    build(&h, full);
+    ep *e = ep_new();
+    if (ep_from_hash(e, "ep_01", &h.top, err, sizeof(err)) != HQ_OK)
+        fail_msg("%s", err);
+    assert_string_equal(e->id, "ep_01");
+    assert_string_equal(e->url, "https://example.com/hook");
+    assert_int_equal(e->events.n, 2);
+    assert_string_equal(e->events.items[0], "task:*");
+    assert_string_equal(e->events.items[1], "mission.completed");
+    assert_true(pat_list_match(&e->events, "task:created"));
+    assert_false(pat_list_match(&e->events, "mission.started"));
+    assert_string_equal(e->secret, SECRET);
+    assert_string_equal(e->secret_old, SECRET_OLD);
+    assert_int_equal(tm_parse_iso("2026-11-24T10:00:00.000Z", &t), HQ_OK);
+    assert_int_equal(e->secret_old_until, t);
+    assert_string_equal(e->description, "Team core");
+    assert_string_equal(e->tenant, "acme");
+    assert_int_equal(e->enabled, 0);
+    assert_int_equal(e->github_signature, 1);
+    assert_int_equal(e->n_headers, 2);
+    assert_string_equal(e->header_names[0], "X-Team");
+    assert_string_equal(e->header_values[0], "core");
+    assert_string_equal(e->header_names[1], "X-Env");
+    assert_string_equal(e->header_values[1], "prod");
+    assert_int_equal(tm_parse_iso("2026-11-23T10:00:00.000Z", &t), HQ_OK);
+    assert_int_equal(e->created_at, t);
+    assert_int_equal(e->updated_at, t + 300500);
+    assert_int_equal(e->disabled_at, t + 3600000);
+    assert_string_equal(e->disabled_reason, "410 Gone");
+    ep_free(e);
+    ep_free(NULL);
+}
+
+static void test_from_hash_minimal(void **state) {
+    (void)state;
+    hash h;
+    char err[HQ_ERRLEN] = "";
+    const char *const kv[] = {"url",    "http://h/x", "secret",  SECRET, "description", "",
+                              "tenant", "",           "headers", "[]",   "disabled_at", "",
+                              NULL};
+    build(&h, kv);
+    ep *e = ep_new();
+    if (ep_from_hash(e, "ep_2", &h.top, err, sizeof(err)) != HQ_OK)
+        fail_msg("%s", err);
+    /* Absent events mean every event; absent enabled means enabled. */
+    assert_int_equal(e->events.n, 1);
+    assert_string_equal(e->events.items[0], "*");
+    assert_int_equal(e->enabled, 1);
+    assert_int_equal(e->github_signature, 0);
+    assert_null(e->secret_old);
+    assert_int_equal(e->secret_old_until, 0);
+    assert_null(e->description); /* empty text = none */
+    assert_null(e->tenant);
+    assert_int_equal(e->n_headers, 0);
+    assert_int_equal(e->disabled_at, 0);
+    assert_null(e->disabled_reason);
+    ep_free(e);
+}
+
+/* Replace one field of the full hash (or drop it when value is NULL); expect want. */
+static void bad_field(const char *field, const char *value, const char *want) {
+    const char *kv[64];
+    size_t n = 0;
+    hash h;
+    char err[HQ_ERRLEN] = "";
+    for (size_t i = 0; full[i]; i += 2) {
+        if (strcmp(full[i], field) == 0) {
+            if (!value)
+                continue;
+            kv[n++] = full[i];
+            kv[n++] = value;
+        } else {
+            kv[n++] = full[i];
+            kv[n++] = full[i + 1];
+        }
+    }
+    kv[n] = NULL;
+    build(&h, kv);
+    ep *e = ep_new();
+    assert_int_equal(ep_from_hash(e, "ep_bad", &h.top, err, sizeof(err)), HQ_ERR);
+    if (!strstr(err, want))
+        fail_msg("%s=%s: '%s' lacks '%s'", field, value ? value : "(absent)", err, want);
+    ep_free(e);
+}
+
+static void test_from_hash_errors(void **state) {
+    (void)state;
+    bad_field("enabled", "yes", "endpoint ep_bad: field 'enabled': expected true or false");
+    bad_field("github_signature", "1", "field 'github_signature'");
+    bad_field("created_at", "yesterday", "field 'created_at': bad time");
+    bad_field("secret_old_until", "2026-13-01T00:00:00Z", "field 'secret_old_until'");
+    bad_field("events", "task:**", "field 'events'");
+    bad_field("headers", "{\"X\": 1}", "field 'headers'");
+    bad_field("headers", "[1]", "field 'headers': item 1 is not a string");
+    bad_field("headers", "[\"Host: evil\"]", "field 'headers'");
+    bad_field("headers", "[\"no colon\"]", "field 'headers'");
+    bad_field("url", NULL, "field 'url' is missing");
+    bad_field("secret", NULL, "field 'secret' is missing");
+
+    /* Not a hash reply at all. */
+    char err[HQ_ERRLEN] = "";
+    redisReply s = {.type = REDIS_REPLY_STRING, .str = "x", .len = 1};
+    ep *e = ep_new();
+    assert_int_equal(ep_from_hash(e, "ep_x", &s, err, sizeof(err)), HQ_ERR);
+    assert_non_null(strstr(err, "not a hash reply"));
+    hash h;
+    const char *const odd[] = {"url", NULL};
+    build(&h, odd);
+    assert_int_equal(ep_from_hash(e, "ep_x", &h.top, err, sizeof(err)), HQ_ERR);
+    ep_free(e);
+}
+
+static void test_to_json(void **state) {
+    (void)state;
+    hash h;
+    char err[HQ_ERRLEN] = "";
+    build(&h, full);
+    ep *e = ep_new();
+    assert_int_equal(ep_from_hash(e, "ep_01", &h.top, err, sizeof(err)), HQ_OK);
+
+    json_t *j = ep_to_json(e, 0);
+    assert_non_null(j);
+    char *text = json_dumps(j, 0);
+    assert_null(strstr(text, "whsec_")); /* neither secret, in any field */
+    free(text);
+    assert_null(json_object_get(j, "secret"));
+    assert_null(json_object_get(j, "secret_old"));
+    assert_string_equal(json_string_value(json_object_get(j, "id")), "ep_01");
+    assert_string_equal(json_string_value(json_object_get(j, "url")), "https://example.com/hook");
+    json_t *ev = json_object_get(j, "events");
+    assert_int_equal(json_array_size(ev), 2);
+    assert_string_equal(json_string_value(json_array_get(ev, 0)), "task:*");
+    assert_true(json_is_false(json_object_get(j, "enabled")));
+    assert_true(json_is_true(json_object_get(j, "github_signature")));
+    assert_string_equal(json_string_value(json_object_get(j, "tenant")), "acme");
+    json_t *hs = json_object_get(j, "headers");
+    assert_int_equal(json_array_size(hs), 2);
+    assert_string_equal(json_string_value(json_array_get(hs, 1)), "X-Env: prod");
+    assert_string_equal(json_string_value(json_object_get(j, "created_at")),
+                        "2026-11-23T10:00:00.000Z");
+    assert_string_equal(json_string_value(json_object_get(j, "updated_at")),
+                        "2026-11-23T10:05:00.500Z");
+    assert_string_equal(json_string_value(json_object_get(j, "secret_old_until")),
+                        "2026-11-24T10:00:00.000Z");
+    assert_string_equal(json_string_value(json_object_get(j, "disabled_reason")), "410 Gone");
+    json_decref(j);
+
+    j = ep_to_json(e, 1);
+    assert_string_equal(json_string_value(json_object_get(j, "secret")), SECRET);
+    assert_string_equal(json_string_value(json_object_get(j, "secret_old")), SECRET_OLD);
+    json_decref(j);
+    ep_free(e);
+
+    /* Absent optional fields are JSON null, not missing or empty strings. */
+    const char *const kv[] = {"url", "http://h/", "secret", SECRET, NULL};
+    build(&h, kv);
+    e = ep_new();
+    assert_int_equal(ep_from_hash(e, "ep_3", &h.top, err, sizeof(err)), HQ_OK);
+    j = ep_to_json(e, 1);
+    assert_true(json_is_null(json_object_get(j, "tenant")));
+    assert_true(json_is_null(json_object_get(j, "description")));
+    assert_true(json_is_null(json_object_get(j, "disabled_at")));
+    assert_true(json_is_null(json_object_get(j, "secret_old_until")));
+    assert_null(json_object_get(j, "secret_old"));
+    assert_true(json_is_true(json_object_get(j, "enabled")));
+    assert_int_equal(json_array_size(json_object_get(j, "headers")), 0);
+    json_decref(j);
+    ep_free(e);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_from_hash_full),
+        cmocka_unit_test(test_from_hash_minimal),
+        cmocka_unit_test(test_from_hash_errors),
+        cmocka_unit_test(test_to_json),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

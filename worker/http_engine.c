@@ -1,0 +1,504 @@
+/* he.c -- the HTTP engine (he.h): one CURLM driving a pool of reusable easy handles.
+ *
+ * Choices, and why:
+ * - One multi handle per engine. Its connection cache is where keep-alive lives, so
+ *   connections outlive the easy handle that opened them; CURLMOPT_MAXCONNECTS is the
+ *   concurrency (one idle connection per possible in-flight transfer, bounded by the
+ *   number of open files we are willing to hold). CURLMOPT_MAX_HOST_CONNECTIONS stays
+ *   unset: per-endpoint limits are the caller's policy, not the transport's.
+ * - Easy handles are pooled and created lazily up to delivery.concurrency. Only
+ *   in-flight handles are in the multi; a finished one is removed and goes back to the
+ *   free list. Options that never change (timeouts, callbacks, protocol limits, proxy)
+ *   are set once at creation; per request only URL, header list and body are set, so
+ *   no curl_easy_reset (which would also drop those fixed options) is needed. The
+ *   request body buffer is owned by the pool slot and reused (grown; dropped when
+ *   over 64 KiB so idle memory stays small).
+ * - Only http and https: the scheme is checked up front (such a request ends in the
+ *   next he_poll with CURLE_UNSUPPORTED_PROTOCOL, without touching the network,
+ *   because a done callback never runs inside he_submit) and again by curl through
+ *   CURLOPT_PROTOCOLS_STR. Redirects are never followed (FOLLOWLOCATION 0); a 3xx is
+ *   an answer the classifier judges. REDIR_PROTOCOLS_STR is "http,https" as a second
+ *   fence because curl 7.88 rejects "" with CURLE_BAD_FUNCTION_ARGUMENT.
+ * - CURLOPT_PROXY is always set: "" unless delivery.proxy is configured, which makes
+ *   curl ignore http_proxy/https_proxy/all_proxy from the environment. With a proxy,
+ *   the socket the engine opens goes to the proxy, so the filter judges the proxy's
+ *   address (allow its CIDR) and the proxy is trusted to police the target.
+ * - SSRF: CURLOPT_OPENSOCKETFUNCTION asks ipf_allowed about every address curl is
+ *   about to connect to (after DNS, so rebinding cannot slip past) and refuses with
+ *   CURL_SOCKET_BAD. curl then reports CURLE_COULDNT_CONNECT; the engine turns that
+ *   into blocked=1 with the filter's reason (a host whose refused address is followed
+ *   by an allowed one that works is simply delivered). Reused connections were checked
+ *   when they were opened, so checking at socket-open time covers every byte sent.
+ * - Limits: total and connect timeouts, a low-speed limit (a trickling receiver must
+ *   not hold a slot for the whole timeout; note curl counts the wait for the first
+ *   response byte too, so low_speed_time also bounds the receiver's thinking time), a
+ *   body cap enforced in the write callback (CURLOPT_MAXFILESIZE is not reliable for
+ *   chunked bodies): the first bytes are kept as the excerpt, the rest is only counted, and past
+ * delivery.max_response the transfer is aborted ("response body larger than N bytes"). Response
+ * headers are capped at 64 KiB in total in the header callback, which also captures Retry-After.
+ *   Memory per transfer is therefore fixed whatever the receiver sends.
+ * - "Expect:" is sent empty so large bodies go out at once instead of waiting up to a
+ *   second for a 100-continue that many receivers never send. TCP_NODELAY avoids the
+ *   Nagle delay on small POSTs; TCP_KEEPALIVE finds dead idle connections. NOSIGNAL so
+ *   curl never uses SIGALRM for DNS timeouts: the worker owns its signal handling.
+ * - he_poll: perform, read finished transfers; only if none finished, wait in
+ *   curl_multi_poll and try once more. Finished handles are removed from the multi and
+ *   returned to the pool before their done callback runs (the callback gets a copy of
+ *   the result), so a callback may submit again, and no handle is ever freed inside a
+ *   curl callback. */
+#include "http_engine.h"
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "hq.h"
+
+#define HE_MAX_HEADER_BYTES (64 * 1024) /* total response header bytes accepted */
+#define HE_KEEP_BODY_BYTES  (64 * 1024) /* larger request-body buffers are not kept idle */
+
+typedef enum {
+    HE_ABORT_NONE = 0,
+    HE_ABORT_BODY,    /* response body over delivery.max_response */
+    HE_ABORT_HEADERS, /* response headers over HE_MAX_HEADER_BYTES */
+} he_abort;
+
+typedef struct he_req {
+    struct he *h;
+    CURL *easy;
+    struct he_req *next; /* free list, or the list of finished-before-start requests */
+    struct curl_slist *hdrs;
+    char *body; /* engine-owned copy of the request body, reused between requests */
+    size_t bodycap;
+    he_done_fn done;
+    void *udata;
+    int64_t start_ms;
+    uint64_t body_bytes;   /* response body bytes seen so far */
+    size_t header_bytes;   /* response header bytes seen so far */
+    size_t excerpt_len;    /* bytes in res.excerpt */
+    he_abort abort_reason; /* why a callback stopped the transfer */
+    char errbuf[CURL_ERROR_SIZE];
+    he_result res;
+} he_req;
+
+struct he {
+    const cfg *c;
+    const ipf *filter;
+    CURLM *multi;
+    int global_init; /* curl_global_init succeeded: pair it with a cleanup */
+    he_req **pool;   /* every slot created so far, for he_free */
+    int npool;
+    int cap;            /* delivery.concurrency */
+    int busy;           /* submitted and not yet handed to their done callback */
+    he_req *free_list;  /* idle slots */
+    he_req *early_head; /* ended in he_submit (refused scheme); delivered by he_poll */
+    he_req *early_tail;
+    size_t excerpt_max;
+};
+
+static int64_t he__mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t he__on_body(char *data, size_t size, size_t nmemb, void *userp) {
+    he_req *r = userp;
+    size_t n = size * nmemb;
+    size_t keep = r->h->excerpt_max - r->excerpt_len;
+    if (keep > n)
+        keep = n;
+    for (size_t i = 0; i < keep; i++) {
+        unsigned char ch = (unsigned char)data[i];
+        r->res.excerpt[r->excerpt_len++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '.';
+    }
+    r->res.excerpt[r->excerpt_len] = '\0';
+    r->body_bytes += n;
+    if (r->body_bytes > r->h->c->delivery_max_response_bytes) {
+        r->abort_reason = HE_ABORT_BODY;
+        return 0; /* anything but n aborts with CURLE_WRITE_ERROR */
+    }
+    return n;
+}
+
+static size_t he__on_header(char *data, size_t size, size_t nmemb, void *userp) {
+    static const char name[] = "retry-after:";
+    he_req *r = userp;
+    size_t n = size * nmemb;
+    r->header_bytes += n;
+    if (r->header_bytes > HE_MAX_HEADER_BYTES) {
+        r->abort_reason = HE_ABORT_HEADERS;
+        return 0;
+    }
+    /* A new status line (after a 1xx, for instance) starts a new header block. */
+    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        r->res.retry_after[0] = '\0';
+        return n;
+    }
+    if (n < sizeof name - 1 || strncasecmp(data, name, sizeof name - 1) != 0)
+        return n;
+    const char *v = data + sizeof name - 1;
+    const char *end = data + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t len = (size_t)(end - v);
+    if (len >= sizeof r->res.retry_after)
+        len = sizeof r->res.retry_after - 1;
+    memcpy(r->res.retry_after, v, len);
+    r->res.retry_after[len] = '\0';
+    return n;
+}
+
+static curl_socket_t he__open_socket(void *clientp, curlsocktype purpose,
+                                     struct curl_sockaddr *addr) {
+    he_req *r = clientp;
+    char reason[160];
+    (void)purpose;
+    reason[0] = '\0';
+    if (!ipf_allowed(r->h->filter, &addr->addr, reason, sizeof reason)) {
+        r->res.blocked = 1;
+        snprintf(r->res.error, sizeof r->res.error, "address refused: %s",
+                 reason[0] ? reason : "blocked by the address filter");
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+/* Options that are the same for every request this handle will ever carry. */
+static int he__easy_setup(he *h, he_req *r, char *err, size_t errlen) {
+    const cfg *c = h->c;
+    long low_speed_s = (long)((c->delivery_low_speed_time_ms + 999) / 1000);
+    CURL *e = r->easy;
+    CURLcode rc = CURLE_OK;
+
+#define HE_SET(opt, val)                                                                           \
+    do {                                                                                           \
+        if (rc == CURLE_OK)                                                                        \
+            rc = curl_easy_setopt(e, opt, val);                                                    \
+    } while (0)
+    HE_SET(CURLOPT_PRIVATE, r);
+    HE_SET(CURLOPT_NOSIGNAL, 1L);
+    HE_SET(CURLOPT_FOLLOWLOCATION, 0L);
+    HE_SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    HE_SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    HE_SET(CURLOPT_PROXY, c->delivery_proxy ? c->delivery_proxy : "");
+    HE_SET(CURLOPT_TIMEOUT_MS, (long)c->delivery_timeout_ms);
+    HE_SET(CURLOPT_CONNECTTIMEOUT_MS, (long)c->delivery_connect_timeout_ms);
+    if (c->delivery_low_speed_limit > 0 && low_speed_s > 0) {
+        HE_SET(CURLOPT_LOW_SPEED_LIMIT, (long)c->delivery_low_speed_limit);
+        HE_SET(CURLOPT_LOW_SPEED_TIME, low_speed_s);
+    }
+    HE_SET(CURLOPT_WRITEFUNCTION, he__on_body);
+    HE_SET(CURLOPT_WRITEDATA, r);
+    HE_SET(CURLOPT_HEADERFUNCTION, he__on_header);
+    HE_SET(CURLOPT_HEADERDATA, r);
+    HE_SET(CURLOPT_OPENSOCKETFUNCTION, he__open_socket);
+    HE_SET(CURLOPT_OPENSOCKETDATA, r);
+    HE_SET(CURLOPT_ERRORBUFFER, r->errbuf);
+    HE_SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    HE_SET(CURLOPT_TCP_NODELAY, 1L);
+    HE_SET(CURLOPT_USERAGENT, "hookq/" HOOKQ_VERSION);
+#undef HE_SET
+    if (rc != CURLE_OK)
+        return hq_seterr(err, errlen, "curl setup: %s", curl_easy_strerror(rc));
+    return HQ_OK;
+}
+
+static void he__req_free(he_req *r) {
+    if (!r)
+        return;
+    curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->hdrs);
+    free(r->body);
+    free(r);
+}
+
+static he_req *he__acquire(he *h, char *err, size_t errlen) {
+    he_req *r = h->free_list;
+    if (r) {
+        h->free_list = r->next;
+        r->next = NULL;
+        return r;
+    }
+    if (h->npool >= h->cap) {
+        hq_seterr(err, errlen, "engine full (%d transfers in flight)", h->cap);
+        return NULL;
+    }
+    r = calloc(1, sizeof *r);
+    if (!r) {
+        hq_seterr(err, errlen, "out of memory");
+        return NULL;
+    }
+    r->h = h;
+    r->easy = curl_easy_init();
+    if (!r->easy) {
+        hq_seterr(err, errlen, "curl_easy_init failed");
+        goto cleanup;
+    }
+    if (he__easy_setup(h, r, err, errlen) != HQ_OK)
+        goto cleanup;
+    h->pool[h->npool++] = r;
+    return r;
+cleanup:
+    he__req_free(r);
+    return NULL;
+}
+
+static void he__release(he *h, he_req *r) {
+    /* No dangling list in an idle handle, and no 64 idle copies of 1 MiB payloads. */
+    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    curl_slist_free_all(r->hdrs);
+    r->hdrs = NULL;
+    if (r->bodycap > HE_KEEP_BODY_BYTES) {
+        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, (char *)NULL);
+        free(r->body);
+        r->body = NULL;
+        r->bodycap = 0;
+    }
+    r->done = NULL;
+    r->udata = NULL;
+    r->next = h->free_list;
+    h->free_list = r;
+    h->busy--;
+}
+
+/* 1 if url starts with http:// or https:// (any case); else sets why. */
+static int he__scheme_ok(const char *url, int *why) {
+    if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)
+        return 1;
+    *why = strstr(url, "://") ? CURLE_UNSUPPORTED_PROTOCOL : CURLE_URL_MALFORMAT;
+    return 0;
+}
+
+he *he_new(const cfg *c, const ipf *filter, char *err, size_t errlen) {
+    he *h = NULL;
+    if (!c || !filter) {
+        hq_seterr(err, errlen, "he_new: config and address filter are required");
+        return NULL;
+    }
+    if (c->delivery_concurrency <= 0) {
+        hq_seterr(err, errlen, "delivery.concurrency must be positive");
+        return NULL;
+    }
+    h = calloc(1, sizeof *h);
+    if (!h) {
+        hq_seterr(err, errlen, "out of memory");
+        return NULL;
+    }
+    h->c = c;
+    h->filter = filter;
+    h->cap = c->delivery_concurrency;
+    h->excerpt_max = c->delivery_response_excerpt < 0 ? 0 : (size_t)c->delivery_response_excerpt;
+    if (h->excerpt_max > sizeof h->pool[0]->res.excerpt - 1)
+        h->excerpt_max = sizeof h->pool[0]->res.excerpt - 1;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        hq_seterr(err, errlen, "curl_global_init failed");
+        goto cleanup;
+    }
+    h->global_init = 1;
+    h->pool = calloc((size_t)h->cap, sizeof *h->pool);
+    h->multi = curl_multi_init();
+    if (!h->pool || !h->multi) {
+        hq_seterr(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    if (curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)h->cap) != CURLM_OK) {
+        hq_seterr(err, errlen, "curl_multi_setopt(MAXCONNECTS) failed");
+        goto cleanup;
+    }
+    return h;
+cleanup:
+    he_free(h);
+    return NULL;
+}
+
+void he_free(he *h) {
+    if (!h)
+        return;
+    for (int i = 0; i < h->npool; i++) {
+        /* Removing a handle that is not in the multi is a harmless no-op. */
+        if (h->multi)
+            curl_multi_remove_handle(h->multi, h->pool[i]->easy);
+        he__req_free(h->pool[i]);
+    }
+    free(h->pool);
+    curl_multi_cleanup(h->multi);
+    if (h->global_init)
+        curl_global_cleanup();
+    free(h);
+}
+
+static int he__set_request(he_req *r, const char *url, const char *const *headers, size_t n,
+                           const char *body, size_t bodylen, char *err, size_t errlen) {
+    struct curl_slist *list = NULL, *tmp;
+    CURLcode rc;
+    if (bodylen + 1 > r->bodycap) {
+        char *nb = realloc(r->body, bodylen + 1);
+        if (!nb)
+            return hq_seterr(err, errlen, "out of memory copying a %zu byte body", bodylen);
+        r->body = nb;
+        r->bodycap = bodylen + 1;
+    }
+    if (bodylen)
+        memcpy(r->body, body, bodylen);
+    r->body[bodylen] = '\0';
+    for (size_t i = 0; i <= n; i++) {
+        /* The trailing empty Expect stops curl from waiting for 100-continue. */
+        tmp = curl_slist_append(list, i < n ? headers[i] : "Expect:");
+        if (!tmp) {
+            curl_slist_free_all(list);
+            return hq_seterr(err, errlen, "out of memory building headers");
+        }
+        list = tmp;
+    }
+    rc = curl_easy_setopt(r->easy, CURLOPT_URL, url);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, list);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
+    if (rc != CURLE_OK) {
+        curl_slist_free_all(list);
+        return hq_seterr(err, errlen, "curl setup: %s", curl_easy_strerror(rc));
+    }
+    r->hdrs = list;
+    return HQ_OK;
+}
+
+int he_submit(he *h, const char *url, const char *const *headers, size_t n, const char *body,
+              size_t bodylen, he_done_fn done, void *udata) {
+    char err[HQ_ERRLEN];
+    int why = CURLE_OK;
+    he_req *r;
+    if (!h || !url || !done || (n && !headers) || (bodylen && !body))
+        return HQ_ERR;
+    r = he__acquire(h, err, sizeof err);
+    if (!r)
+        return HQ_ERR;
+    h->busy++;
+    r->done = done;
+    r->udata = udata;
+    r->start_ms = he__mono_ms();
+    r->body_bytes = 0;
+    r->header_bytes = 0;
+    r->excerpt_len = 0;
+    r->abort_reason = HE_ABORT_NONE;
+    r->errbuf[0] = '\0';
+    memset(&r->res, 0, sizeof r->res);
+
+    if (!he__scheme_ok(url, &why)) {
+        r->res.curl_code = why;
+        snprintf(r->res.error, sizeof r->res.error, "%s",
+                 why == CURLE_URL_MALFORMAT ? "URL has no scheme"
+                                            : "URL scheme is not http or https");
+        if (h->early_tail)
+            h->early_tail->next = r;
+        else
+            h->early_head = r;
+        h->early_tail = r;
+        return HQ_OK;
+    }
+    if (he__set_request(r, url, headers, n, body, bodylen, err, sizeof err) != HQ_OK ||
+        curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+        he__release(h, r);
+        return HQ_ERR;
+    }
+    return HQ_OK;
+}
+
+/* Fill r->res from a finished transfer. */
+static void he__finish(he_req *r, CURLcode code) {
+    long status = 0;
+    r->res.curl_code = (int)code;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    r->res.http_status = status;
+    r->res.latency_ms = he__mono_ms() - r->start_ms;
+    if (code == CURLE_OK) {
+        /* A refused first address followed by a working second one is a success. */
+        r->res.blocked = 0;
+        r->res.error[0] = '\0';
+        return;
+    }
+    if (r->res.blocked && code == CURLE_COULDNT_CONNECT)
+        return; /* error already holds the filter's reason */
+    r->res.blocked = 0;
+    if (r->abort_reason == HE_ABORT_BODY)
+        snprintf(r->res.error, sizeof r->res.error, "response body larger than %llu bytes",
+                 (unsigned long long)r->h->c->delivery_max_response_bytes);
+    else if (r->abort_reason == HE_ABORT_HEADERS)
+        snprintf(r->res.error, sizeof r->res.error, "response headers larger than %d bytes",
+                 HE_MAX_HEADER_BYTES);
+    else
+        snprintf(r->res.error, sizeof r->res.error, "%s",
+                 r->errbuf[0] ? r->errbuf : curl_easy_strerror(code));
+}
+
+/* Hand r's result to its callback: the slot is recycled first, so the callback may
+ * submit again and even reuse it; it reads a copy. */
+static void he__deliver(he *h, he_req *r) {
+    he_result res = r->res;
+    he_done_fn done = r->done;
+    void *udata = r->udata;
+    he__release(h, r);
+    done(udata, &res);
+}
+
+int he_poll(he *h, int timeout_ms) {
+    int finished = 0, running = 0;
+    he_req *ready = NULL, **tail = &ready;
+    CURLMsg *m;
+    int left;
+
+    if (!h)
+        return 0;
+    /* Requests refused before start. Detach the list first: a callback may submit
+     * another one, which then waits for the next call instead of looping here. */
+    ready = h->early_head;
+    h->early_head = h->early_tail = NULL;
+    while (ready) {
+        he_req *r = ready;
+        ready = r->next;
+        r->next = NULL;
+        r->res.latency_ms = he__mono_ms() - r->start_ms;
+        he__deliver(h, r);
+        finished++;
+    }
+    for (int round = 0; round < 2; round++) {
+        curl_multi_perform(h->multi, &running);
+        while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+            he_req *r = NULL;
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+            he__finish(r, m->data.result);
+            /* m is invalid after this call, and it is the last use of it. */
+            curl_multi_remove_handle(h->multi, r->easy);
+            *tail = r;
+            tail = &r->next;
+        }
+        if (ready || finished || round == 1 || timeout_ms <= 0)
+            break;
+        curl_multi_poll(h->multi, NULL, 0, timeout_ms, NULL);
+    }
+    while (ready) {
+        he_req *r = ready;
+        ready = r->next;
+        r->next = NULL;
+        he__deliver(h, r);
+        finished++;
+    }
+    return finished;
+}
+
+int he_inflight(const he *h) {
+    return h ? h->busy : 0;
+}
+
+int he_capacity(const he *h) {
+    return h ? h->cap : 0;
+}
