@@ -1,4 +1,4 @@
-/* ipf.c -- outbound address filter (SSRF defence).
+/* addr_filter.c -- outbound address filter (SSRF defence).
  *
  * Addresses are compared as byte strings with a prefix length. IPv6 forms that carry
  * an IPv4 address (mapped, compatible, NAT64, 6to4) are judged by that IPv4 address,
@@ -20,7 +20,7 @@ typedef struct cidr {
     int prefix;
 } cidr;
 
-struct ipf {
+struct addr_filter {
     int allow_private;
     size_t n;
     cidr *allow;
@@ -109,13 +109,14 @@ static int parse_cidr(const char *s, cidr *out, char *err, size_t errlen) {
     return HQ_OK;
 }
 
-int ipf_cidr_valid(const char *c, char *err, size_t errlen) {
+int addr_filter_cidr_valid(const char *c, char *err, size_t errlen) {
     cidr tmp;
     return parse_cidr(c, &tmp, err, errlen);
 }
 
-ipf *ipf_new(int allow_private, const char *const *cidrs, size_t n, char *err, size_t errlen) {
-    ipf *f = calloc(1, sizeof(*f));
+addr_filter *addr_filter_new(int allow_private, const char *const *cidrs, size_t n, char *err,
+                             size_t errlen) {
+    addr_filter *f = calloc(1, sizeof(*f));
     if (!f) {
         hq_seterr(err, errlen, "out of memory");
         return NULL;
@@ -139,18 +140,18 @@ ipf *ipf_new(int allow_private, const char *const *cidrs, size_t n, char *err, s
     }
     return f;
 fail:
-    ipf_free(f);
+    addr_filter_free(f);
     return NULL;
 }
 
-void ipf_free(ipf *f) {
+void addr_filter_free(addr_filter *f) {
     if (!f)
         return;
     free(f->allow);
     free(f);
 }
 
-static const cidr *allowed_by(const ipf *f, int family, const unsigned char *a) {
+static const cidr *allowed_by(const addr_filter *f, int family, const unsigned char *a) {
     if (!f)
         return NULL;
     for (size_t i = 0; i < f->n; i++) {
@@ -211,7 +212,8 @@ static void cidr_str(const cidr *c, char *buf, size_t len) {
     snprintf(buf, len, "%s/%d", a, c->prefix);
 }
 
-int ipf_allowed(const ipf *f, const struct sockaddr *sa, char *reason, size_t reasonlen) {
+int addr_filter_allowed(const addr_filter *f, const struct sockaddr *sa, char *reason,
+                        size_t reasonlen) {
     char s6[INET6_ADDRSTRLEN], s4[INET_ADDRSTRLEN], cs[INET6_ADDRSTRLEN + 8];
     const unsigned char *a;
     const cidr *c;

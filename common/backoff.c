@@ -1,4 +1,4 @@
-/* bo.c -- retry timing: backoff schedule with jitter, and Retry-After parsing. */
+/* backoff.c -- retry timing: backoff schedule with jitter, and Retry-After parsing. */
 #include "backoff.h"
 
 #include <math.h>
@@ -7,8 +7,8 @@
 
 #include "hq.h"
 
-int64_t bo_delay_ms(const int64_t *schedule, size_t n, int next_attempt, double jitter,
-                    uint64_t rnd) {
+int64_t backoff_delay_ms(const int64_t *schedule, size_t n, int next_attempt, double jitter,
+                         uint64_t rnd) {
     if (!schedule || next_attempt < 2 || (size_t)(next_attempt - 2) >= n)
         return -1;
     int64_t d = schedule[next_attempt - 2];
@@ -165,7 +165,7 @@ static int http_date(const char *p, int64_t now_ms, int64_t *ms) {
     return to_ms(y, mon, d, h, mi, s, ms);
 }
 
-int bo_retry_after_parse(const char *value, int64_t now_ms, int64_t *delay_ms) {
+int backoff_retry_after_parse(const char *value, int64_t now_ms, int64_t *delay_ms) {
     char buf[64];
     if (!value || !delay_ms)
         return HQ_ERR;

@@ -1,4 +1,4 @@
-/* cfg.c -- hookq configuration: one table of keys; defaults, YAML, env and cfg_set all
+/* config.c -- hookq configuration: one table of keys; defaults, YAML, env and cfg_set all
  * go through it, so a key exists in every source or in none. docs/config.md mirrors the
  * table (tests/unit/test_cfg.c checks that they agree). */
 #include "config.h"
@@ -187,7 +187,7 @@ static int set_list(cfg *c, const cfg_key *k, char *const *items, size_t n, size
     }
     for (size_t i = 0; i < n; i++) {
         if (k->type == T_DURLIST) {
-            if (dur_parse(items[i], &((int64_t *)arr)[i], NULL, 0) != HQ_OK) {
+            if (units_parse_duration(items[i], &((int64_t *)arr)[i], NULL, 0) != HQ_OK) {
                 *bad = i;
                 free(arr);
                 return bad_dur(k, items[i], err, errlen);
@@ -239,14 +239,14 @@ static int set_value(cfg *c, const cfg_key *k, const char *v, char *err, size_t 
     }
     case T_DUR: {
         int64_t ms; /* a failed parse must leave the old value */
-        if (dur_parse(v, &ms, NULL, 0) != HQ_OK)
+        if (units_parse_duration(v, &ms, NULL, 0) != HQ_OK)
             return bad_dur(k, v, err, errlen);
         *AT(c, k, int64_t) = ms;
         return HQ_OK;
     }
     case T_SIZE: {
         uint64_t b;
-        if (size_parse(v, &b, NULL, 0) != HQ_OK)
+        if (units_parse_size(v, &b, NULL, 0) != HQ_OK)
             return hq_seterr(err, errlen, "key '%s': bad size '%s' (e.g. 65536, 64KiB, 1MiB)",
                              k->name, v);
         *AT(c, k, uint64_t) = b;
@@ -646,10 +646,10 @@ static int check_positive(const char *key, int64_t ms, char *err, size_t errlen)
 
 int cfg_validate(const cfg *c, char *err, size_t errlen) {
     char e[HQ_ERRLEN];
-    rq_url u;
-    if (rq_url_parse(c->redis_url, &u, e, sizeof(e)) != HQ_OK)
+    rconn_url u;
+    if (rconn_url_parse(c->redis_url, &u, e, sizeof(e)) != HQ_OK)
         return hq_seterr(err, errlen, "key 'redis.url': %s", e);
-    rq_url_clear(&u);
+    rconn_url_clear(&u);
     if (key_prefix_valid(c->redis_prefix, e, sizeof(e)) != HQ_OK)
         return hq_seterr(err, errlen, "key 'redis.prefix': %s", e);
     if (check_positive("redis.reconnect_max", c->redis_reconnect_max_ms, err, errlen) ||
@@ -661,8 +661,8 @@ int cfg_validate(const cfg *c, char *err, size_t errlen) {
     if (c->delivery_visibility_timeout_ms <= c->delivery_timeout_ms) {
         /* Otherwise another worker reclaims a job while its first attempt still runs. */
         char a[32], b[32];
-        dur_format(c->delivery_visibility_timeout_ms, a, sizeof(a));
-        dur_format(c->delivery_timeout_ms, b, sizeof(b));
+        units_format_duration(c->delivery_visibility_timeout_ms, a, sizeof(a));
+        units_format_duration(c->delivery_timeout_ms, b, sizeof(b));
         return hq_seterr(err, errlen,
                          "key 'delivery.visibility_timeout': %s must be greater than "
                          "delivery.timeout (%s)",
@@ -702,15 +702,15 @@ int cfg_validate(const cfg *c, char *err, size_t errlen) {
     horizon *= 1.0 + c->retry_jitter;
     if ((double)c->events_retention_ms <= horizon) {
         char a[32], b[32];
-        dur_format(c->events_retention_ms, a, sizeof(a));
-        dur_format((int64_t)ceil(horizon), b, sizeof(b));
+        units_format_duration(c->events_retention_ms, a, sizeof(a));
+        units_format_duration((int64_t)ceil(horizon), b, sizeof(b));
         return hq_seterr(err, errlen,
                          "key 'events.retention': %s must be longer than the retry horizon "
                          "(%s: retry.schedule summed, plus jitter)",
                          a, b);
     }
     for (size_t i = 0; i < c->security_allow_cidrs_len; i++)
-        if (ipf_cidr_valid(c->security_allow_cidrs[i], e, sizeof(e)) != HQ_OK)
+        if (addr_filter_cidr_valid(c->security_allow_cidrs[i], e, sizeof(e)) != HQ_OK)
             return hq_seterr(err, errlen, "key 'security.allow_cidrs': %s", e);
     if (c->delivery_proxy[0] && strncmp(c->delivery_proxy, "http://", 7) != 0 &&
         strncmp(c->delivery_proxy, "https://", 8) != 0 &&
@@ -762,7 +762,7 @@ fail:
 
 /* ---- dump ------------------------------------------------------------------------ */
 
-/* Sizes in the largest exact binary unit, as size_parse reads them. */
+/* Sizes in the largest exact binary unit, as units_parse_size reads them. */
 static void size_format(uint64_t b, char *buf, size_t len) {
     static const char *const units[] = {"GiB", "MiB", "KiB"};
     static const uint64_t mult[] = {1ull << 30, 1ull << 20, 1ull << 10};
@@ -780,10 +780,10 @@ static char *value_text(const cfg *c, const cfg_key *k) {
     switch (k->type) {
     case T_STR: {
         const char *s = *CAT(c, k, char *);
-        return k->secret ? rq_url_masked(s) : strdup(s);
+        return k->secret ? rconn_url_masked(s) : strdup(s);
     }
     case T_DUR:
-        dur_format(*CAT(c, k, int64_t), b, sizeof(b));
+        units_format_duration(*CAT(c, k, int64_t), b, sizeof(b));
         return strdup(b);
     case T_SIZE:
         size_format(*CAT(c, k, uint64_t), b, sizeof(b));
@@ -812,7 +812,7 @@ static char *value_text(const cfg *c, const cfg_key *k) {
         for (size_t i = 0; i < n; i++) {
             const char *item = b;
             if (k->type == T_DURLIST)
-                dur_format((*CAT(c, k, int64_t *))[i], b, sizeof(b));
+                units_format_duration((*CAT(c, k, int64_t *))[i], b, sizeof(b));
             else
                 item = (*CAT(c, k, char **))[i];
             used += (size_t)snprintf(out + used, cap - used, "%s%s", i ? "," : "", item);
@@ -839,7 +839,7 @@ static json_t *value_json(const cfg *c, const cfg_key *k, const char *text) {
         for (size_t i = 0; a && i < n; i++) {
             const char *item = b;
             if (k->type == T_DURLIST)
-                dur_format((*CAT(c, k, int64_t *))[i], b, sizeof(b));
+                units_format_duration((*CAT(c, k, int64_t *))[i], b, sizeof(b));
             else
                 item = (*CAT(c, k, char **))[i];
             json_array_append_new(a, json_string(item));

@@ -1,4 +1,4 @@
-/* cfg.h -- hookq configuration.
+/* config.h -- hookq configuration.
  *
  * Sources, later wins: defaults (cfg_new), a YAML file, the environment, flags.
  * Every key "a.b_c" can be set with the variable HOOKQ_A_B_C (lists: comma or space
@@ -13,8 +13,8 @@
  * "FILE:LINE". docs/config.md (and the README table) list every key; keep them in sync
  * with the table in cfg.c, which is the one place keys are defined.
  * A cfg is read-only after cfg_validate and passed explicitly; there is no global. */
-#ifndef HQ_CFG_H
-#define HQ_CFG_H
+#ifndef HQ_CONFIG_H
+#define HQ_CONFIG_H
 #include <stdint.h>
 #include <stdio.h>
 #include "log.h"

@@ -1,4 +1,4 @@
-/* ep.c -- endpoint records in Redis (P:{ep_ID}:endpoint hashes, P:endpoints set,
+/* endpoint.c -- endpoint records in Redis (P:{ep_ID}:endpoint hashes, P:endpoints set,
  * P:{q}:endpoints:version counter). Every write goes through MULTI/EXEC together with the
  * version bump, so a worker that sees the new version also sees the new data. */
 #include "endpoint.h"
@@ -69,7 +69,7 @@ static int parse_time_field(const char *id, const char *f, const char *v, int64_
         *out = 0;
         return HQ_OK;
     }
-    if (tm_parse_iso(v, out) != HQ_OK)
+    if (ts_parse_iso(v, out) != HQ_OK)
         return hq_seterr(err, errlen, "endpoint %s: field '%s': bad time '%.40s'", id, f, v);
     return HQ_OK;
 }
@@ -87,9 +87,9 @@ static int parse_headers(ep *e, const char *v, char *err, size_t errlen) {
         goto cleanup;
     }
     size_t n = json_array_size(a);
-    if (n > VAL_HEADERS_MAX) {
+    if (n > VALIDATE_HEADERS_MAX) {
         hq_seterr(err, errlen, "endpoint %s: field 'headers': more than %d headers", e->id,
-                  VAL_HEADERS_MAX);
+                  VALIDATE_HEADERS_MAX);
         goto cleanup;
     }
     if (n == 0) {
@@ -109,8 +109,8 @@ static int parse_headers(ep *e, const char *v, char *err, size_t errlen) {
                       i + 1);
             goto cleanup;
         }
-        if (val_header_line(line, &e->header_names[i], &e->header_values[i], verr, sizeof(verr)) !=
-            HQ_OK) {
+        if (validate_header_line(line, &e->header_names[i], &e->header_values[i], verr,
+                                 sizeof(verr)) != HQ_OK) {
             hq_seterr(err, errlen, "endpoint %s: field 'headers': %s", e->id, verr);
             goto cleanup;
         }
@@ -188,7 +188,7 @@ static int reply_err(const char *what, const redisReply *r, char *err, size_t er
                      r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type");
 }
 
-int ep_load(rq *r, const char *prefix, const char *id, ep **out, char *err, size_t errlen) {
+int ep_load(rconn *r, const char *prefix, const char *id, ep **out, char *err, size_t errlen) {
     char k[KEY_MAX];
     redisReply *rep = NULL;
     ep *e = NULL;
@@ -196,7 +196,7 @@ int ep_load(rq *r, const char *prefix, const char *id, ep **out, char *err, size
     *out = NULL;
     if (key_endpoint(prefix, id, k, sizeof(k)) != HQ_OK)
         return hq_seterr(err, errlen, "endpoint id too long");
-    rep = rq_cmd(r, err, errlen, "HGETALL %s", k);
+    rep = rconn_cmd(r, err, errlen, "HGETALL %s", k);
     if (!rep)
         return HQ_ERR;
     if (rep->type != REDIS_REPLY_ARRAY) {
@@ -229,17 +229,17 @@ static int cmp_ep(const void *a, const void *b) {
 
 /* Read n pipelined replies; the first error is kept, the rest are still drained so the
  * connection stays in sync. */
-static int read_replies(rq *r, redisContext *c, size_t n, redisReply **reps, char *err,
+static int read_replies(rconn *r, redisContext *c, size_t n, redisReply **reps, char *err,
                         size_t errlen) {
     for (size_t i = 0; i < n; i++) {
         void *p = NULL;
         if (redisGetReply(c, &p) != REDIS_OK) {
-            rq_set_broken(r);
+            rconn_set_broken(r);
             for (size_t j = 0; j < i; j++) {
                 freeReplyObject(reps[j]);
                 reps[j] = NULL;
             }
-            return hq_seterr(err, errlen, "Redis at %s: %s", rq_where(r),
+            return hq_seterr(err, errlen, "Redis at %s: %s", rconn_where(r),
                              c->errstr[0] ? c->errstr : "connection lost");
         }
         reps[i] = p;
@@ -247,7 +247,7 @@ static int read_replies(rq *r, redisContext *c, size_t n, redisReply **reps, cha
     return HQ_OK;
 }
 
-int ep_load_all(rq *r, const char *prefix, ep ***out, size_t *n, int64_t *version, char *err,
+int ep_load_all(rconn *r, const char *prefix, ep ***out, size_t *n, int64_t *version, char *err,
                 size_t errlen) {
     char kv[KEY_MAX], ks[KEY_MAX], k[KEY_MAX], eerr[HQ_ERRLEN];
     redisReply *vrep = NULL, *members = NULL, **reps = NULL;
@@ -261,7 +261,7 @@ int ep_load_all(rq *r, const char *prefix, ep ***out, size_t *n, int64_t *versio
         return hq_seterr(err, errlen, "bad key prefix");
     /* The version first: if an endpoint changes while we read, the version we report is
      * already stale and the caller reloads again. */
-    vrep = rq_cmd(r, err, errlen, "GET %s", kv);
+    vrep = rconn_cmd(r, err, errlen, "GET %s", kv);
     if (!vrep)
         goto cleanup;
     if (vrep->type == REDIS_REPLY_NIL)
@@ -272,7 +272,7 @@ int ep_load_all(rq *r, const char *prefix, ep ***out, size_t *n, int64_t *versio
         reply_err("GET endpoints version", vrep, err, errlen);
         goto cleanup;
     }
-    members = rq_cmd(r, err, errlen, "SMEMBERS %s", ks);
+    members = rconn_cmd(r, err, errlen, "SMEMBERS %s", ks);
     if (!members)
         goto cleanup;
     if (members->type != REDIS_REPLY_ARRAY) {
@@ -290,9 +290,9 @@ int ep_load_all(rq *r, const char *prefix, ep ***out, size_t *n, int64_t *versio
         hq_seterr(err, errlen, "out of memory");
         goto cleanup;
     }
-    redisContext *c = rq_ctx(r);
+    redisContext *c = rconn_ctx(r);
     if (!c) {
-        hq_seterr(err, errlen, "cannot reconnect to Redis at %s", rq_where(r));
+        hq_seterr(err, errlen, "cannot reconnect to Redis at %s", rconn_where(r));
         goto cleanup;
     }
     for (size_t i = 0; i < m; i++) {
@@ -306,7 +306,7 @@ int ep_load_all(rq *r, const char *prefix, ep ***out, size_t *n, int64_t *versio
         }
         if (redisAppendCommand(c, "HGETALL %s", k) != REDIS_OK) {
             hq_seterr(err, errlen, "out of memory");
-            rq_set_broken(r);
+            rconn_set_broken(r);
             m = 0;
             goto cleanup;
         }
@@ -366,15 +366,15 @@ typedef struct cmdv {
     const char *argv[40];
 } cmdv;
 
-static int run_multi(rq *r, const cmdv *cmds, size_t n, redisReply **exec, char *err,
+static int run_multi(rconn *r, const cmdv *cmds, size_t n, redisReply **exec, char *err,
                      size_t errlen) {
-    redisContext *c = rq_ctx(r);
+    redisContext *c = rconn_ctx(r);
     redisReply **reps = NULL;
     int rc = HQ_ERR;
     size_t total = n + 2;
     *exec = NULL;
     if (!c)
-        return hq_seterr(err, errlen, "cannot reconnect to Redis at %s", rq_where(r));
+        return hq_seterr(err, errlen, "cannot reconnect to Redis at %s", rconn_where(r));
     reps = calloc(total, sizeof(*reps));
     if (!reps)
         return hq_seterr(err, errlen, "out of memory");
@@ -384,7 +384,7 @@ static int run_multi(rq *r, const cmdv *cmds, size_t n, redisReply **exec, char 
     ok = ok && redisAppendCommand(c, "EXEC") == REDIS_OK;
     if (!ok) {
         /* Half a transaction may sit in the output buffer: never send it. */
-        rq_set_broken(r);
+        rconn_set_broken(r);
         hq_seterr(err, errlen, "out of memory");
         goto cleanup;
     }
@@ -435,9 +435,9 @@ cleanup:
     return out;
 }
 
-int ep_save(rq *r, const char *prefix, const ep *e, char *err, size_t errlen) {
+int ep_save(rconn *r, const char *prefix, const ep *e, char *err, size_t errlen) {
     char kh[KEY_MAX], ks[KEY_MAX], kv[KEY_MAX];
-    char t_old[TM_ISO_LEN], t_created[TM_ISO_LEN], t_updated[TM_ISO_LEN], t_disabled[TM_ISO_LEN];
+    char t_old[TS_ISO_LEN], t_created[TS_ISO_LEN], t_updated[TS_ISO_LEN], t_disabled[TS_ISO_LEN];
     char *events = NULL, *headers = NULL;
     redisReply *x = NULL;
     cmdv cmds[4] = {{0}};
@@ -454,8 +454,8 @@ int ep_save(rq *r, const char *prefix, const ep *e, char *err, size_t errlen) {
         hq_seterr(err, errlen, "out of memory");
         goto cleanup;
     }
-    tm_iso(e->created_at, t_created, sizeof(t_created));
-    tm_iso(e->updated_at, t_updated, sizeof(t_updated));
+    ts_iso(e->created_at, t_created, sizeof(t_created));
+    ts_iso(e->updated_at, t_updated, sizeof(t_updated));
 
     cmdv *hs = &cmds[0], *hd = &cmds[1];
     hs->argv[hs->argc++] = "HSET";
@@ -480,7 +480,7 @@ int ep_save(rq *r, const char *prefix, const ep *e, char *err, size_t errlen) {
     PUT("secret", e->secret);
     OPT("secret_old", e->secret_old);
     if (e->secret_old_until > 0)
-        tm_iso(e->secret_old_until, t_old, sizeof(t_old));
+        ts_iso(e->secret_old_until, t_old, sizeof(t_old));
     const char *old_until = e->secret_old_until > 0 ? t_old : NULL;
     OPT("secret_old_until", old_until);
     OPT("description", e->description);
@@ -491,7 +491,7 @@ int ep_save(rq *r, const char *prefix, const ep *e, char *err, size_t errlen) {
     PUT("created_at", t_created);
     PUT("updated_at", t_updated);
     if (e->disabled_at > 0)
-        tm_iso(e->disabled_at, t_disabled, sizeof(t_disabled));
+        ts_iso(e->disabled_at, t_disabled, sizeof(t_disabled));
     const char *dis_at = e->disabled_at > 0 ? t_disabled : NULL;
     OPT("disabled_at", dis_at);
     OPT("disabled_reason", e->disabled_reason);
@@ -514,7 +514,7 @@ cleanup:
     return rc;
 }
 
-int ep_delete(rq *r, const char *prefix, const char *id, char *err, size_t errlen) {
+int ep_delete(rconn *r, const char *prefix, const char *id, char *err, size_t errlen) {
     char kh[KEY_MAX], kf[KEY_MAX], kl[KEY_MAX], ks[KEY_MAX], kv[KEY_MAX];
     redisReply *x = NULL;
     if (key_endpoint(prefix, id, kh, sizeof(kh)) != HQ_OK ||
@@ -541,12 +541,12 @@ int ep_delete(rq *r, const char *prefix, const char *id, char *err, size_t errle
 /* ---- JSON view ------------------------------------------------------------------- */
 
 static void set_time(json_t *o, const char *k, int64_t ms) {
-    char b[TM_ISO_LEN];
+    char b[TS_ISO_LEN];
     if (ms <= 0) {
         json_object_set_new(o, k, json_null());
         return;
     }
-    tm_iso(ms, b, sizeof(b));
+    ts_iso(ms, b, sizeof(b));
     json_object_set_new(o, k, json_string(b));
 }
 

@@ -1,4 +1,4 @@
-/* ep.h -- the endpoint record, as stored in the hash P:{ep_ID}:endpoint.
+/* endpoint.h -- the endpoint record, as stored in the hash P:{ep_ID}:endpoint.
  *
  * Hash fields (all plain text, readable with HGETALL):
  *   url               https://example.com/hook
@@ -15,8 +15,8 @@
  *   disabled_reason   free text
  * The set P:endpoints holds every id; P:endpoints:version is INCRed on every change
  * so workers know to reload their cached table. */
-#ifndef HQ_EP_H
-#define HQ_EP_H
+#ifndef HQ_ENDPOINT_H
+#define HQ_ENDPOINT_H
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
@@ -49,23 +49,23 @@ void ep_free(ep *e); /* NULL-safe */
 int ep_from_hash(ep *e, const char *id, const redisReply *hgetall, char *err, size_t errlen);
 
 /* Load one endpoint. HQ_ERR with "endpoint ep_x not found" if the hash does not exist. */
-int ep_load(rq *r, const char *prefix, const char *id, ep **out, char *err, size_t errlen);
+int ep_load(rconn *r, const char *prefix, const char *id, ep **out, char *err, size_t errlen);
 /* Load every endpoint (SMEMBERS + pipelined HGETALL). *out is a malloc'd array of n
  * ep pointers (free each with ep_free, then the array). *version gets the version
  * counter read before the load (so a change during the load triggers another reload). */
-int ep_load_all(rq *r, const char *prefix, ep ***out, size_t *n, int64_t *version, char *err,
+int ep_load_all(rconn *r, const char *prefix, ep ***out, size_t *n, int64_t *version, char *err,
                 size_t errlen);
 /* Write every field (HSET; fields that are NULL are HDEL'd), SADD the id, INCR version,
  * in one MULTI/EXEC. */
-int ep_save(rq *r, const char *prefix, const ep *e, char *err, size_t errlen);
+int ep_save(rconn *r, const char *prefix, const ep *e, char *err, size_t errlen);
 /* Remove the hash, failures counter and log, SREM the id, INCR version. */
-int ep_delete(rq *r, const char *prefix, const char *id, char *err, size_t errlen);
+int ep_delete(rconn *r, const char *prefix, const char *id, char *err, size_t errlen);
 
 /* Whether e receives an event: it is enabled, and
  *   - the event targets an endpoint (field `endpoint`): e's id equals it;
  *   - otherwise: one of e's patterns matches the event type;
  * and the event has no tenant, or e has none, or they are equal. tenant and target may
- * be NULL or empty (unset). 1 if it does, else 0. The worker's index (worker/et.c)
+ * be NULL or empty (unset). 1 if it does, else 0. The worker's index (worker/epindex.c)
  * applies this same rule without scanning; `hookq retry` calls this directly. */
 int ep_matches(const ep *e, const char *type, const char *tenant, const char *target);
 

@@ -1,4 +1,4 @@
-/* evp.c -- the event envelope: validating stream fields and building the body.
+/* envelope.c -- the event envelope: validating stream fields and building the body.
  *
  * Stream fields come from any producer that can XADD, so every field is treated as
  * untrusted bytes: lengths are checked before copying, NULs and invalid UTF-8 are
@@ -328,7 +328,8 @@ static int json_scan_run(json_scan *js) {
     }
 }
 
-int evp_check_data(const char *data, size_t len, const evp_limits *lim, char *err, size_t errlen) {
+int envelope_check_data(const char *data, size_t len, const envelope_limits *lim, char *err,
+                        size_t errlen) {
     size_t max_payload = lim && lim->max_payload ? lim->max_payload : EVP_DEFAULT_MAX_PAYLOAD;
     int max_depth = lim && lim->max_depth > 0 ? lim->max_depth : EVP_DEFAULT_MAX_DEPTH;
     if (max_depth > EVP_DEPTH_CAP)
@@ -355,7 +356,7 @@ int evp_check_data(const char *data, size_t len, const evp_limits *lim, char *er
     }
 }
 
-int evp_tenant_valid(const char *tenant, char *err, size_t errlen) {
+int envelope_tenant_valid(const char *tenant, char *err, size_t errlen) {
     if (!tenant || !*tenant)
         return hq_seterr(err, errlen, "tenant is empty");
     size_t n = strnlen(tenant, EVP_TENANT_MAX + 1);
@@ -431,9 +432,9 @@ static int parse_ts(const char *v, size_t len, int64_t *out) {
 enum { F_ID, F_TYPE, F_TS, F_DATA, F_TENANT, F_ENDPOINT, F_COUNT };
 static const char *const field_names[F_COUNT] = {"id", "type", "ts", "data", "tenant", "endpoint"};
 
-int evp_from_fields(evp *e, const char *stream_id, size_t n, const char *const *names,
-                    const size_t *nlens, const char *const *vals, const size_t *vlens,
-                    const evp_limits *lim, char *err, size_t errlen) {
+int envelope_from_fields(envelope *e, const char *stream_id, size_t n, const char *const *names,
+                         const size_t *nlens, const char *const *vals, const size_t *vlens,
+                         const envelope_limits *lim, char *err, size_t errlen) {
     const char *fv[F_COUNT] = {0};
     size_t fl[F_COUNT] = {0};
     char sub[HQ_ERRLEN];
@@ -506,7 +507,7 @@ int evp_from_fields(evp *e, const char *stream_id, size_t n, const char *const *
         hq_seterr(err, errlen, "field 'data' is missing");
         goto fail;
     }
-    if (evp_check_data(fv[F_DATA], fl[F_DATA], lim, sub, sizeof(sub)) != HQ_OK) {
+    if (envelope_check_data(fv[F_DATA], fl[F_DATA], lim, sub, sizeof(sub)) != HQ_OK) {
         hq_seterr(err, errlen, "field 'data': %s", sub);
         goto fail;
     }
@@ -523,7 +524,7 @@ int evp_from_fields(evp *e, const char *stream_id, size_t n, const char *const *
         if (copy_text("tenant", fv[F_TENANT], fl[F_TENANT], EVP_TENANT_MAX, &e->tenant, err,
                       errlen) != HQ_OK)
             goto fail;
-        if (evp_tenant_valid(e->tenant, sub, sizeof(sub)) != HQ_OK) {
+        if (envelope_tenant_valid(e->tenant, sub, sizeof(sub)) != HQ_OK) {
             hq_seterr(err, errlen, "field 'tenant': %s", sub);
             goto fail;
         }
@@ -540,11 +541,11 @@ int evp_from_fields(evp *e, const char *stream_id, size_t n, const char *const *
     }
     return HQ_OK;
 fail:
-    evp_clear(e);
+    envelope_clear(e);
     return HQ_ERR;
 }
 
-void evp_clear(evp *e) {
+void envelope_clear(envelope *e) {
     if (!e)
         return;
     free(e->id);
@@ -557,7 +558,7 @@ void evp_clear(evp *e) {
 
 /* Length of s as a JSON string body (without quotes); writes it to out if not NULL.
  * The fields are validated to plain ASCII, but escaping keeps the body valid JSON even
- * for an evp built by hand. */
+ * for an envelope built by hand. */
 static size_t json_escape(const char *s, char *out) {
     static const char hex[] = "0123456789abcdef";
     size_t n = 0;
@@ -589,11 +590,11 @@ static char *put(char *p, const char *s, size_t n) {
     return p + n;
 }
 
-char *evp_body(const evp *e, size_t *len) {
-    char ts[TM_ISO_LEN];
+char *envelope_body(const envelope *e, size_t *len) {
+    char ts[TS_ISO_LEN];
     if (!e || !e->id || !e->type || (!e->data && e->datalen))
         return NULL;
-    tm_iso(e->ts, ts, sizeof(ts));
+    ts_iso(e->ts, ts, sizeof(ts));
     size_t tslen = strlen(ts);
     size_t idn = json_escape(e->id, NULL), typen = json_escape(e->type, NULL);
     size_t tenn = e->tenant ? json_escape(e->tenant, NULL) : 0;

@@ -1,4 +1,4 @@
-/* pat.c -- event types, subscription patterns and comma-separated pattern lists. */
+/* event_pattern.c -- event types, subscription patterns and comma-separated pattern lists. */
 #include "event_pattern.h"
 
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* pat.h -- event types and the patterns endpoints subscribe with.
+/* event_pattern.h -- event types and the patterns endpoints subscribe with.
  *
  * An event type is 1..128 chars of [A-Za-z0-9_-] in segments separated by '.' or ':'
  * ("task:transition", "message.received", "invoice.paid.v2").
@@ -6,8 +6,8 @@
  * and "*" ("task:*", "message.*"): it matches types that start with that prefix
  * (including deeper ones: "message.*" matches "message.received.v2"). "*" anywhere else
  * is invalid. */
-#ifndef HQ_PAT_H
-#define HQ_PAT_H
+#ifndef HQ_EVENT_PATTERN_H
+#define HQ_EVENT_PATTERN_H
 #include <stddef.h>
 
 #define PAT_MAX 128

@@ -1,4 +1,4 @@
-/* id.c -- ULID-layout ids: 48 bits of wall-clock ms, then 80 random bits, Crockford
+/* ids.c -- ULID-layout ids: 48 bits of wall-clock ms, then 80 random bits, Crockford
  * base32, monotonic per process: within one millisecond the 80-bit part is the previous
  * id's plus one, so ids made by one process strictly increase.
  *
@@ -125,7 +125,7 @@ int id_new(const char *prefix, char *out, size_t outlen) {
         return HQ_ERR;
     pthread_once(&id_once, id_register_atfork);
     uint64_t ms, hi, lo;
-    uint64_t now = (uint64_t)tm_now_ms() & 0xFFFFFFFFFFFFULL;
+    uint64_t now = (uint64_t)ts_now_ms() & 0xFFFFFFFFFFFFULL;
     pthread_mutex_lock(&id_g.mu);
     int rc = id_step(&id_g, now, &ms, &hi, &lo);
     pthread_mutex_unlock(&id_g.mu);

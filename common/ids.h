@@ -1,8 +1,8 @@
-/* id.h -- sortable unique ids: <prefix><26 chars Crockford base32>, 48 bits of
+/* ids.h -- sortable unique ids: <prefix><26 chars Crockford base32>, 48 bits of
  * millisecond time then 80 random bits (ULID layout), e.g. "evt_01JDX3...". Ids made
  * later in time sort after earlier ones (string order). */
-#ifndef HQ_ID_H
-#define HQ_ID_H
+#ifndef HQ_IDS_H
+#define HQ_IDS_H
 #include <stddef.h>
 
 #define ID_PREFIX_EVENT    "evt_"

@@ -217,8 +217,8 @@ void log_write(log_level level, const char *fmt, ...) {
     /* Cutting can split a UTF-8 sequence; the escaper turns the stray bytes harmless. */
     int cut = n >= 0 && (size_t)n + 1 > (heapmsg ? LOG_MSG_MAX : sizeof stackmsg);
 
-    char ts[TM_ISO_LEN];
-    tm_iso(tm_now_ms(), ts, sizeof ts);
+    char ts[TS_ISO_LEN];
+    ts_iso(ts_now_ms(), ts, sizeof ts);
     int json = log_cur_format == LOG_FMT_JSON;
     if (json) {
         lb_puts(&b, "{\"ts\":\"");

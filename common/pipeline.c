@@ -1,4 +1,4 @@
-/* pl.c -- see pl.h. Arguments live in one growing byte arena per pipeline; commands
+/* pipeline.c -- see pipeline.h. Arguments live in one growing byte arena per pipeline; commands
  * record offsets into it, so a batch of thousands of arguments costs a few reallocs. */
 #include "pipeline.h"
 #include <inttypes.h>
@@ -7,29 +7,29 @@
 #include <string.h>
 #include "hq.h"
 
-typedef struct pl_cmd {
+typedef struct pipeline_cmd {
     int tag;
     void *ud;
     size_t first, argc; /* into arg offsets */
     redisReply *reply;
-} pl_cmd;
+} pipeline_cmd;
 
-struct pl {
+struct pipeline {
     char *buf;
     size_t blen, bcap;
     size_t *off, *len; /* per argument */
     size_t nargs, acap;
-    pl_cmd *cmds;
+    pipeline_cmd *cmds;
     size_t ncmds, ccap;
     int oom;
     int open;
 };
 
-pl *pl_new(void) {
-    return calloc(1, sizeof(pl));
+pipeline *pipeline_new(void) {
+    return calloc(1, sizeof(pipeline));
 }
 
-static void pl_free_replies(pl *p) {
+static void pipeline_free_replies(pipeline *p) {
     for (size_t i = 0; i < p->ncmds; i++) {
         if (p->cmds[i].reply)
             freeReplyObject(p->cmds[i].reply);
@@ -37,10 +37,10 @@ static void pl_free_replies(pl *p) {
     }
 }
 
-void pl_free(pl *p) {
+void pipeline_free(pipeline *p) {
     if (!p)
         return;
-    pl_free_replies(p);
+    pipeline_free_replies(p);
     free(p->buf);
     free(p->off);
     free(p->len);
@@ -48,16 +48,16 @@ void pl_free(pl *p) {
     free(p);
 }
 
-void pl_reset(pl *p) {
-    pl_free_replies(p);
+void pipeline_reset(pipeline *p) {
+    pipeline_free_replies(p);
     p->blen = p->nargs = p->ncmds = 0;
     p->oom = p->open = 0;
 }
 
-void pl_begin(pl *p, int tag, void *ud) {
+void pipeline_begin(pipeline *p, int tag, void *ud) {
     if (p->ncmds == p->ccap) {
         size_t cap = p->ccap ? p->ccap * 2 : 32;
-        pl_cmd *nc = realloc(p->cmds, cap * sizeof *nc);
+        pipeline_cmd *nc = realloc(p->cmds, cap * sizeof *nc);
         if (!nc) {
             p->oom = 1;
             return;
@@ -65,7 +65,7 @@ void pl_begin(pl *p, int tag, void *ud) {
         p->cmds = nc;
         p->ccap = cap;
     }
-    pl_cmd *c = &p->cmds[p->ncmds];
+    pipeline_cmd *c = &p->cmds[p->ncmds];
     c->tag = tag;
     c->ud = ud;
     c->first = p->nargs;
@@ -74,7 +74,7 @@ void pl_begin(pl *p, int tag, void *ud) {
     p->open = 1;
 }
 
-void pl_argn(pl *p, const char *s, size_t n) {
+void pipeline_argn(pipeline *p, const char *s, size_t n) {
     if (p->oom || !p->open)
         return;
     if (p->nargs == p->acap) {
@@ -114,35 +114,36 @@ void pl_argn(pl *p, const char *s, size_t n) {
     p->cmds[p->ncmds].argc++;
 }
 
-void pl_arg(pl *p, const char *s) {
-    pl_argn(p, s ? s : "", s ? strlen(s) : 0);
+void pipeline_arg(pipeline *p, const char *s) {
+    pipeline_argn(p, s ? s : "", s ? strlen(s) : 0);
 }
 
-void pl_argi(pl *p, int64_t v) {
+void pipeline_argi(pipeline *p, int64_t v) {
     char b[32];
     int n = snprintf(b, sizeof b, "%" PRId64, v);
-    pl_argn(p, b, (size_t)n);
+    pipeline_argn(p, b, (size_t)n);
 }
 
-void pl_end(pl *p) {
+void pipeline_end(pipeline *p) {
     if (p->oom || !p->open)
         return;
     p->open = 0;
     p->ncmds++;
 }
 
-void pl_eval(pl *p, int tag, void *ud, const rq_script *s, int numkeys) {
-    pl_begin(p, tag, ud);
-    pl_arg(p, "EVALSHA");
-    pl_arg(p, s->sha);
-    pl_argi(p, numkeys);
+void pipeline_eval(pipeline *p, int tag, void *ud, const rconn_script *s, int numkeys) {
+    pipeline_begin(p, tag, ud);
+    pipeline_arg(p, "EVALSHA");
+    pipeline_arg(p, s->sha);
+    pipeline_argi(p, numkeys);
 }
 
-size_t pl_len(const pl *p) {
+size_t pipeline_len(const pipeline *p) {
     return p->ncmds;
 }
 
-static int pl_argv(const pl *p, const pl_cmd *c, const char ***argv, size_t **lens) {
+static int pipeline_argv(const pipeline *p, const pipeline_cmd *c, const char ***argv,
+                         size_t **lens) {
     *argv = malloc(c->argc * sizeof **argv);
     *lens = malloc(c->argc * sizeof **lens);
     if (!*argv || !*lens) {
@@ -157,19 +158,19 @@ static int pl_argv(const pl *p, const pl_cmd *c, const char ***argv, size_t **le
     return HQ_OK;
 }
 
-int pl_exec(pl *p, rq *r, char *err, size_t errlen) {
+int pipeline_exec(pipeline *p, rconn *r, char *err, size_t errlen) {
     if (p->oom)
         return hq_seterr(err, errlen, "out of memory building a Redis pipeline");
     if (p->ncmds == 0)
         return HQ_OK;
-    redisContext *ctx = rq_ctx(r);
-    if (!ctx || !rq_connected(r))
+    redisContext *ctx = rconn_ctx(r);
+    if (!ctx || !rconn_connected(r))
         return hq_seterr(err, errlen, "not connected to Redis");
-    pl_free_replies(p);
+    pipeline_free_replies(p);
     for (size_t i = 0; i < p->ncmds; i++) {
         const char **argv;
         size_t *lens;
-        if (pl_argv(p, &p->cmds[i], &argv, &lens) != HQ_OK)
+        if (pipeline_argv(p, &p->cmds[i], &argv, &lens) != HQ_OK)
             return hq_seterr(err, errlen, "out of memory sending a Redis pipeline");
         int rc = redisAppendCommandArgv(ctx, (int)p->cmds[i].argc, argv, lens);
         free(argv);
@@ -183,27 +184,27 @@ int pl_exec(pl *p, rq *r, char *err, size_t errlen) {
         if (redisGetReply(ctx, &rep) != REDIS_OK || !rep) {
             hq_seterr(err, errlen, "Redis I/O error: %s",
                       ctx->errstr[0] ? ctx->errstr : "no reply");
-            rq_set_broken(r);
+            rconn_set_broken(r);
             return HQ_ERR;
         }
         p->cmds[i].reply = rep;
-        if (rq_is_noscript(rep))
+        if (rconn_is_noscript(rep))
             noscript = 1;
     }
     if (!noscript)
         return HQ_OK;
     /* A script cache flushed under us (SCRIPT FLUSH, failover): load and rerun just
      * the commands that could not run. */
-    if (rq_load_scripts(r, err, errlen) != HQ_OK)
+    if (rconn_load_scripts(r, err, errlen) != HQ_OK)
         return HQ_ERR;
     for (size_t i = 0; i < p->ncmds; i++) {
-        if (!rq_is_noscript(p->cmds[i].reply))
+        if (!rconn_is_noscript(p->cmds[i].reply))
             continue;
         const char **argv;
         size_t *lens;
-        if (pl_argv(p, &p->cmds[i], &argv, &lens) != HQ_OK)
+        if (pipeline_argv(p, &p->cmds[i], &argv, &lens) != HQ_OK)
             return hq_seterr(err, errlen, "out of memory rerunning a script");
-        redisReply *rep = rq_cmdargv(r, (int)p->cmds[i].argc, argv, lens, err, errlen);
+        redisReply *rep = rconn_cmdargv(r, (int)p->cmds[i].argc, argv, lens, err, errlen);
         free(argv);
         free(lens);
         if (!rep)
@@ -214,14 +215,14 @@ int pl_exec(pl *p, rq *r, char *err, size_t errlen) {
     return HQ_OK;
 }
 
-redisReply *pl_reply(const pl *p, size_t i) {
+redisReply *pipeline_reply(const pipeline *p, size_t i) {
     return p->cmds[i].reply;
 }
 
-int pl_tag(const pl *p, size_t i) {
+int pipeline_tag(const pipeline *p, size_t i) {
     return p->cmds[i].tag;
 }
 
-void *pl_ud(const pl *p, size_t i) {
+void *pipeline_ud(const pipeline *p, size_t i) {
     return p->cmds[i].ud;
 }

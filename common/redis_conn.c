@@ -1,7 +1,7 @@
-/* rq.c -- one blocking Redis connection (hiredis 0.14) plus hookq's Lua scripts.
+/* redis_conn.c -- one blocking Redis connection (hiredis 0.14) plus hookq's Lua scripts.
  *
  * The connection is either usable or absent: any I/O error frees nothing right away
- * (a caller may still hold the redisContext from rq_ctx) but marks the rq broken, and
+ * (a caller may still hold the redisContext from rconn_ctx) but marks the rconn broken, and
  * the next call that needs Redis reconnects once -- AUTH, SELECT and SCRIPT LOAD included,
  * so a fresh connection is always in the same state as the first one. */
 #include "redis_conn.h"
@@ -19,8 +19,8 @@
 #define RQ_WHERE_MAX 300
 #define RQ_DB_MAX    1000000
 
-struct rq {
-    rq_url url;
+struct rconn {
+    rconn_url url;
     char where[RQ_WHERE_MAX];
     int64_t connect_timeout_ms;
     int64_t command_timeout_ms;
@@ -90,7 +90,7 @@ static int parse_num(const char *s, size_t n, long lo, long hi, long *out) {
 }
 
 /* userinfo "user:password", ":password" or "password"-less forms. */
-static int parse_userinfo(const char *s, size_t n, rq_url *u, char *err, size_t errlen) {
+static int parse_userinfo(const char *s, size_t n, rconn_url *u, char *err, size_t errlen) {
     const char *colon = memchr(s, ':', n);
     if (!colon)
         return hq_seterr(err, errlen,
@@ -114,7 +114,7 @@ static int parse_userinfo(const char *s, size_t n, rq_url *u, char *err, size_t 
     return HQ_OK;
 }
 
-static int parse_tcp(const char *rest, rq_url *u, char *err, size_t errlen) {
+static int parse_tcp(const char *rest, rconn_url *u, char *err, size_t errlen) {
     const char *at = strrchr(rest, '@'); /* last '@': an unescaped one may be in the password */
     const char *hp = rest;
     if (at) {
@@ -170,7 +170,7 @@ static int parse_tcp(const char *rest, rq_url *u, char *err, size_t errlen) {
     return HQ_OK;
 }
 
-static int parse_unix(const char *rest, rq_url *u, char *err, size_t errlen) {
+static int parse_unix(const char *rest, rconn_url *u, char *err, size_t errlen) {
     /* unix://[[user]:password@]/path[?db=N] */
     const char *p = rest;
     if (*p != '/') {
@@ -203,8 +203,8 @@ static int parse_unix(const char *rest, rq_url *u, char *err, size_t errlen) {
     return HQ_OK;
 }
 
-int rq_url_parse(const char *url, rq_url *out, char *err, size_t errlen) {
-    rq_url u = {.port = 6379};
+int rconn_url_parse(const char *url, rconn_url *out, char *err, size_t errlen) {
+    rconn_url u = {.port = 6379};
     int rc;
     memset(out, 0, sizeof(*out));
     out->port = 6379;
@@ -219,14 +219,14 @@ int rq_url_parse(const char *url, rq_url *out, char *err, size_t errlen) {
     else
         rc = hq_seterr(err, errlen, "Redis URL must start with redis:// or unix://");
     if (rc != HQ_OK) {
-        rq_url_clear(&u);
+        rconn_url_clear(&u);
         return HQ_ERR;
     }
     *out = u;
     return HQ_OK;
 }
 
-void rq_url_clear(rq_url *u) {
+void rconn_url_clear(rconn_url *u) {
     if (!u)
         return;
     free(u->host);
@@ -243,7 +243,7 @@ void rq_url_clear(rq_url *u) {
     u->port = 6379;
 }
 
-void rq_url_where(const rq_url *u, char *buf, size_t len) {
+void rconn_url_where(const rconn_url *u, char *buf, size_t len) {
     if (!len)
         return;
     if (u->path)
@@ -254,7 +254,7 @@ void rq_url_where(const rq_url *u, char *buf, size_t len) {
         snprintf(buf, len, "%s:%d", u->host ? u->host : "?", u->port);
 }
 
-char *rq_url_masked(const char *url) {
+char *rconn_url_masked(const char *url) {
     if (!url)
         return NULL;
     const char *sch = strstr(url, "://");
@@ -288,7 +288,7 @@ static const char *ctx_errstr(const redisContext *c) {
     return c->errstr[0] ? c->errstr : "connection lost";
 }
 
-static int load_one(redisContext *c, const char *where, const rq_script *s, char *err,
+static int load_one(redisContext *c, const char *where, const rconn_script *s, char *err,
                     size_t errlen) {
     redisReply *rep = redisCommand(c, "SCRIPT LOAD %s", s->src);
     int rc = HQ_ERR;
@@ -334,14 +334,14 @@ static int handshake_cmd(redisContext *c, const char *where, const char *step, i
     return rc;
 }
 
-static void drop_ctx(rq *r) {
+static void drop_ctx(rconn *r) {
     if (r->ctx)
         redisFree(r->ctx);
     r->ctx = NULL;
     r->broken = 0;
 }
 
-static int do_connect(rq *r, char *err, size_t errlen) {
+static int do_connect(rconn *r, char *err, size_t errlen) {
     redisContext *c;
     drop_ctx(r);
     if (r->url.path)
@@ -391,76 +391,76 @@ fail:
     return HQ_ERR;
 }
 
-rq *rq_connect(const char *url, int64_t connect_timeout_ms, int64_t command_timeout_ms, char *err,
-               size_t errlen) {
-    rq *r = calloc(1, sizeof(*r));
+rconn *rconn_connect(const char *url, int64_t connect_timeout_ms, int64_t command_timeout_ms,
+                     char *err, size_t errlen) {
+    rconn *r = calloc(1, sizeof(*r));
     if (!r) {
         hq_seterr(err, errlen, "out of memory");
         return NULL;
     }
-    if (rq_url_parse(url, &r->url, err, errlen) != HQ_OK)
+    if (rconn_url_parse(url, &r->url, err, errlen) != HQ_OK)
         goto fail;
-    rq_url_where(&r->url, r->where, sizeof(r->where));
+    rconn_url_where(&r->url, r->where, sizeof(r->where));
     r->connect_timeout_ms = connect_timeout_ms;
     r->command_timeout_ms = command_timeout_ms;
     if (do_connect(r, err, errlen) != HQ_OK)
         goto fail;
     return r;
 fail:
-    rq_free(r);
+    rconn_free(r);
     return NULL;
 }
 
-void rq_free(rq *r) {
+void rconn_free(rconn *r) {
     if (!r)
         return;
     drop_ctx(r);
-    rq_url_clear(&r->url);
+    rconn_url_clear(&r->url);
     free(r);
 }
 
-int rq_reconnect(rq *r, char *err, size_t errlen) {
+int rconn_reconnect(rconn *r, char *err, size_t errlen) {
     return do_connect(r, err, errlen);
 }
 
-int rq_connected(const rq *r) {
+int rconn_connected(const rconn *r) {
     return r && r->ctx && !r->broken && !r->ctx->err;
 }
 
 /* Reconnect if needed (one attempt). */
-static int ensure(rq *r, char *err, size_t errlen) {
-    if (rq_connected(r))
+static int ensure(rconn *r, char *err, size_t errlen) {
+    if (rconn_connected(r))
         return HQ_OK;
     return do_connect(r, err, errlen);
 }
 
-redisContext *rq_ctx(rq *r) {
+redisContext *rconn_ctx(rconn *r) {
     /* Callers building pipelines have no err buffer here; they see the failure as a NULL
-     * context (and rq_reconnect reports why). */
+     * context (and rconn_reconnect reports why). */
     if (ensure(r, NULL, 0) != HQ_OK)
         return NULL;
     return r->ctx;
 }
 
-const char *rq_where(const rq *r) {
+const char *rconn_where(const rconn *r) {
     return r->where;
 }
 
-void rq_set_broken(rq *r) {
-    /* Not freed here: the caller may still hold the context it got from rq_ctx. */
+void rconn_set_broken(rconn *r) {
+    /* Not freed here: the caller may still hold the context it got from rconn_ctx. */
     if (r)
         r->broken = 1;
 }
 
-/* After a NULL reply: report, and leave the rq disconnected. */
-static redisReply *io_fail(rq *r, char *err, size_t errlen) {
+/* After a NULL reply: report, and leave the rconn disconnected. */
+static redisReply *io_fail(rconn *r, char *err, size_t errlen) {
     hq_seterr(err, errlen, "Redis at %s: %s", r->where,
               r->ctx ? ctx_errstr(r->ctx) : "no connection");
     r->broken = 1;
     return NULL;
 }
 
-redisReply *rq_cmd(rq *r, char *err, size_t errlen, const char *fmt, ...) {
+redisReply *rconn_cmd(rconn *r, char *err, size_t errlen, const char *fmt, ...) {
     if (ensure(r, err, errlen) != HQ_OK)
         return NULL;
     va_list ap;
@@ -472,8 +472,8 @@ redisReply *rq_cmd(rq *r, char *err, size_t errlen, const char *fmt, ...) {
     return rep;
 }
 
-redisReply *rq_cmdargv(rq *r, int argc, const char **argv, const size_t *argvlen, char *err,
-                       size_t errlen) {
+redisReply *rconn_cmdargv(rconn *r, int argc, const char **argv, const size_t *argvlen, char *err,
+                          size_t errlen) {
     if (ensure(r, err, errlen) != HQ_OK)
         return NULL;
     redisReply *rep = redisCommandArgv(r->ctx, argc, argv, argvlen);
@@ -482,13 +482,13 @@ redisReply *rq_cmdargv(rq *r, int argc, const char **argv, const size_t *argvlen
     return rep;
 }
 
-int rq_is_noscript(const redisReply *reply) {
+int rconn_is_noscript(const redisReply *reply) {
     return reply && reply->type == REDIS_REPLY_ERROR && reply->str &&
            strncmp(reply->str, "NOSCRIPT", 8) == 0;
 }
 
 /* Build "EVALSHA sha numkeys args..." into freshly allocated arrays. */
-static int eval_argv(const rq_script *s, int numkeys, int argc, const char **argv,
+static int eval_argv(const rconn_script *s, int numkeys, int argc, const char **argv,
                      const size_t *argvlen, char *nk, size_t nklen, const char ***oargv,
                      size_t **olen) {
     const char **a = malloc(sizeof(*a) * (size_t)(argc + 3));
@@ -514,8 +514,8 @@ static int eval_argv(const rq_script *s, int numkeys, int argc, const char **arg
     return HQ_OK;
 }
 
-redisReply *rq_eval(rq *r, const rq_script *s, int numkeys, int argc, const char **argv,
-                    const size_t *argvlen, char *err, size_t errlen) {
+redisReply *rconn_eval(rconn *r, const rconn_script *s, int numkeys, int argc, const char **argv,
+                       const size_t *argvlen, char *err, size_t errlen) {
     const char **a = NULL;
     size_t *l = NULL;
     char nk[16];
@@ -524,8 +524,8 @@ redisReply *rq_eval(rq *r, const rq_script *s, int numkeys, int argc, const char
         hq_seterr(err, errlen, "out of memory");
         return NULL;
     }
-    rep = rq_cmdargv(r, argc + 3, a, l, err, errlen);
-    if (rq_is_noscript(rep)) {
+    rep = rconn_cmdargv(r, argc + 3, a, l, err, errlen);
+    if (rconn_is_noscript(rep)) {
         /* Redis restarted or SCRIPT FLUSH ran since we connected: load and retry once. */
         freeReplyObject(rep);
         rep = NULL;
@@ -534,7 +534,7 @@ redisReply *rq_eval(rq *r, const rq_script *s, int numkeys, int argc, const char
                 r->broken = 1;
             goto cleanup;
         }
-        rep = rq_cmdargv(r, argc + 3, a, l, err, errlen);
+        rep = rconn_cmdargv(r, argc + 3, a, l, err, errlen);
     }
 cleanup:
     free(a);
@@ -542,12 +542,12 @@ cleanup:
     return rep;
 }
 
-int rq_append_eval(rq *r, const rq_script *s, int numkeys, int argc, const char **argv,
-                   const size_t *argvlen) {
+int rconn_append_eval(rconn *r, const rconn_script *s, int numkeys, int argc, const char **argv,
+                      const size_t *argvlen) {
     const char **a = NULL;
     size_t *l = NULL;
     char nk[16];
-    redisContext *c = rq_ctx(r);
+    redisContext *c = rconn_ctx(r);
     if (!c)
         return HQ_ERR;
     if (eval_argv(s, numkeys, argc, argv, argvlen, nk, sizeof(nk), &a, &l) != HQ_OK)
@@ -559,7 +559,7 @@ int rq_append_eval(rq *r, const rq_script *s, int numkeys, int argc, const char 
     return rc;
 }
 
-int rq_load_scripts(rq *r, char *err, size_t errlen) {
+int rconn_load_scripts(rconn *r, char *err, size_t errlen) {
     if (ensure(r, err, errlen) != HQ_OK)
         return HQ_ERR;
     if (load_all(r->ctx, r->where, err, errlen) != HQ_OK) {

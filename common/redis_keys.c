@@ -1,4 +1,4 @@
-/* key.c -- the one place Redis key names are built (docs/keys.md is the reference). */
+/* redis_keys.c -- the one place Redis key names are built (docs/keys.md is the reference). */
 #include "redis_keys.h"
 
 #include <stdarg.h>

@@ -1,11 +1,11 @@
-/* key.h -- every Redis key hookq uses is built here (docs/keys.md and README list them).
+/* redis_keys.h -- every Redis key hookq uses is built here (docs/keys.md and README list them).
  *
  * Queue keys share the hash tag {q} so one Lua script may touch them all on Redis
  * Cluster; per-endpoint keys share {ep_ID}. Functions write into buf (KEY_MAX bytes is
  * always enough for prefixes up to 64 chars and ids up to ID_MAX) and return HQ_OK, or
  * HQ_ERR if buf is too small. */
-#ifndef HQ_KEY_H
-#define HQ_KEY_H
+#ifndef HQ_REDIS_KEYS_H
+#define HQ_REDIS_KEYS_H
 #include <stddef.h>
 
 #define KEY_MAX        256

@@ -1,4 +1,4 @@
-/* sig.c -- webhook signatures (Standard Webhooks v1 and GitHub-style sha256=). */
+/* signature.c -- webhook signatures (Standard Webhooks v1 and GitHub-style sha256=). */
 #include "signature.h"
 
 #include <inttypes.h>
@@ -74,40 +74,41 @@ static long b64_decode(const char *in, size_t inlen, unsigned char *out, size_t 
     return (long)((size_t)n - pad);
 }
 
-int sig_secret_generate(char *out, size_t outlen) {
+int sign_secret_generate(char *out, size_t outlen) {
     unsigned char key[32];
-    size_t prefix = strlen(SIG_SECRET_PREFIX);
+    size_t prefix = strlen(SIGN_SECRET_PREFIX);
     /* base64 of 32 bytes is 44 chars; EVP_EncodeBlock writes a NUL after them */
     if (!out || outlen < prefix + 44 + 1)
         return HQ_ERR;
     if (RAND_bytes(key, sizeof(key)) != 1)
         return HQ_ERR;
-    memcpy(out, SIG_SECRET_PREFIX, prefix);
+    memcpy(out, SIGN_SECRET_PREFIX, prefix);
     EVP_EncodeBlock((unsigned char *)out + prefix, key, sizeof(key));
     OPENSSL_cleanse(key, sizeof(key));
     return HQ_OK;
 }
 
-int sig_secret_decode(const char *secret, unsigned char *key, size_t *keylen, char *err,
-                      size_t errlen) {
-    size_t prefix = strlen(SIG_SECRET_PREFIX);
+int sign_secret_decode(const char *secret, unsigned char *key, size_t *keylen, char *err,
+                       size_t errlen) {
+    size_t prefix = strlen(SIGN_SECRET_PREFIX);
     /* room for the largest base64 we accept (88 chars -> 66 bytes incl. padding) */
-    unsigned char buf[SIG_SECRET_MAX];
+    unsigned char buf[SIGN_SECRET_MAX];
     if (!secret)
         return hq_seterr(err, errlen, "secret is missing");
-    size_t len = strnlen(secret, SIG_SECRET_MAX);
-    if (len >= SIG_SECRET_MAX)
+    size_t len = strnlen(secret, SIGN_SECRET_MAX);
+    if (len >= SIGN_SECRET_MAX)
         return hq_seterr(err, errlen, "secret is too long (at most %d characters)",
-                         SIG_SECRET_MAX - 1);
-    if (strncmp(secret, SIG_SECRET_PREFIX, prefix) != 0)
-        return hq_seterr(err, errlen, "secret must start with \"%s\"", SIG_SECRET_PREFIX);
+                         SIGN_SECRET_MAX - 1);
+    if (strncmp(secret, SIGN_SECRET_PREFIX, prefix) != 0)
+        return hq_seterr(err, errlen, "secret must start with \"%s\"", SIGN_SECRET_PREFIX);
     long n = b64_decode(secret + prefix, len - prefix, buf, sizeof(buf));
     if (n < 0)
-        return hq_seterr(err, errlen, "secret is not valid base64 after \"%s\"", SIG_SECRET_PREFIX);
-    if (n < SIG_KEY_MIN || n > SIG_KEY_MAX) {
+        return hq_seterr(err, errlen, "secret is not valid base64 after \"%s\"",
+                         SIGN_SECRET_PREFIX);
+    if (n < SIGN_KEY_MIN || n > SIGN_KEY_MAX) {
         OPENSSL_cleanse(buf, sizeof(buf));
-        return hq_seterr(err, errlen, "secret key is %ld bytes, must be %d..%d", n, SIG_KEY_MIN,
-                         SIG_KEY_MAX);
+        return hq_seterr(err, errlen, "secret key is %ld bytes, must be %d..%d", n, SIGN_KEY_MIN,
+                         SIGN_KEY_MAX);
     }
     if (key)
         memcpy(key, buf, (size_t)n);
@@ -117,19 +118,19 @@ int sig_secret_decode(const char *secret, unsigned char *key, size_t *keylen, ch
     return HQ_OK;
 }
 
-int sig_secret_valid(const char *secret, char *err, size_t errlen) {
-    unsigned char key[SIG_KEY_MAX];
+int sign_secret_valid(const char *secret, char *err, size_t errlen) {
+    unsigned char key[SIGN_KEY_MAX];
     size_t keylen = 0;
-    int rc = sig_secret_decode(secret, key, &keylen, err, errlen);
+    int rc = sign_secret_decode(secret, key, &keylen, err, errlen);
     OPENSSL_cleanse(key, sizeof(key));
     return rc;
 }
 
-int sig_sign_v1(const unsigned char *key, size_t keylen, const char *id, int64_t ts,
-                const char *body, size_t bodylen, char *out, size_t outlen) {
+int sign_v1(const unsigned char *key, size_t keylen, const char *id, int64_t ts, const char *body,
+            size_t bodylen, char *out, size_t outlen) {
     unsigned char mac[SIG_MAC_LEN];
     char tsbuf[32];
-    if (!key || keylen == 0 || !id || (!body && bodylen) || !out || outlen < SIG_V1_LEN)
+    if (!key || keylen == 0 || !id || (!body && bodylen) || !out || outlen < SIGN_V1_LEN)
         return HQ_ERR;
     int tslen = snprintf(tsbuf, sizeof(tsbuf), "%" PRId64, ts);
     const void *parts[] = {id, ".", tsbuf, ".", body};
@@ -141,11 +142,10 @@ int sig_sign_v1(const unsigned char *key, size_t keylen, const char *id, int64_t
     return HQ_OK;
 }
 
-int sig_sign_github(const char *secret, const char *body, size_t bodylen, char *out,
-                    size_t outlen) {
+int sign_github(const char *secret, const char *body, size_t bodylen, char *out, size_t outlen) {
     static const char hex[] = "0123456789abcdef";
     unsigned char mac[SIG_MAC_LEN];
-    if (!secret || !*secret || (!body && bodylen) || !out || outlen < SIG_GH_LEN)
+    if (!secret || !*secret || (!body && bodylen) || !out || outlen < SIGN_GH_LEN)
         return HQ_ERR;
     const void *parts[] = {body};
     size_t lens[] = {bodylen};
@@ -160,15 +160,15 @@ int sig_sign_github(const char *secret, const char *body, size_t bodylen, char *
     return HQ_OK;
 }
 
-int sig_verify_v1(const char *secret, const char *id, int64_t ts, const char *body, size_t bodylen,
-                  const char *header) {
-    unsigned char key[SIG_KEY_MAX];
+int sign_verify_v1(const char *secret, const char *id, int64_t ts, const char *body, size_t bodylen,
+                   const char *header) {
+    unsigned char key[SIGN_KEY_MAX];
     size_t keylen = 0;
-    char want[SIG_V1_LEN];
+    char want[SIGN_V1_LEN];
     int ok = 0;
-    if (!header || sig_secret_decode(secret, key, &keylen, NULL, 0) != HQ_OK)
+    if (!header || sign_secret_decode(secret, key, &keylen, NULL, 0) != HQ_OK)
         return HQ_ERR;
-    int rc = sig_sign_v1(key, keylen, id, ts, body, bodylen, want, sizeof(want));
+    int rc = sign_v1(key, keylen, id, ts, body, bodylen, want, sizeof(want));
     OPENSSL_cleanse(key, sizeof(key));
     if (rc != HQ_OK)
         return HQ_ERR;
@@ -182,12 +182,12 @@ int sig_verify_v1(const char *secret, const char *id, int64_t ts, const char *bo
         while (*p && *p != ' ')
             p++;
         size_t n = (size_t)(p - start);
-        if (n == wantlen && sig_ct_equal(start, want, n))
+        if (n == wantlen && sign_ct_equal(start, want, n))
             ok = 1;
     }
     return ok ? HQ_OK : HQ_ERR;
 }
 
-int sig_ct_equal(const void *a, const void *b, size_t n) {
+int sign_ct_equal(const void *a, const void *b, size_t n) {
     return CRYPTO_memcmp(a, b, n) == 0;
 }

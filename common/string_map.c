@@ -1,4 +1,4 @@
-/* hm.c -- see hm.h. FNV-1a hashing; chains stay short because the table doubles
+/* string_map.c -- see string_map.h. FNV-1a hashing; chains stay short because the table doubles
  * when it holds more entries than buckets. */
 #include "string_map.h"
 #include <stdint.h>
@@ -6,21 +6,21 @@
 #include <string.h>
 #include "hq.h"
 
-typedef struct hm_ent {
-    struct hm_ent *next;
+typedef struct strmap_ent {
+    struct strmap_ent *next;
     uint64_t hash;
     size_t klen;
     void *val;
     char key[]; /* klen bytes + NUL */
-} hm_ent;
+} strmap_ent;
 
-struct hm {
-    hm_ent **b;
+struct strmap {
+    strmap_ent **b;
     size_t nb; /* power of two */
     size_t n;
 };
 
-static uint64_t hm_hash(const char *k, size_t n) {
+static uint64_t strmap_hash(const char *k, size_t n) {
     uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < n; i++) {
         h ^= (unsigned char)k[i];
@@ -29,8 +29,8 @@ static uint64_t hm_hash(const char *k, size_t n) {
     return h;
 }
 
-hm *hm_new(void) {
-    hm *m = calloc(1, sizeof *m);
+strmap *strmap_new(void) {
+    strmap *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
     m->nb = 16;
@@ -42,13 +42,13 @@ hm *hm_new(void) {
     return m;
 }
 
-void hm_free(hm *m) {
+void strmap_free(strmap *m) {
     if (!m)
         return;
     for (size_t i = 0; i < m->nb; i++) {
-        hm_ent *e = m->b[i];
+        strmap_ent *e = m->b[i];
         while (e) {
-            hm_ent *nx = e->next;
+            strmap_ent *nx = e->next;
             free(e);
             e = nx;
         }
@@ -57,8 +57,8 @@ void hm_free(hm *m) {
     free(m);
 }
 
-static hm_ent **hm_find(const hm *m, const char *key, size_t klen, uint64_t h) {
-    hm_ent **pp = &m->b[h & (m->nb - 1)];
+static strmap_ent **strmap_find(const strmap *m, const char *key, size_t klen, uint64_t h) {
+    strmap_ent **pp = &m->b[h & (m->nb - 1)];
     while (*pp) {
         if ((*pp)->hash == h && (*pp)->klen == klen && memcmp((*pp)->key, key, klen) == 0)
             return pp;
@@ -67,24 +67,24 @@ static hm_ent **hm_find(const hm *m, const char *key, size_t klen, uint64_t h) {
     return pp;
 }
 
-void *hm_getn(const hm *m, const char *key, size_t klen) {
-    hm_ent **pp = hm_find(m, key, klen, hm_hash(key, klen));
+void *strmap_getn(const strmap *m, const char *key, size_t klen) {
+    strmap_ent **pp = strmap_find(m, key, klen, strmap_hash(key, klen));
     return *pp ? (*pp)->val : NULL;
 }
 
-void *hm_get(const hm *m, const char *key) {
-    return hm_getn(m, key, strlen(key));
+void *strmap_get(const strmap *m, const char *key) {
+    return strmap_getn(m, key, strlen(key));
 }
 
-static void hm_grow(hm *m) {
+static void strmap_grow(strmap *m) {
     size_t nb = m->nb * 2;
-    hm_ent **b = calloc(nb, sizeof *b);
+    strmap_ent **b = calloc(nb, sizeof *b);
     if (!b)
         return; /* keep the old table: slower chains, still correct */
     for (size_t i = 0; i < m->nb; i++) {
-        hm_ent *e = m->b[i];
+        strmap_ent *e = m->b[i];
         while (e) {
-            hm_ent *nx = e->next;
+            strmap_ent *nx = e->next;
             e->next = b[e->hash & (nb - 1)];
             b[e->hash & (nb - 1)] = e;
             e = nx;
@@ -95,15 +95,15 @@ static void hm_grow(hm *m) {
     m->nb = nb;
 }
 
-int hm_put(hm *m, const char *key, void *val) {
+int strmap_put(strmap *m, const char *key, void *val) {
     size_t klen = strlen(key);
-    uint64_t h = hm_hash(key, klen);
-    hm_ent **pp = hm_find(m, key, klen, h);
+    uint64_t h = strmap_hash(key, klen);
+    strmap_ent **pp = strmap_find(m, key, klen, h);
     if (*pp) {
         (*pp)->val = val;
         return HQ_OK;
     }
-    hm_ent *e = malloc(sizeof *e + klen + 1);
+    strmap_ent *e = malloc(sizeof *e + klen + 1);
     if (!e)
         return HQ_ERR;
     e->next = NULL;
@@ -114,16 +114,16 @@ int hm_put(hm *m, const char *key, void *val) {
     *pp = e;
     m->n++;
     if (m->n > m->nb)
-        hm_grow(m);
+        strmap_grow(m);
     return HQ_OK;
 }
 
-void *hm_del(hm *m, const char *key) {
+void *strmap_del(strmap *m, const char *key) {
     size_t klen = strlen(key);
-    hm_ent **pp = hm_find(m, key, klen, hm_hash(key, klen));
+    strmap_ent **pp = strmap_find(m, key, klen, strmap_hash(key, klen));
     if (!*pp)
         return NULL;
-    hm_ent *e = *pp;
+    strmap_ent *e = *pp;
     void *v = e->val;
     *pp = e->next;
     free(e);
@@ -131,12 +131,12 @@ void *hm_del(hm *m, const char *key) {
     return v;
 }
 
-size_t hm_len(const hm *m) {
+size_t strmap_len(const strmap *m) {
     return m->n;
 }
 
-void hm_each(const hm *m, void (*fn)(void *ctx, const char *key, void *val), void *ctx) {
+void strmap_each(const strmap *m, void (*fn)(void *ctx, const char *key, void *val), void *ctx) {
     for (size_t i = 0; i < m->nb; i++)
-        for (hm_ent *e = m->b[i]; e; e = e->next)
+        for (strmap_ent *e = m->b[i]; e; e = e->next)
             fn(ctx, e->key, e->val);
 }

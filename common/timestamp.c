@@ -1,4 +1,4 @@
-/* tm.c -- clocks and ISO 8601 UTC timestamps in milliseconds. */
+/* timestamp.c -- clocks and ISO 8601 UTC timestamps in milliseconds. */
 #include "timestamp.h"
 
 #include <stdio.h>
@@ -7,27 +7,27 @@
 
 #include "hq.h"
 
-static int64_t tm_clock_ms(clockid_t id) {
+static int64_t ts_clock_ms(clockid_t id) {
     struct timespec ts;
     clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t tm_now_ms(void) {
-    return tm_clock_ms(CLOCK_REALTIME);
+int64_t ts_now_ms(void) {
+    return ts_clock_ms(CLOCK_REALTIME);
 }
 
-int64_t tm_mono_ms(void) {
-    return tm_clock_ms(CLOCK_MONOTONIC);
+int64_t ts_mono_ms(void) {
+    return ts_clock_ms(CLOCK_MONOTONIC);
 }
 
-int64_t tm_mono_us(void) {
+int64_t ts_mono_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void tm_iso(int64_t ms, char *buf, size_t len) {
+void ts_iso(int64_t ms, char *buf, size_t len) {
     if (!buf || len == 0)
         return;
     /* Floor division so times before 1970 still get a 0..999 millisecond part. */
@@ -48,7 +48,7 @@ void tm_iso(int64_t ms, char *buf, size_t len) {
 }
 
 /* Exactly n ASCII digits (no sign, no spaces: sscanf would accept both). */
-static int tm_digits(const char *s, int n, int *out) {
+static int ts_digits(const char *s, int n, int *out) {
     int v = 0;
     for (int i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9')
@@ -59,16 +59,16 @@ static int tm_digits(const char *s, int n, int *out) {
     return HQ_OK;
 }
 
-int tm_parse_iso(const char *s, int64_t *ms) {
+int ts_parse_iso(const char *s, int64_t *ms) {
     if (!s || !ms)
         return HQ_ERR;
     /* YYYY-MM-DDTHH:MM:SS is 19 chars; then an optional fraction, then 'Z'. */
     if (strlen(s) < 20)
         return HQ_ERR;
     int year, mon, day, hour, min, sec;
-    if (tm_digits(s, 4, &year) || s[4] != '-' || tm_digits(s + 5, 2, &mon) || s[7] != '-' ||
-        tm_digits(s + 8, 2, &day) || s[10] != 'T' || tm_digits(s + 11, 2, &hour) || s[13] != ':' ||
-        tm_digits(s + 14, 2, &min) || s[16] != ':' || tm_digits(s + 17, 2, &sec))
+    if (ts_digits(s, 4, &year) || s[4] != '-' || ts_digits(s + 5, 2, &mon) || s[7] != '-' ||
+        ts_digits(s + 8, 2, &day) || s[10] != 'T' || ts_digits(s + 11, 2, &hour) || s[13] != ':' ||
+        ts_digits(s + 14, 2, &min) || s[16] != ':' || ts_digits(s + 17, 2, &sec))
         return HQ_ERR;
     const char *p = s + 19;
     int frac = 0;

@@ -1,4 +1,4 @@
-/* dur.c -- durations ("1h30m") and byte sizes ("1MiB") from config and flags. */
+/* units.c -- durations ("1h30m") and byte sizes ("1MiB") from config and flags. */
 #include "units.h"
 
 #include <stdio.h>
@@ -13,25 +13,25 @@
 /* Long inputs are cut in messages so the interesting part (the reason) always fits. */
 #define DUR_ECHO 40
 
-typedef struct dur_unit {
+typedef struct units_unit {
     const char *name;
     int64_t ms;
-} dur_unit;
+} units_unit;
 
-static const dur_unit dur_units[] = {
+static const units_unit units_units[] = {
     {"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1},
 };
 
-static int dur_isdigit(char c) {
+static int units_isdigit(char c) {
     return c >= '0' && c <= '9';
 }
 
-static int dur_isalpha(char c) {
+static int units_isalpha(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
 /* Echo a character of user input readably (control bytes as hex). */
-static void dur_charname(unsigned char c, char *out, size_t len) {
+static void units_charname(unsigned char c, char *out, size_t len) {
     if (c >= 0x21 && c < 0x7f)
         snprintf(out, len, "'%c'", c);
     else if (c == ' ')
@@ -41,10 +41,10 @@ static void dur_charname(unsigned char c, char *out, size_t len) {
 }
 
 /* Reads digits at *p into *v; HQ_ERR with *v untouched on overflow past max. */
-static int dur_number(const char **p, uint64_t max, uint64_t *v) {
+static int units_number(const char **p, uint64_t max, uint64_t *v) {
     uint64_t n = 0;
     const char *s = *p;
-    while (dur_isdigit(*s)) {
+    while (units_isdigit(*s)) {
         uint64_t d = (uint64_t)(*s - '0');
         if (n > (max - d) / 10)
             return HQ_ERR;
@@ -56,30 +56,30 @@ static int dur_number(const char **p, uint64_t max, uint64_t *v) {
     return HQ_OK;
 }
 
-int dur_parse(const char *s, int64_t *ms, char *err, size_t errlen) {
+int units_parse_duration(const char *s, int64_t *ms, char *err, size_t errlen) {
     if (!s || s[0] == '\0')
         return hq_seterr(err, errlen, "bad duration: empty (use e.g. 500ms, 30s, 2m, 1h30m, 7d)");
     const char *p = s;
     int64_t total = 0;
     int bare = 1;
     while (*p) {
-        if (!dur_isdigit(*p)) {
+        if (!units_isdigit(*p)) {
             char cn[32];
-            dur_charname((unsigned char)*p, cn, sizeof cn);
+            units_charname((unsigned char)*p, cn, sizeof cn);
             if (p == s && (*p == '-' || *p == '+'))
                 return hq_seterr(err, errlen, "bad duration '%.*s': no sign allowed", DUR_ECHO, s);
-            if (dur_isalpha(*p))
+            if (units_isalpha(*p))
                 return hq_seterr(err, errlen, "bad duration '%.*s': missing number before unit",
                                  DUR_ECHO, s);
             return hq_seterr(err, errlen, "bad duration '%.*s': unexpected %s", DUR_ECHO, s, cn);
         }
         uint64_t n;
-        if (dur_number(&p, (uint64_t)DUR_MAX_MS, &n) != HQ_OK)
+        if (units_number(&p, (uint64_t)DUR_MAX_MS, &n) != HQ_OK)
             return hq_seterr(err, errlen,
                              "bad duration '%.*s': too large (limit is about 292 years)", DUR_ECHO,
                              s);
         const char *u = p;
-        while (dur_isalpha(*p))
+        while (units_isalpha(*p))
             p++;
         size_t ulen = (size_t)(p - u);
         if (ulen == 0) {
@@ -99,13 +99,13 @@ int dur_parse(const char *s, int64_t *ms, char *err, size_t errlen) {
                 return hq_seterr(err, errlen, "bad duration '%.*s': no fractions (write 1s500ms)",
                                  DUR_ECHO, s);
             char cn[32];
-            dur_charname((unsigned char)*p, cn, sizeof cn);
+            units_charname((unsigned char)*p, cn, sizeof cn);
             return hq_seterr(err, errlen, "bad duration '%.*s': unexpected %s", DUR_ECHO, s, cn);
         }
         int64_t mult = 0;
-        for (size_t i = 0; i < sizeof dur_units / sizeof dur_units[0]; i++) {
-            if (strlen(dur_units[i].name) == ulen && memcmp(dur_units[i].name, u, ulen) == 0) {
-                mult = dur_units[i].ms;
+        for (size_t i = 0; i < sizeof units_units / sizeof units_units[0]; i++) {
+            if (strlen(units_units[i].name) == ulen && memcmp(units_units[i].name, u, ulen) == 0) {
+                mult = units_units[i].ms;
                 break;
             }
         }
@@ -124,7 +124,7 @@ int dur_parse(const char *s, int64_t *ms, char *err, size_t errlen) {
     return HQ_OK;
 }
 
-void dur_format(int64_t ms, char *buf, size_t len) {
+void units_format_duration(int64_t ms, char *buf, size_t len) {
     if (!buf || len == 0)
         return;
     buf[0] = '\0';
@@ -139,13 +139,14 @@ void dur_format(int64_t ms, char *buf, size_t len) {
         int n = snprintf(buf, len, "-");
         off = (size_t)n < len ? (size_t)n : len - 1;
     }
-    for (size_t i = 0; i < sizeof dur_units / sizeof dur_units[0]; i++) {
-        uint64_t u = (uint64_t)dur_units[i].ms;
+    for (size_t i = 0; i < sizeof units_units / sizeof units_units[0]; i++) {
+        uint64_t u = (uint64_t)units_units[i].ms;
         uint64_t q = v / u;
         if (q == 0)
             continue;
         v -= q * u;
-        int n = snprintf(buf + off, len - off, "%llu%s", (unsigned long long)q, dur_units[i].name);
+        int n =
+            snprintf(buf + off, len - off, "%llu%s", (unsigned long long)q, units_units[i].name);
         if (n < 0 || (size_t)n >= len - off)
             return; /* truncated but NUL-terminated */
         off += (size_t)n;
@@ -176,17 +177,17 @@ static int size_unit_eq(const char *name, const char *u, size_t ulen) {
     return 1;
 }
 
-int size_parse(const char *s, uint64_t *bytes, char *err, size_t errlen) {
+int units_parse_size(const char *s, uint64_t *bytes, char *err, size_t errlen) {
     if (!s || s[0] == '\0')
         return hq_seterr(err, errlen, "bad size: empty (use e.g. 65536, 512KiB, 1MiB)");
     const char *p = s;
-    if (!dur_isdigit(*p)) {
+    if (!units_isdigit(*p)) {
         if (*p == '-' || *p == '+')
             return hq_seterr(err, errlen, "bad size '%.*s': no sign allowed", DUR_ECHO, s);
         return hq_seterr(err, errlen, "bad size '%.*s': must start with a number", DUR_ECHO, s);
     }
     uint64_t n;
-    if (dur_number(&p, UINT64_MAX, &n) != HQ_OK)
+    if (units_number(&p, UINT64_MAX, &n) != HQ_OK)
         return hq_seterr(err, errlen, "bad size '%.*s': too large", DUR_ECHO, s);
     if (*p == '.' || *p == ',')
         return hq_seterr(err, errlen, "bad size '%.*s': no fractions (write 1536KiB)", DUR_ECHO, s);
@@ -194,12 +195,12 @@ int size_parse(const char *s, uint64_t *bytes, char *err, size_t errlen) {
     while (*p == ' ')
         p++;
     const char *u = p;
-    while (dur_isalpha(*p))
+    while (units_isalpha(*p))
         p++;
     size_t ulen = (size_t)(p - u);
     if (*p != '\0') {
         char cn[32];
-        dur_charname((unsigned char)*p, cn, sizeof cn);
+        units_charname((unsigned char)*p, cn, sizeof cn);
         return hq_seterr(err, errlen, "bad size '%.*s': unexpected %s", DUR_ECHO, s, cn);
     }
     uint64_t mult = 1;

@@ -1,4 +1,4 @@
-/* val.c -- validation of endpoint URLs and custom headers.
+/* validate.c -- validation of endpoint URLs and custom headers.
  *
  * Everything here runs on input from API users, so error messages name the problem
  * but never echo header values (they are often credentials). */
@@ -55,12 +55,12 @@ static int check_port(const char *p, size_t n, char *err, size_t errlen) {
     return HQ_OK;
 }
 
-int val_url(const char *url, char *err, size_t errlen) {
+int validate_url(const char *url, char *err, size_t errlen) {
     if (!url || !*url)
         return hq_seterr(err, errlen, "URL is empty");
-    size_t len = strnlen(url, VAL_URL_MAX + 1);
-    if (len > VAL_URL_MAX)
-        return hq_seterr(err, errlen, "URL is longer than %d characters", VAL_URL_MAX);
+    size_t len = strnlen(url, VALIDATE_URL_MAX + 1);
+    if (len > VALIDATE_URL_MAX)
+        return hq_seterr(err, errlen, "URL is longer than %d characters", VALIDATE_URL_MAX);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)url[i];
         if (c == '\r' || c == '\n')
@@ -154,13 +154,13 @@ static int header_forbidden(const char *name) {
     return 0;
 }
 
-int val_header(const char *name, const char *value, char *err, size_t errlen) {
+int validate_header(const char *name, const char *value, char *err, size_t errlen) {
     if (!name || !*name)
         return hq_seterr(err, errlen, "header name is empty");
-    size_t nlen = strnlen(name, VAL_HEADER_NAME_MAX + 1);
-    if (nlen > VAL_HEADER_NAME_MAX)
+    size_t nlen = strnlen(name, VALIDATE_HEADER_NAME_MAX + 1);
+    if (nlen > VALIDATE_HEADER_NAME_MAX)
         return hq_seterr(err, errlen, "header name is longer than %d characters",
-                         VAL_HEADER_NAME_MAX);
+                         VALIDATE_HEADER_NAME_MAX);
     for (size_t i = 0; i < nlen; i++) {
         unsigned char c = (unsigned char)name[i];
         if (c == '\r' || c == '\n')
@@ -172,10 +172,10 @@ int val_header(const char *name, const char *value, char *err, size_t errlen) {
         return hq_seterr(err, errlen, "header '%s' is set by hookq or not allowed", name);
     if (!value)
         return hq_seterr(err, errlen, "header '%s' has no value", name);
-    size_t vlen = strnlen(value, VAL_HEADER_VALUE_MAX + 1);
-    if (vlen > VAL_HEADER_VALUE_MAX)
+    size_t vlen = strnlen(value, VALIDATE_HEADER_VALUE_MAX + 1);
+    if (vlen > VALIDATE_HEADER_VALUE_MAX)
         return hq_seterr(err, errlen, "header '%s' value is longer than %d characters", name,
-                         VAL_HEADER_VALUE_MAX);
+                         VALIDATE_HEADER_VALUE_MAX);
     for (size_t i = 0; i < vlen; i++) {
         unsigned char c = (unsigned char)value[i];
         if (c == '\r' || c == '\n')
@@ -206,7 +206,7 @@ static char *trimmed_copy(const char *s, size_t n) {
     return out;
 }
 
-int val_header_line(const char *line, char **name, char **value, char *err, size_t errlen) {
+int validate_header_line(const char *line, char **name, char **value, char *err, size_t errlen) {
     char *n = NULL, *v = NULL;
     int rc = HQ_ERR;
     if (name)
@@ -224,7 +224,7 @@ int val_header_line(const char *line, char **name, char **value, char *err, size
         hq_seterr(err, errlen, "out of memory");
         goto cleanup;
     }
-    if (val_header(n, v, err, errlen) != HQ_OK)
+    if (validate_header(n, v, err, errlen) != HQ_OK)
         goto cleanup;
     *name = n;
     *value = v;

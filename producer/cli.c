@@ -62,8 +62,8 @@ int cli_rq(cli *x) {
         return CLI_OK;
     if (cli_cfg(x) != CLI_OK)
         return CLI_FAIL;
-    x->r = rq_connect(x->c->redis_url, x->c->redis_connect_timeout_ms,
-                      x->c->redis_command_timeout_ms, err, sizeof err);
+    x->r = rconn_connect(x->c->redis_url, x->c->redis_connect_timeout_ms,
+                         x->c->redis_command_timeout_ms, err, sizeof err);
     if (!x->r)
         return cli_fail(x, CLI_FAIL, "%s", err);
     return CLI_OK;
@@ -154,7 +154,7 @@ done:
         rc = CLI_FAIL;
     }
     fflush(out);
-    rq_free(x.r);
+    rconn_free(x.r);
     cfg_free(x.c);
     return rc;
 }

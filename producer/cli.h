@@ -27,7 +27,7 @@ typedef struct cli {
     FILE *out;
     FILE *errf;
     cfg *c;            /* loaded by cli_cfg on first use */
-    rq *r;             /* connected by cli_rq on first use */
+    rconn *r;          /* connected by cli_rq on first use */
     const char *usage; /* usage text of the running command */
     char err[CLI_ERRLEN];
 } cli;

@@ -28,7 +28,7 @@ typedef struct lister {
 static int add_delivery(cli *x, const redisReply *en, void *ud) {
     lister *l = ud;
     const char *outcome = cli_entry_field(en, "outcome");
-    char when[TM_ISO_LEN];
+    char when[TS_ISO_LEN];
     if (l->failed_only && outcome && strcmp(outcome, "delivered") == 0)
         return 0;
     cli_sid_iso(cli_entry_id(en), when, sizeof when);
@@ -120,7 +120,7 @@ static int add_dead(cli *x, const redisReply *en, void *ud) {
     lister *l = ud;
     const char *ep = cli_entry_field(en, "endpoint");
     const char *failed_at = cli_entry_field(en, "failed_at");
-    char when[TM_ISO_LEN];
+    char when[TS_ISO_LEN];
     if (l->endpoint && (!ep || strcmp(ep, l->endpoint) != 0))
         return 0;
     cli_sid_iso(cli_entry_id(en), when, sizeof when);

@@ -55,8 +55,8 @@ static int set_headers(cli *x, ep *e, const cli_args *a) {
     char **names, **values;
     for (i = 0; i < a->nopt; i++)
         n += strcmp(a->oname[i], "header") == 0;
-    if (n > VAL_HEADERS_MAX)
-        return cli_fail(x, CLI_FAIL, "--header: at most %d headers", VAL_HEADERS_MAX);
+    if (n > VALIDATE_HEADERS_MAX)
+        return cli_fail(x, CLI_FAIL, "--header: at most %d headers", VALIDATE_HEADERS_MAX);
     names = calloc(n ? n : 1, sizeof *names);
     values = calloc(n ? n : 1, sizeof *values);
     if (!names || !values) {
@@ -67,7 +67,7 @@ static int set_headers(cli *x, ep *e, const cli_args *a) {
     for (i = 0; i < a->nopt; i++) {
         if (strcmp(a->oname[i], "header") != 0)
             continue;
-        if (val_header_line(a->oval[i], &names[k], &values[k], err, sizeof err) != HQ_OK) {
+        if (validate_header_line(a->oval[i], &names[k], &values[k], err, sizeof err) != HQ_OK) {
             while (k--) {
                 free(names[k]);
                 free(values[k]);
@@ -90,7 +90,7 @@ static int apply(cli *x, ep *e, const cli_args *a) {
     char err[HQ_ERRLEN];
     const char *v;
     if ((v = cli_get(a, "url"))) {
-        if (val_url(v, err, sizeof err) != HQ_OK)
+        if (validate_url(v, err, sizeof err) != HQ_OK)
             return cli_fail(x, CLI_FAIL, "--url: %s", err);
         if (set_str(x, &e->url, v, 0) != CLI_OK)
             return CLI_FAIL;
@@ -109,7 +109,7 @@ static int apply(cli *x, ep *e, const cli_args *a) {
             return CLI_FAIL;
     }
     if ((v = cli_get(a, "tenant"))) {
-        if (*v && evp_tenant_valid(v, err, sizeof err) != HQ_OK)
+        if (*v && envelope_tenant_valid(v, err, sizeof err) != HQ_OK)
             return cli_fail(x, CLI_FAIL, "--tenant: %s", err);
         if (set_str(x, &e->tenant, v, 1) != CLI_OK)
             return CLI_FAIL;
@@ -126,13 +126,13 @@ static int apply(cli *x, ep *e, const cli_args *a) {
 }
 
 static int new_secret(cli *x, const cli_args *a, char **out) {
-    char buf[SIG_SECRET_MAX], err[HQ_ERRLEN];
+    char buf[SIGN_SECRET_MAX], err[HQ_ERRLEN];
     const char *v = cli_get(a, "secret");
     if (v) {
-        if (sig_secret_valid(v, err, sizeof err) != HQ_OK)
+        if (sign_secret_valid(v, err, sizeof err) != HQ_OK)
             return cli_fail(x, CLI_FAIL, "--secret: %s", err);
     } else {
-        if (sig_secret_generate(buf, sizeof buf) != HQ_OK)
+        if (sign_secret_generate(buf, sizeof buf) != HQ_OK)
             return cli_fail(x, CLI_FAIL, "cannot generate a secret");
         v = buf;
     }
@@ -198,7 +198,7 @@ static int ep_add(cli *x, int argc, char **argv) {
     ep *e = NULL;
     char id[64];
     int rc;
-    int64_t now = tm_now_ms();
+    int64_t now = ts_now_ms();
 
     x->usage = u_add;
     if ((rc = cli_parse(x, argc, argv, edit_opts, 0, 0, &a)) != CLI_OK)
@@ -317,7 +317,7 @@ static int ep_update(cli *x, int argc, char **argv) {
     rc = CLI_FAIL;
     if (apply(x, e, &a) != CLI_OK)
         goto cleanup;
-    e->updated_at = tm_now_ms();
+    e->updated_at = ts_now_ms();
     if (save(x, e) != CLI_OK)
         goto cleanup;
     rc = print_ep(x, e, 0);
@@ -335,7 +335,7 @@ static int set_enabled(cli *x, int argc, char **argv, int on) {
     char fkey[KEY_MAX];
     redisReply *rep;
     int rc;
-    int64_t now = tm_now_ms();
+    int64_t now = ts_now_ms();
 
     x->usage = on ? "hookq endpoint enable ID [--json]"
                   : "hookq endpoint disable ID [--reason TEXT] [--json]";
@@ -388,7 +388,7 @@ static int ep_rotate(cli *x, int argc, char **argv) {
     cli_args a;
     ep *e;
     int rc;
-    int64_t now = tm_now_ms();
+    int64_t now = ts_now_ms();
     x->usage = "hookq endpoint rotate-secret ID [--secret whsec_...]";
     if ((rc = cli_parse(x, argc, argv, spec, 1, 1, &a)) != CLI_OK)
         return rc;

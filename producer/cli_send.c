@@ -70,8 +70,9 @@ static int load_data(cli *x, const char *arg, size_t max, char **out, size_t *le
     return CLI_OK;
 }
 
-static evp_limits limits(const cli *x) {
-    evp_limits l = {.max_payload = x->c->events_max_payload, .max_depth = x->c->events_max_depth};
+static envelope_limits limits(const cli *x) {
+    envelope_limits l = {.max_payload = x->c->events_max_payload,
+                         .max_depth = x->c->events_max_depth};
     return l;
 }
 
@@ -84,7 +85,7 @@ int cli_cmd_send(cli *x, int argc, char **argv) {
     hookq_publish_opts po;
     hookq__pub p;
     hookq__pubres res;
-    evp_limits lim;
+    envelope_limits lim;
     hookq_err e;
     int rc;
 
@@ -183,20 +184,21 @@ int cli_cmd_test(cli *x, int argc, char **argv) {
     static const cli_opt spec[] = {{"wait", 1}, {NULL, 0}};
     cli_args a;
     ep *e = NULL;
-    char err[CLI_ERRLEN], logkey[KEY_MAX], from[HOOKQ_SID_MAX], now_iso[TM_ISO_LEN];
+    char err[CLI_ERRLEN], logkey[KEY_MAX], from[HOOKQ_SID_MAX], now_iso[TS_ISO_LEN];
     char *data = NULL;
     int64_t wait_ms = 10000, deadline;
     hookq_publish_opts po = {0};
     hookq__pub p;
     hookq__pubres res;
-    evp_limits lim;
+    envelope_limits lim;
     json_t *hit = NULL;
     int rc, got = 0;
 
     x->usage = "hookq test ENDPOINT [--wait 10s] [--json]";
     if ((rc = cli_parse(x, argc, argv, spec, 1, 1, &a)) != CLI_OK)
         return rc;
-    if (cli_get(&a, "wait") && dur_parse(cli_get(&a, "wait"), &wait_ms, err, sizeof err) != HQ_OK)
+    if (cli_get(&a, "wait") &&
+        units_parse_duration(cli_get(&a, "wait"), &wait_ms, err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_USAGE, "--wait: %s", err);
     if (id_valid(a.pos[0], err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "endpoint id: %s", err);
@@ -215,7 +217,7 @@ int cli_cmd_test(cli *x, int argc, char **argv) {
     }
     if (log_tail(x, logkey, from, sizeof from) != CLI_OK)
         goto cleanup;
-    tm_iso(tm_now_ms(), now_iso, sizeof now_iso);
+    ts_iso(ts_now_ms(), now_iso, sizeof now_iso);
     {
         json_t *d = json_pack("{s:s,s:s,s:s}", "message", "hookq test event", "endpoint", e->id,
                               "sent_at", now_iso);
@@ -228,17 +230,17 @@ int cli_cmd_test(cli *x, int argc, char **argv) {
     }
     po.endpoint = e->id;
     p = (hookq__pub){.type = "hookq.test", .data = data, .datalen = strlen(data), .opts = &po};
-    lim =
-        (evp_limits){.max_payload = x->c->events_max_payload, .max_depth = x->c->events_max_depth};
+    lim = (envelope_limits){.max_payload = x->c->events_max_payload,
+                            .max_depth = x->c->events_max_depth};
     if (hookq__publish(x->r, x->c->redis_prefix, &lim, x->c->events_idempotency_ttl_ms, &p, &res,
                        err, sizeof err) != HOOKQ_OK) {
         cli_fail(x, CLI_FAIL, "%s", err);
         goto cleanup;
     }
-    deadline = tm_mono_ms() + wait_ms;
+    deadline = ts_mono_ms() + wait_ms;
     for (;;) {
         got = log_find(x, logkey, from, sizeof from, res.id, &hit);
-        if (got != 0 || tm_mono_ms() >= deadline)
+        if (got != 0 || ts_mono_ms() >= deadline)
             break;
         sleep_ms(100);
     }
@@ -249,7 +251,7 @@ int cli_cmd_test(cli *x, int argc, char **argv) {
     }
     if (got == 0) {
         char w[32];
-        dur_format(wait_ms, w, sizeof w);
+        units_format_duration(wait_ms, w, sizeof w);
         cli_fail(x, CLI_FAIL, "no delivery attempt for %s within %s (is hookq-worker running?)",
                  res.id, w);
         goto cleanup;

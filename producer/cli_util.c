@@ -112,7 +112,7 @@ static redisReply *do_cmd(cli *x, const char *const *argv, int keep) {
         av[n] = argv[n];
         len[n] = strlen(argv[n]);
     }
-    rep = rq_cmdargv(x->r, n, av, len, err, sizeof err);
+    rep = rconn_cmdargv(x->r, n, av, len, err, sizeof err);
     if (!rep) {
         cli_fail(x, CLI_FAIL, "%s", err);
         return NULL;
@@ -305,7 +305,7 @@ void cli_sid_iso(const char *sid, char *buf, size_t len) {
         snprintf(buf, len, "%s", "");
         return;
     }
-    tm_iso((int64_t)ms, buf, len);
+    ts_iso((int64_t)ms, buf, len);
 }
 
 int cli_scan_rev(cli *x, const char *key, const char *count, cli_scan_fn fn, void *ud) {

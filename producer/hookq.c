@@ -21,12 +21,12 @@
 #define HOOKQ_DEFAULT_IDEM_TTL_MS (24LL * 3600 * 1000)
 
 struct hookq {
-    rq *r; /* NULL while not connected: publish retries the connection */
+    rconn *r; /* NULL while not connected: publish retries the connection */
     char *url;
     char *prefix;
     int64_t connect_timeout_ms;
     int64_t command_timeout_ms;
-    evp_limits lim;
+    envelope_limits lim;
     int64_t idem_ttl_ms;
     hookq_err err;
     char errstr[HQ_ERRLEN];
@@ -70,7 +70,7 @@ const char *hookq_errstr(const hookq *h) {
 
 static int hk_connect(hookq *h) {
     char err[HQ_ERRLEN];
-    h->r = rq_connect(h->url, h->connect_timeout_ms, h->command_timeout_ms, err, sizeof err);
+    h->r = rconn_connect(h->url, h->connect_timeout_ms, h->command_timeout_ms, err, sizeof err);
     if (!h->r) {
         set_err(h, HOOKQ_ECONNECT, err);
         return HQ_ERR;
@@ -103,9 +103,9 @@ hookq *hookq_connect(const hookq_options *opts) {
     h->idem_ttl_ms =
         opts->idempotency_ttl_ms > 0 ? opts->idempotency_ttl_ms : HOOKQ_DEFAULT_IDEM_TTL_MS;
     {
-        rq_url u = {0};
-        int bad = rq_url_parse(h->url, &u, err, sizeof err) != HQ_OK;
-        rq_url_clear(&u);
+        rconn_url u = {0};
+        int bad = rconn_url_parse(h->url, &u, err, sizeof err) != HQ_OK;
+        rconn_url_clear(&u);
         if (bad) {
             set_err(h, HOOKQ_EINVAL, err);
             free(h->url); /* marks the handle unusable: publish reports this error */
@@ -126,13 +126,14 @@ hookq *hookq_connect(const hookq_options *opts) {
 void hookq_free(hookq *h) {
     if (!h)
         return;
-    rq_free(h->r);
+    rconn_free(h->r);
     free(h->url);
     free(h->prefix);
     free(h);
 }
 
-hookq_err hookq__validate(const evp_limits *lim, const hookq__pub *p, char *err, size_t errlen) {
+hookq_err hookq__validate(const envelope_limits *lim, const hookq__pub *p, char *err,
+                          size_t errlen) {
     char why[HQ_ERRLEN];
     const hookq_publish_opts *o = p->opts;
     if (!p->type || pat_type_valid(p->type, why, sizeof why) != HQ_OK) {
@@ -149,7 +150,7 @@ hookq_err hookq__validate(const evp_limits *lim, const hookq__pub *p, char *err,
                   lim->max_payload);
         return HOOKQ_ETOOBIG;
     }
-    if (evp_check_data(p->data, p->datalen, lim, why, sizeof why) != HQ_OK) {
+    if (envelope_check_data(p->data, p->datalen, lim, why, sizeof why) != HQ_OK) {
         hq_seterr(err, errlen, "data: %s", why);
         return HOOKQ_EINVAL;
     }
@@ -157,7 +158,7 @@ hookq_err hookq__validate(const evp_limits *lim, const hookq__pub *p, char *err,
         hq_seterr(err, errlen, "id: %s", why);
         return HOOKQ_EINVAL;
     }
-    if (o && o->tenant && evp_tenant_valid(o->tenant, why, sizeof why) != HQ_OK) {
+    if (o && o->tenant && envelope_tenant_valid(o->tenant, why, sizeof why) != HQ_OK) {
         hq_seterr(err, errlen, "tenant: %s", why);
         return HOOKQ_EINVAL;
     }
@@ -186,8 +187,9 @@ static hookq_err reply_err(const redisReply *rep, char *err, size_t errlen) {
     return HOOKQ_EREDIS;
 }
 
-hookq_err hookq__publish(rq *r, const char *prefix, const evp_limits *lim, int64_t idem_ttl_ms,
-                         const hookq__pub *p, hookq__pubres *res, char *err, size_t errlen) {
+hookq_err hookq__publish(rconn *r, const char *prefix, const envelope_limits *lim,
+                         int64_t idem_ttl_ms, const hookq__pub *p, hookq__pubres *res, char *err,
+                         size_t errlen) {
     const hookq_publish_opts *o = p->opts;
     char events[KEY_MAX], idem[KEY_MAX], ts[24], ttl[24];
     const char *argv[20];
@@ -209,7 +211,7 @@ hookq_err hookq__publish(rq *r, const char *prefix, const evp_limits *lim, int64
         hq_seterr(err, errlen, "cannot generate an event id");
         return HOOKQ_ENOMEM;
     }
-    snprintf(ts, sizeof ts, "%" PRId64, tm_now_ms());
+    snprintf(ts, sizeof ts, "%" PRId64, ts_now_ms());
 
 #define ARG(s, n)                                                                                  \
     do {                                                                                           \
@@ -220,7 +222,7 @@ hookq_err hookq__publish(rq *r, const char *prefix, const evp_limits *lim, int64
 #define ARGS(s) ARG((s), strlen(s))
 
     if (o && o->id) {
-        /* EVALSHA sha numkeys(2) events idem ttl fields... (rq_eval adds the first 3). */
+        /* EVALSHA sha numkeys(2) events idem ttl fields... (rconn_eval adds the first 3). */
         if (key_idem(prefix, o->id, idem, sizeof idem) != HQ_OK) {
             hq_seterr(err, errlen, "prefix too long");
             return HOOKQ_EINVAL;
@@ -254,9 +256,9 @@ hookq_err hookq__publish(rq *r, const char *prefix, const evp_limits *lim, int64
 #undef ARGS
 
     if (o && o->id)
-        rep = rq_eval(r, &script_publish, 2, argc, argv, argvlen, err, errlen);
+        rep = rconn_eval(r, &script_publish, 2, argc, argv, argvlen, err, errlen);
     else
-        rep = rq_cmdargv(r, argc, argv, argvlen, err, errlen);
+        rep = rconn_cmdargv(r, argc, argv, argvlen, err, errlen);
     if (!rep)
         return HOOKQ_EIO;
     if (rep->type == REDIS_REPLY_ERROR) {

@@ -1,6 +1,6 @@
 /* hookq_int.h -- libhookq internals shared with the CLI (not installed, not public).
  *
- * The CLI already holds a cfg and an rq, so it publishes through the same code path as
+ * The CLI already holds a cfg and an rconn, so it publishes through the same code path as
  * hookq_publish without a second connection. */
 #ifndef HOOKQ_INT_H
 #define HOOKQ_INT_H
@@ -27,10 +27,12 @@ typedef struct hookq__pubres {
 
 /* Validate and publish one event on r (see hookq_publish). On error returns the code
  * and writes the message into err. */
-hookq_err hookq__publish(rq *r, const char *prefix, const evp_limits *lim, int64_t idem_ttl_ms,
-                         const hookq__pub *p, hookq__pubres *res, char *err, size_t errlen);
+hookq_err hookq__publish(rconn *r, const char *prefix, const envelope_limits *lim,
+                         int64_t idem_ttl_ms, const hookq__pub *p, hookq__pubres *res, char *err,
+                         size_t errlen);
 
 /* Validation only (no Redis): HOOKQ_OK, HOOKQ_EINVAL or HOOKQ_ETOOBIG. */
-hookq_err hookq__validate(const evp_limits *lim, const hookq__pub *p, char *err, size_t errlen);
+hookq_err hookq__validate(const envelope_limits *lim, const hookq__pub *p, char *err,
+                          size_t errlen);
 
 #endif

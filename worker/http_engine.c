@@ -1,4 +1,5 @@
-/* he.c -- the HTTP engine (he.h): one CURLM driving a pool of reusable easy handles.
+/* http_engine.c -- the HTTP engine (http_engine.h): one CURLM driving a pool of reusable easy
+ * handles.
  *
  * Choices, and why:
  * - One multi handle per engine. Its connection cache is where keep-alive lives, so
@@ -14,8 +15,8 @@
  *   request body buffer is owned by the pool slot and reused (grown; dropped when
  *   over 64 KiB so idle memory stays small).
  * - Only http and https: the scheme is checked up front (such a request ends in the
- *   next he_poll with CURLE_UNSUPPORTED_PROTOCOL, without touching the network,
- *   because a done callback never runs inside he_submit) and again by curl through
+ *   next http_poll with CURLE_UNSUPPORTED_PROTOCOL, without touching the network,
+ *   because a done callback never runs inside http_submit) and again by curl through
  *   CURLOPT_PROTOCOLS_STR. Redirects are never followed (FOLLOWLOCATION 0); a 3xx is
  *   an answer the classifier judges. REDIR_PROTOCOLS_STR is "http,https" as a second
  *   fence because curl 7.88 rejects "" with CURLE_BAD_FUNCTION_ARGUMENT.
@@ -23,7 +24,7 @@
  *   curl ignore http_proxy/https_proxy/all_proxy from the environment. With a proxy,
  *   the socket the engine opens goes to the proxy, so the filter judges the proxy's
  *   address (allow its CIDR) and the proxy is trusted to police the target.
- * - SSRF: CURLOPT_OPENSOCKETFUNCTION asks ipf_allowed about every address curl is
+ * - SSRF: CURLOPT_OPENSOCKETFUNCTION asks addr_filter_allowed about every address curl is
  *   about to connect to (after DNS, so rebinding cannot slip past) and refuses with
  *   CURL_SOCKET_BAD. curl then reports CURLE_COULDNT_CONNECT; the engine turns that
  *   into blocked=1 with the filter's reason (a host whose refused address is followed
@@ -41,7 +42,7 @@
  *   second for a 100-continue that many receivers never send. TCP_NODELAY avoids the
  *   Nagle delay on small POSTs; TCP_KEEPALIVE finds dead idle connections. NOSIGNAL so
  *   curl never uses SIGALRM for DNS timeouts: the worker owns its signal handling.
- * - he_poll: perform, read finished transfers; only if none finished, wait in
+ * - http_poll: perform, read finished transfers; only if none finished, wait in
  *   curl_multi_poll and try once more. Finished handles are removed from the multi and
  *   returned to the pool before their done callback runs (the callback gets a copy of
  *   the result), so a callback may submit again, and no handle is ever freed inside a
@@ -63,49 +64,49 @@ typedef enum {
     HE_ABORT_NONE = 0,
     HE_ABORT_BODY,    /* response body over delivery.max_response */
     HE_ABORT_HEADERS, /* response headers over HE_MAX_HEADER_BYTES */
-} he_abort;
+} http_abort;
 
-typedef struct he_req {
-    struct he *h;
+typedef struct http_req {
+    struct http_engine *h;
     CURL *easy;
-    struct he_req *next; /* free list, or the list of finished-before-start requests */
+    struct http_req *next; /* free list, or the list of finished-before-start requests */
     struct curl_slist *hdrs;
     char *body; /* engine-owned copy of the request body, reused between requests */
     size_t bodycap;
-    he_done_fn done;
+    http_done_fn done;
     void *udata;
     int64_t start_ms;
-    uint64_t body_bytes;   /* response body bytes seen so far */
-    size_t header_bytes;   /* response header bytes seen so far */
-    size_t excerpt_len;    /* bytes in res.excerpt */
-    he_abort abort_reason; /* why a callback stopped the transfer */
+    uint64_t body_bytes;     /* response body bytes seen so far */
+    size_t header_bytes;     /* response header bytes seen so far */
+    size_t excerpt_len;      /* bytes in res.excerpt */
+    http_abort abort_reason; /* why a callback stopped the transfer */
     char errbuf[CURL_ERROR_SIZE];
-    he_result res;
-} he_req;
+    http_result res;
+} http_req;
 
-struct he {
+struct http_engine {
     const cfg *c;
-    const ipf *filter;
+    const addr_filter *filter;
     CURLM *multi;
     int global_init; /* curl_global_init succeeded: pair it with a cleanup */
-    he_req **pool;   /* every slot created so far, for he_free */
+    http_req **pool; /* every slot created so far, for http_free */
     int npool;
-    int cap;            /* delivery.concurrency */
-    int busy;           /* submitted and not yet handed to their done callback */
-    he_req *free_list;  /* idle slots */
-    he_req *early_head; /* ended in he_submit (refused scheme); delivered by he_poll */
-    he_req *early_tail;
+    int cap;              /* delivery.concurrency */
+    int busy;             /* submitted and not yet handed to their done callback */
+    http_req *free_list;  /* idle slots */
+    http_req *early_head; /* ended in http_submit (refused scheme); delivered by http_poll */
+    http_req *early_tail;
     size_t excerpt_max;
 };
 
-static int64_t he__mono_ms(void) {
+static int64_t http__mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static size_t he__on_body(char *data, size_t size, size_t nmemb, void *userp) {
-    he_req *r = userp;
+static size_t http__on_body(char *data, size_t size, size_t nmemb, void *userp) {
+    http_req *r = userp;
     size_t n = size * nmemb;
     size_t keep = r->h->excerpt_max - r->excerpt_len;
     if (keep > n)
@@ -123,9 +124,9 @@ static size_t he__on_body(char *data, size_t size, size_t nmemb, void *userp) {
     return n;
 }
 
-static size_t he__on_header(char *data, size_t size, size_t nmemb, void *userp) {
+static size_t http__on_header(char *data, size_t size, size_t nmemb, void *userp) {
     static const char name[] = "retry-after:";
-    he_req *r = userp;
+    http_req *r = userp;
     size_t n = size * nmemb;
     r->header_bytes += n;
     if (r->header_bytes > HE_MAX_HEADER_BYTES) {
@@ -153,13 +154,13 @@ static size_t he__on_header(char *data, size_t size, size_t nmemb, void *userp) 
     return n;
 }
 
-static curl_socket_t he__open_socket(void *clientp, curlsocktype purpose,
-                                     struct curl_sockaddr *addr) {
-    he_req *r = clientp;
+static curl_socket_t http__open_socket(void *clientp, curlsocktype purpose,
+                                       struct curl_sockaddr *addr) {
+    http_req *r = clientp;
     char reason[160];
     (void)purpose;
     reason[0] = '\0';
-    if (!ipf_allowed(r->h->filter, &addr->addr, reason, sizeof reason)) {
+    if (!addr_filter_allowed(r->h->filter, &addr->addr, reason, sizeof reason)) {
         r->res.blocked = 1;
         snprintf(r->res.error, sizeof r->res.error, "address refused: %s",
                  reason[0] ? reason : "blocked by the address filter");
@@ -169,7 +170,7 @@ static curl_socket_t he__open_socket(void *clientp, curlsocktype purpose,
 }
 
 /* Options that are the same for every request this handle will ever carry. */
-static int he__easy_setup(he *h, he_req *r, char *err, size_t errlen) {
+static int http__easy_setup(http_engine *h, http_req *r, char *err, size_t errlen) {
     const cfg *c = h->c;
     long low_speed_s = (long)((c->delivery_low_speed_time_ms + 999) / 1000);
     CURL *e = r->easy;
@@ -192,11 +193,11 @@ static int he__easy_setup(he *h, he_req *r, char *err, size_t errlen) {
         HE_SET(CURLOPT_LOW_SPEED_LIMIT, (long)c->delivery_low_speed_limit);
         HE_SET(CURLOPT_LOW_SPEED_TIME, low_speed_s);
     }
-    HE_SET(CURLOPT_WRITEFUNCTION, he__on_body);
+    HE_SET(CURLOPT_WRITEFUNCTION, http__on_body);
     HE_SET(CURLOPT_WRITEDATA, r);
-    HE_SET(CURLOPT_HEADERFUNCTION, he__on_header);
+    HE_SET(CURLOPT_HEADERFUNCTION, http__on_header);
     HE_SET(CURLOPT_HEADERDATA, r);
-    HE_SET(CURLOPT_OPENSOCKETFUNCTION, he__open_socket);
+    HE_SET(CURLOPT_OPENSOCKETFUNCTION, http__open_socket);
     HE_SET(CURLOPT_OPENSOCKETDATA, r);
     HE_SET(CURLOPT_ERRORBUFFER, r->errbuf);
     HE_SET(CURLOPT_TCP_KEEPALIVE, 1L);
@@ -208,7 +209,7 @@ static int he__easy_setup(he *h, he_req *r, char *err, size_t errlen) {
     return HQ_OK;
 }
 
-static void he__req_free(he_req *r) {
+static void http__req_free(http_req *r) {
     if (!r)
         return;
     curl_easy_cleanup(r->easy);
@@ -217,8 +218,8 @@ static void he__req_free(he_req *r) {
     free(r);
 }
 
-static he_req *he__acquire(he *h, char *err, size_t errlen) {
-    he_req *r = h->free_list;
+static http_req *http__acquire(http_engine *h, char *err, size_t errlen) {
+    http_req *r = h->free_list;
     if (r) {
         h->free_list = r->next;
         r->next = NULL;
@@ -239,16 +240,16 @@ static he_req *he__acquire(he *h, char *err, size_t errlen) {
         hq_seterr(err, errlen, "curl_easy_init failed");
         goto cleanup;
     }
-    if (he__easy_setup(h, r, err, errlen) != HQ_OK)
+    if (http__easy_setup(h, r, err, errlen) != HQ_OK)
         goto cleanup;
     h->pool[h->npool++] = r;
     return r;
 cleanup:
-    he__req_free(r);
+    http__req_free(r);
     return NULL;
 }
 
-static void he__release(he *h, he_req *r) {
+static void http__release(http_engine *h, http_req *r) {
     /* No dangling list in an idle handle, and no 64 idle copies of 1 MiB payloads. */
     curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
     curl_slist_free_all(r->hdrs);
@@ -267,17 +268,17 @@ static void he__release(he *h, he_req *r) {
 }
 
 /* 1 if url starts with http:// or https:// (any case); else sets why. */
-static int he__scheme_ok(const char *url, int *why) {
+static int http__scheme_ok(const char *url, int *why) {
     if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)
         return 1;
     *why = strstr(url, "://") ? CURLE_UNSUPPORTED_PROTOCOL : CURLE_URL_MALFORMAT;
     return 0;
 }
 
-he *he_new(const cfg *c, const ipf *filter, char *err, size_t errlen) {
-    he *h = NULL;
+http_engine *http_new(const cfg *c, const addr_filter *filter, char *err, size_t errlen) {
+    http_engine *h = NULL;
     if (!c || !filter) {
-        hq_seterr(err, errlen, "he_new: config and address filter are required");
+        hq_seterr(err, errlen, "http_new: config and address filter are required");
         return NULL;
     }
     if (c->delivery_concurrency <= 0) {
@@ -312,18 +313,18 @@ he *he_new(const cfg *c, const ipf *filter, char *err, size_t errlen) {
     }
     return h;
 cleanup:
-    he_free(h);
+    http_free(h);
     return NULL;
 }
 
-void he_free(he *h) {
+void http_free(http_engine *h) {
     if (!h)
         return;
     for (int i = 0; i < h->npool; i++) {
         /* Removing a handle that is not in the multi is a harmless no-op. */
         if (h->multi)
             curl_multi_remove_handle(h->multi, h->pool[i]->easy);
-        he__req_free(h->pool[i]);
+        http__req_free(h->pool[i]);
     }
     free(h->pool);
     curl_multi_cleanup(h->multi);
@@ -332,8 +333,8 @@ void he_free(he *h) {
     free(h);
 }
 
-static int he__set_request(he_req *r, const char *url, const char *const *headers, size_t n,
-                           const char *body, size_t bodylen, char *err, size_t errlen) {
+static int http__set_request(http_req *r, const char *url, const char *const *headers, size_t n,
+                             const char *body, size_t bodylen, char *err, size_t errlen) {
     struct curl_slist *list = NULL, *tmp;
     CURLcode rc;
     if (bodylen + 1 > r->bodycap) {
@@ -370,20 +371,20 @@ static int he__set_request(he_req *r, const char *url, const char *const *header
     return HQ_OK;
 }
 
-int he_submit(he *h, const char *url, const char *const *headers, size_t n, const char *body,
-              size_t bodylen, he_done_fn done, void *udata) {
+int http_submit(http_engine *h, const char *url, const char *const *headers, size_t n,
+                const char *body, size_t bodylen, http_done_fn done, void *udata) {
     char err[HQ_ERRLEN];
     int why = CURLE_OK;
-    he_req *r;
+    http_req *r;
     if (!h || !url || !done || (n && !headers) || (bodylen && !body))
         return HQ_ERR;
-    r = he__acquire(h, err, sizeof err);
+    r = http__acquire(h, err, sizeof err);
     if (!r)
         return HQ_ERR;
     h->busy++;
     r->done = done;
     r->udata = udata;
-    r->start_ms = he__mono_ms();
+    r->start_ms = http__mono_ms();
     r->body_bytes = 0;
     r->header_bytes = 0;
     r->excerpt_len = 0;
@@ -391,7 +392,7 @@ int he_submit(he *h, const char *url, const char *const *headers, size_t n, cons
     r->errbuf[0] = '\0';
     memset(&r->res, 0, sizeof r->res);
 
-    if (!he__scheme_ok(url, &why)) {
+    if (!http__scheme_ok(url, &why)) {
         r->res.curl_code = why;
         snprintf(r->res.error, sizeof r->res.error, "%s",
                  why == CURLE_URL_MALFORMAT ? "URL has no scheme"
@@ -403,21 +404,21 @@ int he_submit(he *h, const char *url, const char *const *headers, size_t n, cons
         h->early_tail = r;
         return HQ_OK;
     }
-    if (he__set_request(r, url, headers, n, body, bodylen, err, sizeof err) != HQ_OK ||
+    if (http__set_request(r, url, headers, n, body, bodylen, err, sizeof err) != HQ_OK ||
         curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
-        he__release(h, r);
+        http__release(h, r);
         return HQ_ERR;
     }
     return HQ_OK;
 }
 
 /* Fill r->res from a finished transfer. */
-static void he__finish(he_req *r, CURLcode code) {
+static void http__finish(http_req *r, CURLcode code) {
     long status = 0;
     r->res.curl_code = (int)code;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     r->res.http_status = status;
-    r->res.latency_ms = he__mono_ms() - r->start_ms;
+    r->res.latency_ms = http__mono_ms() - r->start_ms;
     if (code == CURLE_OK) {
         /* A refused first address followed by a working second one is a success. */
         r->res.blocked = 0;
@@ -440,17 +441,17 @@ static void he__finish(he_req *r, CURLcode code) {
 
 /* Hand r's result to its callback: the slot is recycled first, so the callback may
  * submit again and even reuse it; it reads a copy. */
-static void he__deliver(he *h, he_req *r) {
-    he_result res = r->res;
-    he_done_fn done = r->done;
+static void http__deliver(http_engine *h, http_req *r) {
+    http_result res = r->res;
+    http_done_fn done = r->done;
     void *udata = r->udata;
-    he__release(h, r);
+    http__release(h, r);
     done(udata, &res);
 }
 
-int he_poll(he *h, int timeout_ms) {
+int http_poll(http_engine *h, int timeout_ms) {
     int finished = 0, running = 0;
-    he_req *ready = NULL, **tail = &ready;
+    http_req *ready = NULL, **tail = &ready;
     CURLMsg *m;
     int left;
 
@@ -461,21 +462,21 @@ int he_poll(he *h, int timeout_ms) {
     ready = h->early_head;
     h->early_head = h->early_tail = NULL;
     while (ready) {
-        he_req *r = ready;
+        http_req *r = ready;
         ready = r->next;
         r->next = NULL;
-        r->res.latency_ms = he__mono_ms() - r->start_ms;
-        he__deliver(h, r);
+        r->res.latency_ms = http__mono_ms() - r->start_ms;
+        http__deliver(h, r);
         finished++;
     }
     for (int round = 0; round < 2; round++) {
         curl_multi_perform(h->multi, &running);
         while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
-            he_req *r = NULL;
+            http_req *r = NULL;
             if (m->msg != CURLMSG_DONE)
                 continue;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-            he__finish(r, m->data.result);
+            http__finish(r, m->data.result);
             /* m is invalid after this call, and it is the last use of it. */
             curl_multi_remove_handle(h->multi, r->easy);
             *tail = r;
@@ -486,19 +487,19 @@ int he_poll(he *h, int timeout_ms) {
         curl_multi_poll(h->multi, NULL, 0, timeout_ms, NULL);
     }
     while (ready) {
-        he_req *r = ready;
+        http_req *r = ready;
         ready = r->next;
         r->next = NULL;
-        he__deliver(h, r);
+        http__deliver(h, r);
         finished++;
     }
     return finished;
 }
 
-int he_inflight(const he *h) {
+int http_inflight(const http_engine *h) {
     return h ? h->busy : 0;
 }
 
-int he_capacity(const he *h) {
+int http_capacity(const http_engine *h) {
     return h ? h->cap : 0;
 }

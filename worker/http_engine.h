@@ -1,22 +1,22 @@
-/* he.h -- the HTTP engine: one libcurl multi handle driving many POSTs at once.
+/* http_engine.h -- the HTTP engine: one libcurl multi handle driving many POSTs at once.
  *
  * The engine owns the easy handles (reused between requests: keep-alive connections
  * stay in the multi's connection cache) and only in-flight handles are in the multi.
  * It enforces: only http/https, no redirects, no proxy from the environment (only
  * cfg delivery.proxy), CURLOPT_NOSIGNAL, connect and total timeouts, a low-speed
- * limit, a response-body cap, and the address filter (ipf) on every socket it opens
+ * limit, a response-body cap, and the address filter (addr_filter) on every socket it opens
  * (CURLOPT_OPENSOCKETFUNCTION), so DNS rebinding cannot reach a refused address.
  * Single-threaded: call everything from the worker's loop. */
-#ifndef HQ_HE_H
-#define HQ_HE_H
+#ifndef HQ_HTTP_ENGINE_H
+#define HQ_HTTP_ENGINE_H
 #include <stddef.h>
 #include <stdint.h>
 #include "config.h"
 #include "addr_filter.h"
 
-typedef struct he he; /* opaque */
+typedef struct http_engine http_engine; /* opaque */
 
-typedef struct he_result {
+typedef struct http_result {
     int curl_code;        /* CURLcode */
     long http_status;     /* 0 if none */
     int blocked;          /* the address filter refused the connection */
@@ -25,25 +25,26 @@ typedef struct he_result {
     char excerpt[1024];   /* first bytes of the response body (cfg response_excerpt, <= 1023),
                              NUL-terminated, non-printable bytes replaced by '.' */
     char retry_after[64]; /* Retry-After header value, "" if absent */
-} he_result;
+} http_result;
 
-/* Called once per submitted request when it ends (never from inside he_submit). The
+/* Called once per submitted request when it ends (never from inside http_submit). The
  * result is valid only during the call. */
-typedef void (*he_done_fn)(void *udata, const he_result *res);
+typedef void (*http_done_fn)(void *udata, const http_result *res);
 
 /* NULL + err on failure. cfg and filter must outlive the engine. */
-he *he_new(const cfg *c, const ipf *filter, char *err, size_t errlen);
-void he_free(he *h); /* aborts transfers still in flight without calling their callbacks */
+http_engine *http_new(const cfg *c, const addr_filter *filter, char *err, size_t errlen);
+void http_free(
+    http_engine *h); /* aborts transfers still in flight without calling their callbacks */
 
 /* Start a POST. headers: n "Name: value" strings (copied). body is copied (or kept
  * until done: the engine owns a copy). HQ_OK, or HQ_ERR if the engine is full or the
  * request cannot be set up (then done is never called). */
-int he_submit(he *h, const char *url, const char *const *headers, size_t n, const char *body,
-              size_t bodylen, he_done_fn done, void *udata);
+int http_submit(http_engine *h, const char *url, const char *const *headers, size_t n,
+                const char *body, size_t bodylen, http_done_fn done, void *udata);
 /* Run transfers for up to timeout_ms (0 = don't wait), calling done callbacks for
  * finished ones. Returns the number finished. */
-int he_poll(he *h, int timeout_ms);
-int he_inflight(const he *h);
-int he_capacity(const he *h); /* delivery.concurrency */
+int http_poll(http_engine *h, int timeout_ms);
+int http_inflight(const http_engine *h);
+int http_capacity(const http_engine *h); /* delivery.concurrency */
 
 #endif

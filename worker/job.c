@@ -1,4 +1,4 @@
-/* dl.c -- jobs: their state machine, taking them from stream replies, fetching their
+/* job.c -- jobs: their state machine, taking them from stream replies, fetching their
  * events, building signed requests and running them through the HTTP engine. */
 #include <curl/curl.h>
 #include <stdarg.h>
@@ -65,7 +65,7 @@ static void jl_append(jlist *l, job *j) {
 }
 
 /* The one place a job changes state; every change is logged with the job's ids. */
-void job_set(wk *w, job *j, job_state st, const char *why) {
+void job_set(worker *w, job *j, job_state st, const char *why) {
     int from = job_list_of(j->st), to = job_list_of(st);
     if (from != to) {
         if (from >= 0)
@@ -81,20 +81,20 @@ void job_set(wk *w, job *j, job_state st, const char *why) {
     j->st = st;
 }
 
-void job_free(wk *w, job *j) {
+void job_free(worker *w, job *j) {
     if (!j)
         return;
     int l = job_list_of(j->st);
     if (l >= 0)
         jl_remove(&w->lists[l], j);
-    ec_release(j->ev);
+    evcache_release(j->ev);
     free(j->ep_id);
     free(j);
 }
 
 /* ------------------------------------------------------------ taking jobs */
 
-static const redisReply *dl_field(const redisReply *f, const char *name) {
+static const redisReply *job_field(const redisReply *f, const char *name) {
     for (size_t i = 0; i + 1 < f->elements; i += 2)
         if (f->element[i]->type == REDIS_REPLY_STRING && strcmp(f->element[i]->str, name) == 0 &&
             f->element[i + 1]->type == REDIS_REPLY_STRING)
@@ -102,28 +102,28 @@ static const redisReply *dl_field(const redisReply *f, const char *name) {
     return NULL;
 }
 
-static void dl_ack_side(wk *w, const char *sid) {
-    pl_begin(w->side, 0, NULL);
-    pl_arg(w->side, "XACK");
-    pl_arg(w->side, w->k_jobs);
-    pl_arg(w->side, KEY_GROUP_DELIVER);
-    pl_arg(w->side, sid);
-    pl_end(w->side);
-    pl_begin(w->side, 0, NULL);
-    pl_arg(w->side, "XDEL");
-    pl_arg(w->side, w->k_jobs);
-    pl_arg(w->side, sid);
-    pl_end(w->side);
+static void job_ack_side(worker *w, const char *sid) {
+    pipeline_begin(w->side, 0, NULL);
+    pipeline_arg(w->side, "XACK");
+    pipeline_arg(w->side, w->k_jobs);
+    pipeline_arg(w->side, KEY_GROUP_DELIVER);
+    pipeline_arg(w->side, sid);
+    pipeline_end(w->side);
+    pipeline_begin(w->side, 0, NULL);
+    pipeline_arg(w->side, "XDEL");
+    pipeline_arg(w->side, w->k_jobs);
+    pipeline_arg(w->side, sid);
+    pipeline_end(w->side);
 }
 
 /* HQ_ERR + reason if the jobs entry is unusable. */
-static int dl_parse(const redisReply *en, const char **ev, const char **epid, int *attempt,
-                    char *err, size_t errlen) {
+static int job_parse(const redisReply *en, const char **ev, const char **epid, int *attempt,
+                     char *err, size_t errlen) {
     const redisReply *f = en->element[1];
     if (f->type != REDIS_REPLY_ARRAY)
         return hq_seterr(err, errlen, "entry has no field list");
-    const redisReply *e = dl_field(f, "event"), *p = dl_field(f, "endpoint"),
-                     *a = dl_field(f, "attempt");
+    const redisReply *e = job_field(f, "event"), *p = job_field(f, "endpoint"),
+                     *a = job_field(f, "attempt");
     if (!e || !p || !a)
         return hq_seterr(err, errlen, "missing field '%s'",
                          !e   ? "event"
@@ -144,18 +144,18 @@ static int dl_parse(const redisReply *en, const char **ev, const char **epid, in
     return HQ_OK;
 }
 
-void dl_take(wk *w, const redisReply *entries, const int64_t *claims) {
+void job_take(worker *w, const redisReply *entries, const int64_t *claims) {
     for (size_t i = 0; i < entries->elements; i++) {
         const redisReply *en = entries->element[i];
-        if (!fo_entry_ok(en) || en->element[1]->type == REDIS_REPLY_NIL)
+        if (!fanout_entry_ok(en) || en->element[1]->type == REDIS_REPLY_NIL)
             continue;
         const char *sid = en->element[0]->str, *evsid = NULL, *epid = NULL;
         int attempt = 0;
         char err[HQ_ERRLEN];
-        if (dl_parse(en, &evsid, &epid, &attempt, err, sizeof err) != HQ_OK) {
+        if (job_parse(en, &evsid, &epid, &attempt, err, sizeof err) != HQ_OK) {
             LOG_W("job %s is malformed, dead-lettered: %s", sid, err);
-            wk_dead_entry(w, w->side, "job", en, err);
-            dl_ack_side(w, sid);
+            worker_dead_entry(w, w->side, "job", en, err);
+            job_ack_side(w, sid);
             continue;
         }
         job *j = calloc(1, sizeof *j);
@@ -169,7 +169,7 @@ void dl_take(wk *w, const redisReply *entries, const int64_t *claims) {
         snprintf(j->sid, sizeof j->sid, "%s", sid);
         snprintf(j->evsid, sizeof j->evsid, "%s", evsid);
         j->attempt = attempt;
-        j->ev = ec_get(w->cache, evsid);
+        j->ev = evcache_get(w->cache, evsid);
         if (claims && claims[i] - 1 > w->c->delivery_max_claims) {
             snprintf(j->error, sizeof j->error, "claimed %lld times; it may crash workers",
                      (long long)(claims[i] - 1));
@@ -182,37 +182,37 @@ void dl_take(wk *w, const redisReply *entries, const int64_t *claims) {
 
 /* ------------------------------------------------------------ fetching events */
 
-void dl_fetch(wk *w) {
+void job_fetch(worker *w) {
     if (w->lists[JL_FETCH].n == 0)
         return;
-    pl *p = w->fx;
-    pl_reset(p);
-    hm *asked = hm_new();
+    pipeline *p = w->fx;
+    pipeline_reset(p);
+    strmap *asked = strmap_new();
     if (!asked)
         return;
     for (job *j = w->lists[JL_FETCH].head; j; j = j->next) {
-        if (hm_get(asked, j->evsid))
+        if (strmap_get(asked, j->evsid))
             continue;
-        hm_put(asked, j->evsid, j);
-        pl_begin(p, 0, j);
-        pl_arg(p, "XRANGE");
-        pl_arg(p, w->k_events);
-        pl_arg(p, j->evsid);
-        pl_arg(p, j->evsid);
-        pl_end(p);
+        strmap_put(asked, j->evsid, j);
+        pipeline_begin(p, 0, j);
+        pipeline_arg(p, "XRANGE");
+        pipeline_arg(p, w->k_events);
+        pipeline_arg(p, j->evsid);
+        pipeline_arg(p, j->evsid);
+        pipeline_end(p);
     }
-    hm_free(asked);
+    strmap_free(asked);
     char err[HQ_ERRLEN];
-    if (pl_exec(p, w->r, err, sizeof err) != HQ_OK) {
-        wk_down(w, err);
+    if (pipeline_exec(p, w->r, err, sizeof err) != HQ_OK) {
+        worker_down(w, err);
         return;
     }
-    for (size_t i = 0; i < pl_len(p); i++) {
-        const redisReply *rep = pl_reply(p, i);
-        const char *evsid = ((job *)pl_ud(p, i))->evsid;
+    for (size_t i = 0; i < pipeline_len(p); i++) {
+        const redisReply *rep = pipeline_reply(p, i);
+        const char *evsid = ((job *)pipeline_ud(p, i))->evsid;
         char sid[48];
         snprintf(sid, sizeof sid, "%s", evsid); /* the job owning evsid may move below */
-        ec_ev *ev = NULL;
+        evcache_ev *ev = NULL;
         char why[HQ_ERRLEN + 128] = "";
         if (rep->type == REDIS_REPLY_ERROR) {
             LOG_E("fetch event %s: %s", sid, rep->str);
@@ -223,12 +223,12 @@ void dl_fetch(wk *w) {
                      "event %s is no longer in the events stream (trimmed by events.retention?)",
                      sid);
         } else {
-            evp e = {0};
+            envelope e = {0};
             char perr[HQ_ERRLEN];
-            if (fo_parse(w->c, rep->element[0], &e, perr, sizeof perr) != HQ_OK) {
-                evp_clear(&e);
+            if (fanout_parse(w->c, rep->element[0], &e, perr, sizeof perr) != HQ_OK) {
+                envelope_clear(&e);
                 snprintf(why, sizeof why, "event %s is malformed: %s", sid, perr);
-            } else if (!(ev = ec_put(w->cache, sid, &e))) {
+            } else if (!(ev = evcache_put(w->cache, sid, &e))) {
                 continue; /* OOM: try again later */
             }
         }
@@ -238,24 +238,24 @@ void dl_fetch(wk *w) {
             if (strcmp(j->evsid, sid) != 0)
                 continue;
             if (ev) {
-                j->ev = ec_ref(ev);
+                j->ev = evcache_ref(ev);
                 job_set(w, j, JOB_READY, NULL);
             } else {
                 snprintf(j->error, sizeof j->error, "%s", why);
                 job_set(w, j, JOB_DEAD, why);
             }
         }
-        ec_release(ev);
+        evcache_release(ev);
     }
 }
 
 /* ------------------------------------------------------------ transfers */
 
-static int *dl_busy(wk *w, const char *ep_id, int create) {
-    int *n = hm_get(w->busy, ep_id);
+static int *job_busy(worker *w, const char *ep_id, int create) {
+    int *n = strmap_get(w->busy, ep_id);
     if (!n && create) {
         n = calloc(1, sizeof *n);
-        if (n && hm_put(w->busy, ep_id, n) != HQ_OK) {
+        if (n && strmap_put(w->busy, ep_id, n) != HQ_OK) {
             free(n);
             n = NULL;
         }
@@ -263,17 +263,17 @@ static int *dl_busy(wk *w, const char *ep_id, int create) {
     return n;
 }
 
-static void dl_unbusy(wk *w, const char *ep_id) {
-    int *n = dl_busy(w, ep_id, 0);
+static void job_unbusy(worker *w, const char *ep_id) {
+    int *n = job_busy(w, ep_id, 0);
     if (n && --*n <= 0)
-        free(hm_del(w->busy, ep_id));
+        free(strmap_del(w->busy, ep_id));
 }
 
-static void dl_done(void *udata, const he_result *res) {
+static void job_done(void *udata, const http_result *res) {
     job *j = udata;
-    wk *w = j->w;
+    worker *w = j->w;
     j->res = *res;
-    dl_unbusy(w, j->ep_id);
+    job_unbusy(w, j->ep_id);
     outcome_in in = {
         .curl_code = res->curl_code, .http_status = res->http_status, .blocked = res->blocked};
     j->oc = outcome_classify(&in);
@@ -295,15 +295,15 @@ static void dl_done(void *udata, const he_result *res) {
         return;
     }
     const cfg *c = w->c;
-    int64_t delay = bo_delay_ms(c->retry_schedule_ms, c->retry_schedule_len, j->attempt + 1,
-                                c->retry_jitter, wk_rand(w));
+    int64_t delay = backoff_delay_ms(c->retry_schedule_ms, c->retry_schedule_len, j->attempt + 1,
+                                     c->retry_jitter, worker_rand(w));
     if (delay < 0) {
         job_set(w, j, JOB_DEAD, why);
         return;
     }
-    int64_t now = tm_now_ms(), ra;
+    int64_t now = ts_now_ms(), ra;
     if ((res->http_status == 429 || res->http_status == 503) && res->retry_after[0] &&
-        bo_retry_after_parse(res->retry_after, now, &ra) == HQ_OK) {
+        backoff_retry_after_parse(res->retry_after, now, &ra) == HQ_OK) {
         if (ra > c->retry_max_retry_after_ms)
             ra = c->retry_max_retry_after_ms;
         if (ra > delay)
@@ -315,20 +315,20 @@ static void dl_done(void *udata, const he_result *res) {
 
 /* Fail an attempt that could not even start (bad secret, engine refused the request):
  * the classifier still decides what that means. */
-static void dl_fail_setup(wk *w, job *j, const char *msg) {
-    he_result r;
+static void job_fail_setup(worker *w, job *j, const char *msg) {
+    http_result r;
     memset(&r, 0, sizeof r);
     r.curl_code = CURLE_FAILED_INIT;
     snprintf(r.error, sizeof r.error, "%s", msg);
-    int *n = dl_busy(w, j->ep_id, 1);
+    int *n = job_busy(w, j->ep_id, 1);
     if (n)
-        ++*n; /* dl_done gives it back */
+        ++*n; /* job_done gives it back */
     j->attempted = 1;
-    dl_done(j, &r);
+    job_done(j, &r);
 }
 
-static char *dl_hdr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *dl_hdr(const char *fmt, ...) {
+static char *job_hdr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *job_hdr(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
@@ -344,87 +344,85 @@ static char *dl_hdr(const char *fmt, ...) {
     return s;
 }
 
-#define DL_FIXED_HEADERS 10
+#define JOB_FIXED_HEADERS 10
 
-static void dl_submit(wk *w, job *j, const et_ent *en) {
+static void job_submit(worker *w, job *j, const epindex_ent *en) {
     const ep *e = en->e;
-    const ec_ev *ev = j->ev;
-    char *hdr[DL_FIXED_HEADERS + VAL_HEADERS_MAX];
+    const evcache_ev *ev = j->ev;
+    char *hdr[JOB_FIXED_HEADERS + VALIDATE_HEADERS_MAX];
     size_t nh = 0;
     if (en->keylen == 0) {
-        dl_fail_setup(w, j, "endpoint secret missing or invalid");
+        job_fail_setup(w, j, "endpoint secret missing or invalid");
         return;
     }
     if (id_new(ID_PREFIX_DELIVERY, j->dlv, sizeof j->dlv) != HQ_OK) {
-        dl_fail_setup(w, j, "cannot make a delivery id");
+        job_fail_setup(w, j, "cannot make a delivery id");
         return;
     }
-    int64_t now = tm_now_ms(), ts = now / 1000;
-    char s1[SIG_V1_LEN], s2[SIG_V1_LEN] = "", gh[SIG_GH_LEN] = "";
-    if (sig_sign_v1(en->key, en->keylen, ev->e.id, ts, ev->body, ev->bodylen, s1, sizeof s1) !=
-        HQ_OK) {
-        dl_fail_setup(w, j, "signing failed");
+    int64_t now = ts_now_ms(), ts = now / 1000;
+    char s1[SIGN_V1_LEN], s2[SIGN_V1_LEN] = "", gh[SIGN_GH_LEN] = "";
+    if (sign_v1(en->key, en->keylen, ev->e.id, ts, ev->body, ev->bodylen, s1, sizeof s1) != HQ_OK) {
+        job_fail_setup(w, j, "signing failed");
         return;
     }
     /* during a rotation receivers may still hold the old secret: sign with both */
     if (en->key_oldlen > 0 && (e->secret_old_until == 0 || now < e->secret_old_until))
-        sig_sign_v1(en->key_old, en->key_oldlen, ev->e.id, ts, ev->body, ev->bodylen, s2,
-                    sizeof s2);
+        sign_v1(en->key_old, en->key_oldlen, ev->e.id, ts, ev->body, ev->bodylen, s2, sizeof s2);
     if (e->github_signature)
-        sig_sign_github(e->secret, ev->body, ev->bodylen, gh, sizeof gh);
-    hdr[nh++] = dl_hdr("Content-Type: application/json");
-    hdr[nh++] = dl_hdr("User-Agent: hookq/%s", HOOKQ_VERSION);
-    hdr[nh++] = dl_hdr("webhook-id: %s", ev->e.id);
-    hdr[nh++] = dl_hdr("webhook-timestamp: %lld", (long long)ts);
-    hdr[nh++] = dl_hdr("webhook-signature: %s%s%s", s1, s2[0] ? " " : "", s2);
-    hdr[nh++] = dl_hdr("X-Hookq-Event-Type: %s", ev->e.type);
-    hdr[nh++] = dl_hdr("X-Hookq-Delivery-Id: %s", j->dlv);
-    hdr[nh++] = dl_hdr("X-Hookq-Attempt: %d", j->attempt);
+        sign_github(e->secret, ev->body, ev->bodylen, gh, sizeof gh);
+    hdr[nh++] = job_hdr("Content-Type: application/json");
+    hdr[nh++] = job_hdr("User-Agent: hookq/%s", HOOKQ_VERSION);
+    hdr[nh++] = job_hdr("webhook-id: %s", ev->e.id);
+    hdr[nh++] = job_hdr("webhook-timestamp: %lld", (long long)ts);
+    hdr[nh++] = job_hdr("webhook-signature: %s%s%s", s1, s2[0] ? " " : "", s2);
+    hdr[nh++] = job_hdr("X-Hookq-Event-Type: %s", ev->e.type);
+    hdr[nh++] = job_hdr("X-Hookq-Delivery-Id: %s", j->dlv);
+    hdr[nh++] = job_hdr("X-Hookq-Attempt: %d", j->attempt);
     if (gh[0])
-        hdr[nh++] = dl_hdr("X-Hub-Signature-256: %s", gh);
-    for (size_t i = 0; i < e->n_headers && i < VAL_HEADERS_MAX; i++)
-        hdr[nh++] = dl_hdr("%s: %s", e->header_names[i], e->header_values[i]);
+        hdr[nh++] = job_hdr("X-Hub-Signature-256: %s", gh);
+    for (size_t i = 0; i < e->n_headers && i < VALIDATE_HEADERS_MAX; i++)
+        hdr[nh++] = job_hdr("%s: %s", e->header_names[i], e->header_values[i]);
     int ok = 1;
     for (size_t i = 0; i < nh; i++)
         if (!hdr[i])
             ok = 0;
-    int *busy = dl_busy(w, j->ep_id, 1);
+    int *busy = job_busy(w, j->ep_id, 1);
     j->attempted = 1;
     if (!ok || !busy) {
         for (size_t i = 0; i < nh; i++)
             free(hdr[i]);
-        dl_fail_setup(w, j, "out of memory");
+        job_fail_setup(w, j, "out of memory");
         return;
     }
-    int rc =
-        he_submit(w->http, e->url, (const char *const *)hdr, nh, ev->body, ev->bodylen, dl_done, j);
+    int rc = http_submit(w->http, e->url, (const char *const *)hdr, nh, ev->body, ev->bodylen,
+                         job_done, j);
     for (size_t i = 0; i < nh; i++)
         free(hdr[i]);
     if (rc != HQ_OK) {
-        dl_fail_setup(w, j, "the request could not be set up");
+        job_fail_setup(w, j, "the request could not be set up");
         return;
     }
     ++*busy;
     job_set(w, j, JOB_INFLIGHT, NULL);
 }
 
-#define DL_DEFER_MS 1000
+#define JOB_DEFER_MS 1000
 
-void dl_dispatch(wk *w) {
+void job_dispatch(worker *w) {
     job *nx;
     /* endpoint -> jobs seen waiting in this pass; only when the local queue is full */
-    hm *waiting = wk_room(w) == 0 ? hm_new() : NULL;
-    int cap = he_capacity(w->http);
+    strmap *waiting = worker_room(w) == 0 ? strmap_new() : NULL;
+    int cap = http_capacity(w->http);
     int per = w->c->delivery_per_endpoint > 0 ? w->c->delivery_per_endpoint : 1;
     for (job *j = w->lists[JL_READY].head; j; j = nx) {
         nx = j->next;
-        if (he_inflight(w->http) >= cap)
+        if (http_inflight(w->http) >= cap)
             break;
-        const et_ent *en = et_get(w->eps, j->ep_id);
+        const epindex_ent *en = epindex_get(w->eps, j->ep_id);
         if (!en && w->loaded_at <= w->read_at && w->redis_up) {
             /* maybe created since our last reload (another worker fanned out to it) */
-            wk_reload(w);
-            en = et_get(w->eps, j->ep_id);
+            worker_reload(w);
+            en = epindex_get(w->eps, j->ep_id);
             nx = j->next;
         }
         if (!en) {
@@ -437,22 +435,22 @@ void dl_dispatch(wk *w) {
             job_set(w, j, JOB_DISABLED, j->error);
             continue;
         }
-        int *busy = dl_busy(w, j->ep_id, 0);
+        int *busy = job_busy(w, j->ep_id, 0);
         if (busy && *busy >= per) {
             /* this endpoint has its share; others may go first. If the local queue is
              * full, keep at most `per` waiting for it and defer the rest */
             if (waiting) {
-                int n = (int)(intptr_t)hm_get(waiting, j->ep_id);
-                hm_put(waiting, j->ep_id, (void *)(intptr_t)(n + 1));
+                int n = (int)(intptr_t)strmap_get(waiting, j->ep_id);
+                strmap_put(waiting, j->ep_id, (void *)(intptr_t)(n + 1));
                 if (n + 1 > per) {
-                    j->due_ms = tm_now_ms() + DL_DEFER_MS / 2 +
-                                (int64_t)(wk_rand(w) % (DL_DEFER_MS / 2 + 1));
+                    j->due_ms = ts_now_ms() + JOB_DEFER_MS / 2 +
+                                (int64_t)(worker_rand(w) % (JOB_DEFER_MS / 2 + 1));
                     job_set(w, j, JOB_DEFERRED, "endpoint busy, local queue full");
                 }
             }
             continue;
         }
-        dl_submit(w, j, en);
+        job_submit(w, j, en);
     }
-    hm_free(waiting);
+    strmap_free(waiting);
 }

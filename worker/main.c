@@ -1,4 +1,4 @@
-/* main.c -- hookq-worker: parse flags, load config, run the loop (worker/wk.c). */
+/* main.c -- hookq-worker: parse flags, load config, run the loop (worker/worker.c). */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,13 +51,13 @@ int main(int argc, char **argv) {
         return 2;
     }
     log_init(c->log_level, c->log_format, NULL);
-    wk *w = wk_new(c, err, sizeof err);
+    worker *w = worker_new(c, err, sizeof err);
     if (!w) {
         LOG_E("%s", err);
         cfg_free(c);
         return 1;
     }
-    log_init(c->log_level, c->log_format, wk_name(w));
+    log_init(c->log_level, c->log_format, worker_name(w));
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -68,8 +68,8 @@ int main(int argc, char **argv) {
     sa.sa_handler = SIG_IGN; /* a peer closing a socket must not kill the worker */
     sigaction(SIGPIPE, &sa, NULL);
 
-    int rc = wk_run(w, &g_stop);
-    wk_free(w);
+    int rc = worker_run(w, &g_stop);
+    worker_free(w);
     cfg_free(c);
     return rc == HQ_OK ? 0 : 1;
 }

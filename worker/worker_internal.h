@@ -1,10 +1,10 @@
-/* wki.h -- the worker's internals, shared by its modules (not a public contract).
+/* worker_internal.h -- the worker's internals, shared by its modules (not a public contract).
  *
- * Modules: wk.c the loop, Redis state and reads; fo.c fanout; dl.c jobs (their state
+ * Modules: worker.c the loop, Redis state and reads; fo.c fanout; dl.c jobs (their state
  * machine, event fetch, request building, transfers); rw.c writing results; rc.c
- * reclaim and trimming; et.c endpoint table; ec.c event cache; pl.c pipelines. */
-#ifndef HQ_WKI_H
-#define HQ_WKI_H
+ * reclaim and trimming; epindex.c endpoint table; evcache.c event cache; pipeline.c pipelines. */
+#ifndef HQ_WORKER_INTERNAL_H
+#define HQ_WORKER_INTERNAL_H
 #include <signal.h>
 #include <stdint.h>
 #include "config.h"
@@ -23,7 +23,7 @@
 /* A job's life (STYLE.md rule 5): only job_set changes it, and it logs each change.
  *   FETCH -> READY -> INFLIGHT -> DELIVERED | RETRY | DEAD
  *   FETCH -> DEAD (event trimmed or malformed), READY -> DISABLED | DROPPED | DEFERRED
- * The last six are "done": their result is written to Redis by rw_flush, then the job
+ * The last six are "done": their result is written to Redis by results_flush, then the job
  * is freed. A job still FETCH/READY/INFLIGHT at shutdown stays pending in Redis. */
 typedef enum {
     JOB_FETCH = 0, /* its event must be read from the events stream first */
@@ -46,16 +46,16 @@ enum { JL_FETCH, JL_READY, JL_INFLIGHT, JL_DONE, JL_N }; /* lists jobs live on *
 
 typedef struct job {
     struct job *prev, *next;
-    struct wk *w;
+    struct worker *w;
     job_state st;
     char sid[48];   /* jobs stream entry id */
     char evsid[48]; /* events stream entry id */
     char *ep_id;
-    int attempt;   /* 1-based */
-    ec_ev *ev;     /* reference into the event cache; NULL until fetched */
-    char dlv[48];  /* delivery id of the attempt ("" if none made) */
-    int attempted; /* a request was made (an endpoint failure counts) */
-    he_result res; /* the attempt's result */
+    int attempt;     /* 1-based */
+    evcache_ev *ev;  /* reference into the event cache; NULL until fetched */
+    char dlv[48];    /* delivery id of the attempt ("" if none made) */
+    int attempted;   /* a request was made (an endpoint failure counts) */
+    http_result res; /* the attempt's result */
     outcome oc;
     char error[400]; /* why, for dead letters and the log */
     int64_t due_ms;  /* JOB_RETRY: when (wall clock ms) */
@@ -66,21 +66,21 @@ typedef struct jlist {
     size_t n;
 } jlist;
 
-struct wk {
+struct worker {
     const cfg *c;
     char name[256];
     volatile sig_atomic_t *stop;
-    ipf *filter;
-    he *http;
-    rq *r;
-    et *eps;
-    ec *cache;
-    hm *busy; /* endpoint id -> int* transfers in flight */
-    pl *rd;   /* the read pipeline (wk_read); its replies live through fanout */
-    pl *fo;   /* fanout.lua */
-    pl *fx;   /* event fetches */
-    pl *wr;   /* results */
-    pl *side; /* commands to send with the next results flush (bad entries, trims) */
+    addr_filter *filter;
+    http_engine *http;
+    rconn *r;
+    epindex *eps;
+    evcache *cache;
+    strmap *busy;   /* endpoint id -> int* transfers in flight */
+    pipeline *rd;   /* the read pipeline (worker_read); its replies live through fanout */
+    pipeline *fo;   /* fanout.lua */
+    pipeline *fx;   /* event fetches */
+    pipeline *wr;   /* results */
+    pipeline *side; /* commands to send with the next results flush (bad entries, trims) */
     jlist lists[JL_N];
     size_t max_held; /* jobs held at once (delivery.concurrency * 2) */
     char k_events[KEY_MAX], k_jobs[KEY_MAX], k_delay[KEY_MAX], k_dead[KEY_MAX];
@@ -101,40 +101,41 @@ struct wk {
     uint64_t n_delivered, n_failed;
 };
 
-/* wk.c */
-uint64_t wk_rand(wk *w);
-void wk_down(wk *w, const char *why); /* Redis I/O error: go to reconnect mode */
-int wk_reload(wk *w);                 /* reload the endpoint table now */
-void wk_groups(wk *w);                /* create the consumer groups (BUSYGROUP ignored) */
-int wk_reply_nogroup(const redisReply *r);
-size_t wk_held(const wk *w);
-size_t wk_room(const wk *w);
-const redisReply *wk_stream_entries(const redisReply *xread); /* entries of the 1st stream */
+/* worker.c */
+uint64_t worker_rand(worker *w);
+void worker_down(worker *w, const char *why); /* Redis I/O error: go to reconnect mode */
+int worker_reload(worker *w);                 /* reload the endpoint table now */
+void worker_groups(worker *w);                /* create the consumer groups (BUSYGROUP ignored) */
+int worker_reply_nogroup(const redisReply *r);
+size_t worker_held(const worker *w);
+size_t worker_room(const worker *w);
+const redisReply *worker_stream_entries(const redisReply *xread); /* entries of the 1st stream */
 /* Append "XADD dead * kind K source SID reason R f.name value ..." for a bad entry. */
-void wk_dead_entry(wk *w, pl *p, const char *kind, const redisReply *entry, const char *reason);
+void worker_dead_entry(worker *w, pipeline *p, const char *kind, const redisReply *entry,
+                       const char *reason);
 
 /* fo.c: fan out events entries (XREADGROUP or XAUTOCLAIM reply entries). claims (may
  * be NULL) gives each entry's delivery count, for max_claims. */
-void fo_fanout(wk *w, const redisReply *entries, const int64_t *claims);
+void fanout_fanout(worker *w, const redisReply *entries, const int64_t *claims);
 /* Parse one events stream entry ([id, [field, value, ...]]). HQ_ERR + the reason. */
-int fo_parse(const cfg *c, const redisReply *entry, evp *e, char *err, size_t errlen);
-int fo_entry_ok(const redisReply *entry);
+int fanout_parse(const cfg *c, const redisReply *entry, envelope *e, char *err, size_t errlen);
+int fanout_entry_ok(const redisReply *entry);
 
 /* dl.c */
-void job_set(wk *w, job *j, job_state st, const char *why);
-void job_free(wk *w, job *j);
-void dl_take(wk *w, const redisReply *entries, const int64_t *claims);
-void dl_fetch(wk *w);
-void dl_dispatch(wk *w);
+void job_set(worker *w, job *j, job_state st, const char *why);
+void job_free(worker *w, job *j);
+void job_take(worker *w, const redisReply *entries, const int64_t *claims);
+void job_fetch(worker *w);
+void job_dispatch(worker *w);
 
 /* rw.c */
-void rw_flush(wk *w);
+void results_flush(worker *w);
 /* An error reply: OOM switches the "Redis full" state (logged once per change), anything
  * else is logged with what. 0 if rep is not an error. */
-int rw_reply_error(wk *w, const redisReply *rep, const char *what);
-void rw_set_full(wk *w, int full, const char *why);
+int results_reply_error(worker *w, const redisReply *rep, const char *what);
+void results_set_full(worker *w, int full, const char *why);
 
 /* rc.c */
-void rc_tick(wk *w);
+void reclaim_tick(worker *w);
 
 #endif

@@ -1,4 +1,4 @@
-/* fuzz_cfg.c -- the YAML config loader. Operators hand hookq files that may be truncated,
+/* fuzz_config.c -- the YAML config loader. Operators hand hookq files that may be truncated,
  * mis-indented or not YAML at all: loading must fail with a message naming the problem,
  * never crash, leak or leave the cfg unusable. The input is written to a memfd and
  * loaded through /proc/self/fd/N, since cfg_load_file takes a path (no disk writes). */

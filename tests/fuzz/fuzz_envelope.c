@@ -1,12 +1,12 @@
-/* fuzz_evp.c -- envelope parsing: evp_check_data on raw bytes, and evp_from_fields on
- * fields split from the input. Whatever evp accepts must give a body that is itself
- * valid JSON, since receivers parse it.
+/* fuzz_envelope.c -- envelope parsing: envelope_check_data on raw bytes, and envelope_from_fields
+ * on fields split from the input. Whatever envelope accepts must give a body that is itself valid
+ * JSON, since receivers parse it.
  *
- * evp_check_data is a hand-written syntax scanner, so on raw bytes its verdict is also
- * compared with jansson's (a full parser). Intended differences, where evp follows RFC
+ * envelope_check_data is a hand-written syntax scanner, so on raw bytes its verdict is also
+ * compared with jansson's (a full parser). Intended differences, where envelope follows RFC
  * 8259 and jansson refuses: numbers too big for a double or int64 (1e400), and \u0000
- * in strings and keys. And evp refuses every raw NUL byte (its contract) while jansson
- * overlooks one right after a top-level number ("1\0"). Nesting past evp's limit is
+ * in strings and keys. And envelope refuses every raw NUL byte (its contract) while jansson
+ * overlooks one right after a top-level number ("1\0"). Nesting past envelope's limit is
  * not compared (jansson's is 2048). */
 #include <stddef.h>
 #include <stdint.h>
@@ -22,11 +22,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len);
 
-/* Abort if evp and jansson disagree on whether data is JSON, except as described above. */
+/* Abort if envelope and jansson disagree on whether data is JSON, except as described above. */
 static void differential(const char *data, size_t len) {
     char err[HQ_ERRLEN];
-    const evp_limits lim = {.max_payload = 1024 * 1024, .max_depth = 1024};
-    int ours = evp_check_data(data, len, &lim, err, sizeof(err));
+    const envelope_limits lim = {.max_payload = 1024 * 1024, .max_depth = 1024};
+    int ours = envelope_check_data(data, len, &lim, err, sizeof(err));
     if (ours != HQ_OK && strstr(err, "nested deeper"))
         return;
     json_error_t jerr;
@@ -43,7 +43,7 @@ static void differential(const char *data, size_t len) {
             code == json_error_null_byte_in_key)
             return;
     }
-    fprintf(stderr, "verdicts differ: evp %s (%s), jansson %s (%s at %d)\n",
+    fprintf(stderr, "verdicts differ: envelope %s (%s), jansson %s (%s at %d)\n",
             ours == HQ_OK ? "accepts" : "refuses", ours == HQ_OK ? "" : err,
             theirs == HQ_OK ? "accepts" : "refuses", theirs == HQ_OK ? "" : jerr.text,
             jerr.position);
@@ -56,11 +56,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len) {
     char err[HQ_ERRLEN];
     if (len == 0)
         return 0;
-    const evp_limits lim = {.max_payload = 64 * 1024, .max_depth = 16};
+    const envelope_limits lim = {.max_payload = 64 * 1024, .max_depth = 16};
     const char *in = (const char *)buf + 1;
     size_t n = len - 1;
     if (buf[0] & 1) {
-        (void)evp_check_data(in, n, &lim, err, sizeof(err));
+        (void)envelope_check_data(in, n, &lim, err, sizeof(err));
         differential(in, n);
         return 0;
     }
@@ -85,21 +85,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len) {
             break;
         p = sep + 1;
     }
-    evp e;
-    if (evp_from_fields(&e, "1700000000000-0", nf, names, nlens, vals, vlens, &lim, err,
-                        sizeof(err)) != HQ_OK) {
+    envelope e;
+    if (envelope_from_fields(&e, "1700000000000-0", nf, names, nlens, vals, vlens, &lim, err,
+                             sizeof(err)) != HQ_OK) {
         if (!err[0])
             abort(); /* a refusal always has a reason */
         return 0;
     }
     size_t blen = 0;
-    char *body = evp_body(&e, &blen);
+    char *body = envelope_body(&e, &blen);
     if (!body)
         abort();
-    const evp_limits body_lim = {.max_payload = 1024 * 1024, .max_depth = 32};
-    if (blen != strlen(body) || evp_check_data(body, blen, &body_lim, err, sizeof(err)) != HQ_OK)
+    const envelope_limits body_lim = {.max_payload = 1024 * 1024, .max_depth = 32};
+    if (blen != strlen(body) ||
+        envelope_check_data(body, blen, &body_lim, err, sizeof(err)) != HQ_OK)
         abort();
     free(body);
-    evp_clear(&e);
+    envelope_clear(&e);
     return 0;
 }

@@ -1,4 +1,4 @@
-/* fuzz_pat.c -- event types, patterns and pattern lists. Checks the properties the
+/* fuzz_event_pattern.c -- event types, patterns and pattern lists. Checks the properties the
  * fanout relies on: "*" and a type itself always match a valid type, and a parsed list
  * joins to a canonical form that parses back to the same list. */
 #include <stddef.h>

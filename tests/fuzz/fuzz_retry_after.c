@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len) {
     static const int64_t nows[] = {INT64_C(1445412480000), INT64_C(253402300799000), 0};
     for (size_t i = 0; i < sizeof(nows) / sizeof(nows[0]); i++) {
         int64_t d = -1;
-        if (bo_retry_after_parse(s, nows[i], &d) == HQ_OK && d < 0)
+        if (backoff_retry_after_parse(s, nows[i], &d) == HQ_OK && d < 0)
             abort();
     }
     return 0;

@@ -1,4 +1,4 @@
-/* fuzz_val.c -- URL and custom header validation. Whatever is accepted must be safe
+/* fuzz_validate.c -- URL and custom header validation. Whatever is accepted must be safe
  * to put into a request line or header: no CR, LF, NUL or other controls. */
 #include <stddef.h>
 #include <stdint.h>
@@ -29,19 +29,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len) {
     memcpy(s, buf, len);
     s[len] = '\0';
 
-    if (val_url(s, err, sizeof(err)) == HQ_OK) {
-        if (has_ctl(s, 0) || strchr(s, ' ') || strchr(s, '#') || strlen(s) > VAL_URL_MAX)
+    if (validate_url(s, err, sizeof(err)) == HQ_OK) {
+        if (has_ctl(s, 0) || strchr(s, ' ') || strchr(s, '#') || strlen(s) > VALIDATE_URL_MAX)
             abort();
     } else if (!err[0]) {
         abort();
     }
 
     char *name = NULL, *value = NULL;
-    if (val_header_line(s, &name, &value, err, sizeof(err)) == HQ_OK) {
+    if (validate_header_line(s, &name, &value, err, sizeof(err)) == HQ_OK) {
         if (!name || !value || !*name || has_ctl(name, 0) || has_ctl(value, 1) ||
             strchr(name, ':') || strchr(name, ' '))
             abort();
-        if (val_header(name, value, err, sizeof(err)) != HQ_OK)
+        if (validate_header(name, value, err, sizeof(err)) != HQ_OK)
             abort();
     } else if (name || value) {
         abort(); /* nothing handed out on failure */

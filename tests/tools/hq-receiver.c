@@ -5,7 +5,7 @@
  *
  * Without --secret and --print it does nothing per request but count and answer from a
  * prebuilt response, so a benchmark measures hookq, not the receiver. With --secret it
- * checks Standard Webhooks signatures (sig_verify_v1, 5-minute timestamp tolerance) and
+ * checks Standard Webhooks signatures (sign_verify_v1, 5-minute timestamp tolerance) and
  * answers 401 on a mismatch. --port 0 picks a free port; the first stdout line is always
  * "hq-receiver: listening on ADDR:PORT". SIGTERM/SIGINT: stop, print totals to stderr,
  * write --count-file, exit 0. */
@@ -51,7 +51,7 @@ typedef struct rcv {
     atomic_ulong requests;
     atomic_ulong answered_main;
     atomic_ulong failed;
-    atomic_ulong sig_bad;
+    atomic_ulong sign_bad;
     atomic_ulong too_big;
 } rcv;
 
@@ -109,7 +109,7 @@ static const char *rcv_check_sig(const rcv *r, struct MHD_Connection *c, const r
     long long now = (long long)time(NULL);
     if (t < now - RCV_TOLERANCE_S || t > now + RCV_TOLERANCE_S)
         return "timestamp-out-of-tolerance";
-    if (sig_verify_v1(r->o.secret, id, (int64_t)t, q->body ? q->body : "", q->len, sg) != HQ_OK)
+    if (sign_verify_v1(r->o.secret, id, (int64_t)t, q->body ? q->body : "", q->len, sg) != HQ_OK)
         return "mismatch";
     return "ok";
 }
@@ -184,7 +184,7 @@ static enum MHD_Result rcv_handle(void *cls, struct MHD_Connection *c, const cha
         if (r->o.secret)
             sigres = rcv_check_sig(r, c, q);
         if (r->o.secret && strcmp(sigres, "ok") != 0) {
-            atomic_fetch_add(&r->sig_bad, 1);
+            atomic_fetch_add(&r->sign_bad, 1);
             status = MHD_HTTP_UNAUTHORIZED;
             resp = r->r_bad;
         } else if (r->o.fail_every && n % r->o.fail_every == 0) {
@@ -268,7 +268,7 @@ static int parse_args(int argc, char **argv, rcv_opts *o) {
             o->bind = val;
         } else if (strcmp(a, "--secret") == 0) {
             char err[HQ_ERRLEN];
-            if (sig_secret_valid(val, err, sizeof(err)) != HQ_OK) {
+            if (sign_secret_valid(val, err, sizeof(err)) != HQ_OK) {
                 fprintf(stderr, "hq-receiver: --secret: %s\n", err);
                 return HQ_ERR;
             }
@@ -376,7 +376,7 @@ int main(int argc, char **argv) {
                 "hq-receiver: %lu requests: %lu answered %u, %lu answered 503, "
                 "%lu bad signatures, %lu too large\n",
                 total, atomic_load(&r.answered_main), r.o.status, atomic_load(&r.failed),
-                atomic_load(&r.sig_bad), atomic_load(&r.too_big));
+                atomic_load(&r.sign_bad), atomic_load(&r.too_big));
     rc = 0;
     if (r.o.count_file) {
         FILE *f = fopen(r.o.count_file, "w");

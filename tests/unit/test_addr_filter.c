@@ -1,4 +1,4 @@
-/* test_ipf.c -- outbound address filter. */
+/* test_addr_filter.c -- outbound address filter. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +14,7 @@
 #include "addr_filter.h"
 
 /* Build a sockaddr from text (v4 or v6) and ask f. */
-static int check(const ipf *f, const char *addr, char *reason, size_t len) {
+static int check(const addr_filter *f, const char *addr, char *reason, size_t len) {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
     struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
@@ -28,10 +28,10 @@ static int check(const ipf *f, const char *addr, char *reason, size_t len) {
     } else {
         fail_msg("test address %s does not parse", addr);
     }
-    return ipf_allowed(f, (struct sockaddr *)&ss, reason, len);
+    return addr_filter_allowed(f, (struct sockaddr *)&ss, reason, len);
 }
 
-static void blocked(const ipf *f, const char *addr, const char *class_, const char *shown) {
+static void blocked(const addr_filter *f, const char *addr, const char *class_, const char *shown) {
     char reason[128] = "";
     if (check(f, addr, reason, sizeof(reason)) != 0)
         fail_msg("%s was allowed (%s)", addr, reason);
@@ -39,14 +39,14 @@ static void blocked(const ipf *f, const char *addr, const char *class_, const ch
         fail_msg("%s: reason '%s' lacks '%s' / '%s'", addr, reason, class_, shown);
 }
 
-static void allowed(const ipf *f, const char *addr) {
+static void allowed(const addr_filter *f, const char *addr) {
     char reason[128] = "";
     if (check(f, addr, reason, sizeof(reason)) != 1)
         fail_msg("%s was refused: %s", addr, reason);
 }
 
 static void test_v4_blocked(void **state) {
-    ipf *f = ipf_new(0, NULL, 0, NULL, 0);
+    addr_filter *f = addr_filter_new(0, NULL, 0, NULL, 0);
     assert_non_null(f);
     blocked(f, "0.0.0.0", "this-network", "0.0.0.0");
     blocked(f, "0.1.2.3", "this-network", "0.1.2.3");
@@ -70,11 +70,11 @@ static void test_v4_blocked(void **state) {
     char reason[128];
     check(f, "127.0.0.1", reason, sizeof(reason));
     assert_string_equal(reason, "loopback address 127.0.0.1");
-    ipf_free(f);
+    addr_filter_free(f);
 }
 
 static void test_v4_edges_allowed(void **state) {
-    ipf *f = ipf_new(0, NULL, 0, NULL, 0);
+    addr_filter *f = addr_filter_new(0, NULL, 0, NULL, 0);
     assert_non_null(f);
     allowed(f, "8.8.8.8");
     allowed(f, "1.1.1.1");
@@ -97,11 +97,11 @@ static void test_v4_edges_allowed(void **state) {
     char reason[128];
     assert_int_equal(check(f, "8.8.8.8", reason, sizeof(reason)), 1);
     assert_string_equal(reason, "public address 8.8.8.8");
-    ipf_free(f);
+    addr_filter_free(f);
 }
 
 static void test_v6(void **state) {
-    ipf *f = ipf_new(0, NULL, 0, NULL, 0);
+    addr_filter *f = addr_filter_new(0, NULL, 0, NULL, 0);
     assert_non_null(f);
     blocked(f, "::", "unspecified", "::");
     blocked(f, "::1", "loopback", "::1");
@@ -114,11 +114,11 @@ static void test_v6(void **state) {
     allowed(f, "2001:4860:4860::8888");
     allowed(f, "fec0::1");
     allowed(f, "fbff::1");
-    ipf_free(f);
+    addr_filter_free(f);
 }
 
 static void test_v6_embedded_v4(void **state) {
-    ipf *f = ipf_new(0, NULL, 0, NULL, 0);
+    addr_filter *f = addr_filter_new(0, NULL, 0, NULL, 0);
     assert_non_null(f);
     blocked(f, "::ffff:127.0.0.1", "loopback", "127.0.0.1");
     blocked(f, "::ffff:127.0.0.1", "IPv4-mapped", "::ffff:127.0.0.1");
@@ -140,11 +140,11 @@ static void test_v6_embedded_v4(void **state) {
     char reason[128];
     check(f, "::ffff:127.0.0.1", reason, sizeof(reason));
     assert_string_equal(reason, "loopback address 127.0.0.1 (IPv4-mapped ::ffff:127.0.0.1)");
-    ipf_free(f);
+    addr_filter_free(f);
 }
 
 static void test_allow_private(void **state) {
-    ipf *f = ipf_new(1, NULL, 0, NULL, 0);
+    addr_filter *f = addr_filter_new(1, NULL, 0, NULL, 0);
     assert_non_null(f);
     allowed(f, "127.0.0.1");
     allowed(f, "10.0.0.1");
@@ -157,13 +157,13 @@ static void test_allow_private(void **state) {
     char reason[128];
     check(f, "127.0.0.1", reason, sizeof(reason));
     assert_non_null(strstr(reason, "allowed by config"));
-    ipf_free(f);
+    addr_filter_free(f);
 }
 
 static void test_allow_cidrs(void **state) {
     const char *const cidrs[] = {"10.1.0.0/16", "fd00::/8", "127.0.0.1", "192.168.5.77/24"};
     char err[HQ_ERRLEN] = "";
-    ipf *f = ipf_new(0, cidrs, 4, err, sizeof(err));
+    addr_filter *f = addr_filter_new(0, cidrs, 4, err, sizeof(err));
     assert_non_null(f);
     allowed(f, "10.1.0.1");
     allowed(f, "10.1.255.255");
@@ -186,18 +186,18 @@ static void test_allow_cidrs(void **state) {
     /* reason may be NULL */
     struct sockaddr_in sin = {.sin_family = AF_INET};
     inet_pton(AF_INET, "10.2.0.1", &sin.sin_addr);
-    assert_int_equal(ipf_allowed(f, (struct sockaddr *)&sin, NULL, 0), 0);
-    ipf_free(f);
+    assert_int_equal(addr_filter_allowed(f, (struct sockaddr *)&sin, NULL, 0), 0);
+    addr_filter_free(f);
 }
 
 static void test_allow_all_cidr(void **state) {
     const char *const cidrs[] = {"0.0.0.0/0"};
-    ipf *f = ipf_new(0, cidrs, 1, NULL, 0);
+    addr_filter *f = addr_filter_new(0, cidrs, 1, NULL, 0);
     assert_non_null(f);
     allowed(f, "127.0.0.1");
     allowed(f, "::ffff:127.0.0.1");
     blocked(f, "::1", "loopback", "::1");
-    ipf_free(f);
+    addr_filter_free(f);
 }
 
 static void test_bad_cidrs(void **state) {
@@ -219,32 +219,32 @@ static void test_bad_cidrs(void **state) {
     char err[HQ_ERRLEN];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
-        if (ipf_cidr_valid(bad[i], err, sizeof(err)) != HQ_ERR)
+        if (addr_filter_cidr_valid(bad[i], err, sizeof(err)) != HQ_ERR)
             fail_msg("accepted '%s'", bad[i]);
         assert_true(strlen(err) > 0);
         const char *const one[] = {bad[i]};
-        assert_null(ipf_new(0, one, 1, err, sizeof(err)));
+        assert_null(addr_filter_new(0, one, 1, err, sizeof(err)));
     }
-    assert_int_equal(ipf_cidr_valid(NULL, err, sizeof(err)), HQ_ERR);
-    assert_int_equal(ipf_cidr_valid("10.0.0.0/33", err, sizeof(err)), HQ_ERR);
+    assert_int_equal(addr_filter_cidr_valid(NULL, err, sizeof(err)), HQ_ERR);
+    assert_int_equal(addr_filter_cidr_valid("10.0.0.0/33", err, sizeof(err)), HQ_ERR);
     assert_non_null(strstr(err, "10.0.0.0/33"));
     /* a bad entry after good ones fails the whole set */
     const char *const mixed[] = {"10.0.0.0/8", "bogus"};
-    assert_null(ipf_new(0, mixed, 2, err, sizeof(err)));
+    assert_null(addr_filter_new(0, mixed, 2, err, sizeof(err)));
     assert_non_null(strstr(err, "bogus"));
-    assert_null(ipf_new(0, NULL, 2, err, sizeof(err)));
+    assert_null(addr_filter_new(0, NULL, 2, err, sizeof(err)));
 
     static const char *const good[] = {"10.0.0.0/8", "0.0.0.0/0", "::/0",         "fd00::/8",
                                        "1.2.3.4",    "::1",       "2001:db8::/32"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-        assert_int_equal(ipf_cidr_valid(good[i], err, sizeof(err)), HQ_OK);
+        assert_int_equal(addr_filter_cidr_valid(good[i], err, sizeof(err)), HQ_OK);
 }
 
 static void test_odd_inputs(void **state) {
     char reason[128] = "";
-    assert_int_equal(ipf_allowed(NULL, NULL, reason, sizeof(reason)), 0);
+    assert_int_equal(addr_filter_allowed(NULL, NULL, reason, sizeof(reason)), 0);
     struct sockaddr sa = {.sa_family = AF_UNIX};
-    assert_int_equal(ipf_allowed(NULL, &sa, reason, sizeof(reason)), 0);
+    assert_int_equal(addr_filter_allowed(NULL, &sa, reason, sizeof(reason)), 0);
     assert_non_null(strstr(reason, "family"));
     /* a NULL filter means the defaults */
     blocked(NULL, "127.0.0.1", "loopback", "127.0.0.1");
@@ -254,7 +254,7 @@ static void test_odd_inputs(void **state) {
     memset(tiny, 'x', sizeof(tiny));
     assert_int_equal(check(NULL, "169.254.169.254", tiny, sizeof(tiny)), 0);
     assert_int_equal(strlen(tiny), 7);
-    ipf_free(NULL);
+    addr_filter_free(NULL);
 }
 
 int main(void) {

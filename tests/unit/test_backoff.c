@@ -1,4 +1,4 @@
-/* test_bo.c -- backoff schedule with jitter, Retry-After parsing. */
+/* test_backoff.c -- backoff schedule with jitter, Retry-After parsing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,33 +19,33 @@ static const int64_t sched[] = {30000, 120000, 600000, 3600000, 14400000};
 
 static void test_no_jitter(void **state) {
     for (int a = 2; a <= (int)NSCHED + 1; a++) {
-        assert_int_equal(bo_delay_ms(sched, NSCHED, a, 0.0, 0), sched[a - 2]);
-        assert_int_equal(bo_delay_ms(sched, NSCHED, a, 0.0, UINT64_MAX), sched[a - 2]);
+        assert_int_equal(backoff_delay_ms(sched, NSCHED, a, 0.0, 0), sched[a - 2]);
+        assert_int_equal(backoff_delay_ms(sched, NSCHED, a, 0.0, UINT64_MAX), sched[a - 2]);
     }
 }
 
 static void test_out_of_attempts(void **state) {
-    assert_int_equal(bo_delay_ms(sched, NSCHED, (int)NSCHED + 2, 0.2, 1), -1);
-    assert_int_equal(bo_delay_ms(sched, NSCHED, 100, 0.2, 1), -1);
-    assert_int_equal(bo_delay_ms(sched, 0, 2, 0.2, 1), -1);
-    assert_int_equal(bo_delay_ms(NULL, 3, 2, 0.2, 1), -1);
+    assert_int_equal(backoff_delay_ms(sched, NSCHED, (int)NSCHED + 2, 0.2, 1), -1);
+    assert_int_equal(backoff_delay_ms(sched, NSCHED, 100, 0.2, 1), -1);
+    assert_int_equal(backoff_delay_ms(sched, 0, 2, 0.2, 1), -1);
+    assert_int_equal(backoff_delay_ms(NULL, 3, 2, 0.2, 1), -1);
     /* attempt 1 is the first try, never a retry */
-    assert_int_equal(bo_delay_ms(sched, NSCHED, 1, 0.2, 1), -1);
-    assert_int_equal(bo_delay_ms(sched, NSCHED, 0, 0.2, 1), -1);
-    assert_int_equal(bo_delay_ms(sched, NSCHED, -5, 0.2, 1), -1);
+    assert_int_equal(backoff_delay_ms(sched, NSCHED, 1, 0.2, 1), -1);
+    assert_int_equal(backoff_delay_ms(sched, NSCHED, 0, 0.2, 1), -1);
+    assert_int_equal(backoff_delay_ms(sched, NSCHED, -5, 0.2, 1), -1);
 }
 
 static void test_jitter_extremes(void **state) {
     /* rnd 0 gives the smallest factor 1-j, all ones the largest (just under 1+j, rounded) */
-    assert_int_equal(bo_delay_ms(sched, NSCHED, 2, 0.2, 0), 24000);
-    assert_int_equal(bo_delay_ms(sched, NSCHED, 2, 0.2, UINT64_MAX), 36000);
+    assert_int_equal(backoff_delay_ms(sched, NSCHED, 2, 0.2, 0), 24000);
+    assert_int_equal(backoff_delay_ms(sched, NSCHED, 2, 0.2, UINT64_MAX), 36000);
     /* the middle of the range is the nominal delay */
-    assert_int_equal(bo_delay_ms(sched, NSCHED, 2, 0.2, UINT64_C(1) << 63), 30000);
-    assert_int_equal(bo_delay_ms(sched, NSCHED, 6, 0.5, 0), 7200000);
-    assert_int_equal(bo_delay_ms(sched, NSCHED, 6, 0.5, UINT64_MAX), 21600000);
+    assert_int_equal(backoff_delay_ms(sched, NSCHED, 2, 0.2, UINT64_C(1) << 63), 30000);
+    assert_int_equal(backoff_delay_ms(sched, NSCHED, 6, 0.5, 0), 7200000);
+    assert_int_equal(backoff_delay_ms(sched, NSCHED, 6, 0.5, UINT64_MAX), 21600000);
     /* different random values give different delays */
-    assert_true(bo_delay_ms(sched, NSCHED, 3, 0.2, UINT64_C(1) << 62) !=
-                bo_delay_ms(sched, NSCHED, 3, 0.2, UINT64_C(3) << 62));
+    assert_true(backoff_delay_ms(sched, NSCHED, 3, 0.2, UINT64_C(1) << 62) !=
+                backoff_delay_ms(sched, NSCHED, 3, 0.2, UINT64_C(3) << 62));
 }
 
 static void test_jitter_bounds(void **state) {
@@ -61,7 +61,7 @@ static void test_jitter_bounds(void **state) {
                 rnd ^= rnd << 13;
                 rnd ^= rnd >> 7;
                 rnd ^= rnd << 17;
-                int64_t got = bo_delay_ms(&d, 1, 2, j, rnd);
+                int64_t got = backoff_delay_ms(&d, 1, 2, j, rnd);
                 if ((double)got < (double)d * (1 - j) - 1e-6 * (double)d ||
                     (double)got > (double)d * (1 + j) + 1e-6 * (double)d)
                     fail_msg("d=%lld j=%g rnd=%llu -> %lld", (long long)d, j,
@@ -73,22 +73,22 @@ static void test_jitter_bounds(void **state) {
 
 static void test_jitter_odd_values(void **state) {
     const int64_t zero = 0, neg = -5, huge = INT64_MAX;
-    assert_int_equal(bo_delay_ms(&zero, 1, 2, 0.2, UINT64_MAX), 0);
-    assert_int_equal(bo_delay_ms(&neg, 1, 2, 0.2, UINT64_MAX), 0);
+    assert_int_equal(backoff_delay_ms(&zero, 1, 2, 0.2, UINT64_MAX), 0);
+    assert_int_equal(backoff_delay_ms(&neg, 1, 2, 0.2, UINT64_MAX), 0);
     /* jitter out of range: negative and NaN mean none, >= 1 is capped below 1 */
-    assert_int_equal(bo_delay_ms(sched, NSCHED, 2, -0.5, 0), 30000);
-    assert_int_equal(bo_delay_ms(sched, NSCHED, 2, NAN, 0), 30000);
-    int64_t v = bo_delay_ms(sched, NSCHED, 2, 5.0, 0);
+    assert_int_equal(backoff_delay_ms(sched, NSCHED, 2, -0.5, 0), 30000);
+    assert_int_equal(backoff_delay_ms(sched, NSCHED, 2, NAN, 0), 30000);
+    int64_t v = backoff_delay_ms(sched, NSCHED, 2, 5.0, 0);
     assert_true(v >= 0 && v < 30000);
-    v = bo_delay_ms(sched, NSCHED, 2, 1.0, UINT64_MAX);
+    v = backoff_delay_ms(sched, NSCHED, 2, 1.0, UINT64_MAX);
     assert_true(v > 30000 && v <= 60000);
     /* no overflow on a huge entry */
-    assert_true(bo_delay_ms(&huge, 1, 2, 0.5, UINT64_MAX) > 0);
+    assert_true(backoff_delay_ms(&huge, 1, 2, 0.5, UINT64_MAX) > 0);
 }
 
 static void expect_ra(const char *v, int64_t now, int64_t want) {
     int64_t got = -42;
-    if (bo_retry_after_parse(v, now, &got) != HQ_OK)
+    if (backoff_retry_after_parse(v, now, &got) != HQ_OK)
         fail_msg("rejected '%s'", v);
     if (got != want)
         fail_msg("'%s': got %lld want %lld", v, (long long)got, (long long)want);
@@ -96,7 +96,7 @@ static void expect_ra(const char *v, int64_t now, int64_t want) {
 
 static void expect_ra_bad(const char *v) {
     int64_t got = -42;
-    if (bo_retry_after_parse(v, 1445412480000, &got) != HQ_ERR)
+    if (backoff_retry_after_parse(v, 1445412480000, &got) != HQ_ERR)
         fail_msg("accepted '%s' as %lld", v ? v : "(null)", (long long)got);
 }
 
@@ -108,7 +108,7 @@ static void test_retry_after_seconds(void **state) {
     expect_ra("007", 5, 7000);
     /* absurdly large values saturate instead of overflowing */
     int64_t got = 0;
-    assert_int_equal(bo_retry_after_parse("99999999999999999999999", 0, &got), HQ_OK);
+    assert_int_equal(backoff_retry_after_parse("99999999999999999999999", 0, &got), HQ_OK);
     assert_true(got > INT64_C(1000000000000));
 }
 
@@ -167,13 +167,13 @@ static void test_retry_after_rfc850_century(void **state) {
     /* now = 2015-10-21: "94" is 1994, "65" is 2065 (50 years ahead), "66" is 1966 */
     const int64_t t = INT64_C(1445412480000);
     int64_t got;
-    assert_int_equal(bo_retry_after_parse("Sunday, 06-Nov-94 08:49:37 GMT", t, &got), HQ_OK);
+    assert_int_equal(backoff_retry_after_parse("Sunday, 06-Nov-94 08:49:37 GMT", t, &got), HQ_OK);
     assert_int_equal(got, 0);
-    assert_int_equal(bo_retry_after_parse("Sunday, 01-Jan-65 00:00:00 GMT", t, &got), HQ_OK);
+    assert_int_equal(backoff_retry_after_parse("Sunday, 01-Jan-65 00:00:00 GMT", t, &got), HQ_OK);
     assert_true(got > INT64_C(49) * 365 * 86400000);
-    assert_int_equal(bo_retry_after_parse("Sunday, 01-Jan-66 00:00:00 GMT", t, &got), HQ_OK);
+    assert_int_equal(backoff_retry_after_parse("Sunday, 01-Jan-66 00:00:00 GMT", t, &got), HQ_OK);
     assert_int_equal(got, 0);
-    assert_int_equal(bo_retry_after_parse("Sunday, 01-Jan-16 00:00:00 GMT", t, &got), HQ_OK);
+    assert_int_equal(backoff_retry_after_parse("Sunday, 01-Jan-16 00:00:00 GMT", t, &got), HQ_OK);
     assert_int_equal(got, INT64_C(1451606400000) - t);
 }
 

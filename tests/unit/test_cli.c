@@ -230,7 +230,7 @@ static void test_table(void **state) {
 }
 
 static void test_sid_iso(void **state) {
-    char buf[TM_ISO_LEN];
+    char buf[TS_ISO_LEN];
     (void)state;
     cli_sid_iso("1700000000123-4", buf, sizeof buf);
     assert_string_equal(buf, "2023-11-14T22:13:20.123Z");

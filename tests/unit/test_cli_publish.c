@@ -91,7 +91,7 @@ static void test_validation_first(void **state) {
 }
 
 static void test_internal_validate(void **state) {
-    evp_limits lim = {.max_payload = 64, .max_depth = 2};
+    envelope_limits lim = {.max_payload = 64, .max_depth = 2};
     hookq_publish_opts po = {.tenant = "acme", .endpoint = "ep_1", .id = "order-42"};
     hookq__pub p = {.type = "order.paid", .data = "{\"a\":1}", .datalen = 7, .opts = &po};
     char err[256];

@@ -1,4 +1,4 @@
-/* test_cfg.c -- defaults, YAML (values, every kind of error with its key and line),
+/* test_config.c -- defaults, YAML (values, every kind of error with its key and line),
  * environment, precedence, validation, dump masking, and docs/config.md in sync. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* test_ep.c -- endpoint hash parsing (hand-built HGETALL replies) and the JSON view. */
+/* test_endpoint.c -- endpoint hash parsing (hand-built HGETALL replies) and the JSON view. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -85,7 +85,7 @@ static void test_from_hash_full(void **state) {
     assert_false(pat_list_match(&e->events, "mission.started"));
     assert_string_equal(e->secret, SECRET);
     assert_string_equal(e->secret_old, SECRET_OLD);
-    assert_int_equal(tm_parse_iso("2026-11-24T10:00:00.000Z", &t), HQ_OK);
+    assert_int_equal(ts_parse_iso("2026-11-24T10:00:00.000Z", &t), HQ_OK);
     assert_int_equal(e->secret_old_until, t);
     assert_string_equal(e->description, "Team core");
     assert_string_equal(e->tenant, "acme");
@@ -96,7 +96,7 @@ static void test_from_hash_full(void **state) {
     assert_string_equal(e->header_values[0], "core");
     assert_string_equal(e->header_names[1], "X-Env");
     assert_string_equal(e->header_values[1], "prod");
-    assert_int_equal(tm_parse_iso("2026-11-23T10:00:00.000Z", &t), HQ_OK);
+    assert_int_equal(ts_parse_iso("2026-11-23T10:00:00.000Z", &t), HQ_OK);
     assert_int_equal(e->created_at, t);
     assert_int_equal(e->updated_at, t + 300500);
     assert_int_equal(e->disabled_at, t + 3600000);

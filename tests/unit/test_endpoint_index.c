@@ -1,4 +1,4 @@
-/* test_wket.c -- the worker's endpoint index gives exactly the answers of ep_matches
+/* test_endpoint_index.c -- the worker's endpoint index gives exactly the answers of ep_matches
  * (the one definition of who receives an event), without scanning. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +23,7 @@ static ep *mk(const char *id, const char *events, const char *tenant, int enable
     return e;
 }
 
-static int has(et_ent *const *m, size_t n, const char *id) {
+static int has(epindex_ent *const *m, size_t n, const char *id) {
     int c = 0;
     for (size_t i = 0; i < n; i++)
         if (strcmp(m[i]->e->id, id) == 0)
@@ -33,7 +33,7 @@ static int has(et_ent *const *m, size_t n, const char *id) {
 
 static void test_basic(void **state) {
     (void)state;
-    et *t = et_new();
+    epindex *t = epindex_new();
     assert_non_null(t);
     ep **v = calloc(5, sizeof *v);
     v[0] = mk("ep_a", "task:*", NULL, 1);
@@ -42,43 +42,43 @@ static void test_basic(void **state) {
     v[3] = mk("ep_d", "*", NULL, 0); /* disabled */
     v[4] = mk("ep_e", "message.*", NULL, 1);
     char err[HQ_ERRLEN];
-    assert_int_equal(HQ_OK, et_set(t, v, 5, err, sizeof err));
-    assert_int_equal(5, et_len(t));
-    et_ent *const *m;
-    size_t n = et_match(t, "task:created", NULL, NULL, &m);
+    assert_int_equal(HQ_OK, epindex_set(t, v, 5, err, sizeof err));
+    assert_int_equal(5, epindex_len(t));
+    epindex_ent *const *m;
+    size_t n = epindex_match(t, "task:created", NULL, NULL, &m);
     assert_int_equal(3, n);
     assert_int_equal(1, has(m, n, "ep_a"));
     assert_int_equal(1, has(m, n, "ep_b"));
     assert_int_equal(1, has(m, n, "ep_c"));
-    n = et_match(t, "task:created", "t2", NULL, &m);
+    n = epindex_match(t, "task:created", "t2", NULL, &m);
     assert_int_equal(2, n);
     assert_int_equal(0, has(m, n, "ep_c"));
-    n = et_match(t, "message.received.v2", NULL, NULL, &m);
+    n = epindex_match(t, "message.received.v2", NULL, NULL, &m);
     assert_int_equal(2, n);
     assert_int_equal(1, has(m, n, "ep_e"));
-    n = et_match(t, "messages", NULL, NULL, &m);
+    n = epindex_match(t, "messages", NULL, NULL, &m);
     assert_int_equal(1, n); /* only "*": "message.*" needs the separator */
     /* targeted: the named endpoint only, if enabled, pattern ignored */
-    n = et_match(t, "zzz", NULL, "ep_a", &m);
+    n = epindex_match(t, "zzz", NULL, "ep_a", &m);
     assert_int_equal(1, n);
     assert_int_equal(1, has(m, n, "ep_a"));
-    assert_int_equal(0, et_match(t, "task:x", NULL, "ep_d", &m));
-    assert_int_equal(0, et_match(t, "task:x", NULL, "ep_nope", &m));
+    assert_int_equal(0, epindex_match(t, "task:x", NULL, "ep_d", &m));
+    assert_int_equal(0, epindex_match(t, "task:x", NULL, "ep_nope", &m));
     /* disabled endpoints are still known by id */
-    assert_non_null(et_get(t, "ep_d"));
-    assert_int_equal(0, et_get(t, "ep_d")->e->enabled);
-    assert_null(et_get(t, "ep_zz"));
+    assert_non_null(epindex_get(t, "ep_d"));
+    assert_int_equal(0, epindex_get(t, "ep_d")->e->enabled);
+    assert_null(epindex_get(t, "ep_zz"));
     /* secrets decoded once */
-    assert_true(et_get(t, "ep_a")->keylen >= 24);
+    assert_true(epindex_get(t, "ep_a")->keylen >= 24);
     /* reload replaces everything */
     ep **v2 = calloc(1, sizeof *v2);
     v2[0] = mk("ep_z", "task:done", NULL, 1);
-    assert_int_equal(HQ_OK, et_set(t, v2, 1, err, sizeof err));
-    assert_null(et_get(t, "ep_a"));
-    assert_int_equal(0, et_match(t, "task:created", NULL, NULL, &m));
-    assert_int_equal(1, et_match(t, "task:done", NULL, NULL, &m));
-    et_free(t);
-    et_free(NULL);
+    assert_int_equal(HQ_OK, epindex_set(t, v2, 1, err, sizeof err));
+    assert_null(epindex_get(t, "ep_a"));
+    assert_int_equal(0, epindex_match(t, "task:created", NULL, NULL, &m));
+    assert_int_equal(1, epindex_match(t, "task:done", NULL, NULL, &m));
+    epindex_free(t);
+    epindex_free(NULL);
 }
 
 /* Random endpoints and events: the index and ep_matches agree on every pair. */
@@ -99,17 +99,17 @@ static void test_agrees_with_ep_matches(void **state) {
         v[i] = mk(id, pats[rand() % 12], tenants[rand() % 3], rand() % 5 != 0);
         copy[i] = v[i];
     }
-    et *t = et_new();
+    epindex *t = epindex_new();
     char err[HQ_ERRLEN];
-    assert_int_equal(HQ_OK, et_set(t, v, n, err, sizeof err));
+    assert_int_equal(HQ_OK, epindex_set(t, v, n, err, sizeof err));
     for (int round = 0; round < 400; round++) {
         const char *type = types[rand() % 9];
         const char *tenant = tenants[rand() % 3];
         char target[32];
         int targeted = rand() % 6 == 0;
         snprintf(target, sizeof target, "ep_%d", rand() % 320);
-        et_ent *const *m;
-        size_t got = et_match(t, type, tenant, targeted ? target : NULL, &m);
+        epindex_ent *const *m;
+        size_t got = epindex_match(t, type, tenant, targeted ? target : NULL, &m);
         size_t want = 0;
         for (size_t i = 0; i < n; i++) {
             int w = ep_matches(copy[i], type, tenant, targeted ? target : NULL);
@@ -118,7 +118,7 @@ static void test_agrees_with_ep_matches(void **state) {
         }
         assert_int_equal(want, got);
     }
-    et_free(t);
+    epindex_free(t);
     free(copy);
 }
 

@@ -1,4 +1,4 @@
-/* test_evp.c -- envelope validation from stream fields and the receiver body. */
+/* test_envelope.c -- envelope validation from stream fields and the receiver body. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,9 +36,10 @@ static void add(fields *f, const char *name, const char *val) {
     addb(f, name, val, strlen(val));
 }
 
-static int parse(evp *e, const fields *f, const evp_limits *lim, char *err, size_t errlen) {
-    return evp_from_fields(e, "1700000000000-7", f->n, f->names, f->nlens, f->vals, f->vlens, lim,
-                           err, errlen);
+static int parse(envelope *e, const fields *f, const envelope_limits *lim, char *err,
+                 size_t errlen) {
+    return envelope_from_fields(e, "1700000000000-7", f->n, f->names, f->nlens, f->vals, f->vlens,
+                                lim, err, errlen);
 }
 
 static void std_fields(fields *f) {
@@ -50,8 +51,8 @@ static void std_fields(fields *f) {
 }
 
 /* The whole entry must be refused with a reason containing needle; e stays zeroed. */
-static void expect_reject(const fields *f, const evp_limits *lim, const char *needle) {
-    evp e;
+static void expect_reject(const fields *f, const envelope_limits *lim, const char *needle) {
+    envelope e;
     memset(&e, 0x5a, sizeof(e));
     char err[HQ_ERRLEN] = "";
     assert_int_equal(parse(&e, f, lim, err, sizeof(err)), HQ_ERR);
@@ -70,7 +71,7 @@ static void test_full_envelope(void **state) {
     add(&f, "tenant", "acme.eu:1_x-y");
     add(&f, "endpoint", "ep_01JDX3");
     add(&f, "unknown", "ignored");
-    evp e;
+    envelope e;
     char err[HQ_ERRLEN] = "";
     assert_int_equal(parse(&e, &f, NULL, err, sizeof(err)), HQ_OK);
     assert_string_equal(e.id, "evt_abc");
@@ -82,33 +83,33 @@ static void test_full_envelope(void **state) {
     assert_string_equal(e.endpoint, "ep_01JDX3");
     /* copies, not borrowed pointers */
     assert_ptr_not_equal(e.data, f.vals[3]);
-    evp_clear(&e);
+    envelope_clear(&e);
     assert_null(e.id);
     assert_null(e.data);
     assert_int_equal(e.datalen, 0);
-    evp_clear(&e);
-    evp_clear(NULL);
+    envelope_clear(&e);
+    envelope_clear(NULL);
 }
 
 static void test_defaults_from_stream_id(void **state) {
     fields f = {0};
     add(&f, "type", "message.received");
     add(&f, "data", "42");
-    evp e;
+    envelope e;
     char err[HQ_ERRLEN] = "";
     assert_int_equal(parse(&e, &f, NULL, err, sizeof(err)), HQ_OK);
     assert_string_equal(e.id, "evt_17000000000007");
     assert_int_equal(e.ts, INT64_C(1700000000000));
     assert_null(e.tenant);
     assert_null(e.endpoint);
-    evp_clear(&e);
+    envelope_clear(&e);
 
-    assert_int_equal(
-        evp_from_fields(&e, "5-12", f.n, f.names, f.nlens, f.vals, f.vlens, NULL, err, sizeof(err)),
-        HQ_OK);
+    assert_int_equal(envelope_from_fields(&e, "5-12", f.n, f.names, f.nlens, f.vals, f.vlens, NULL,
+                                          err, sizeof(err)),
+                     HQ_OK);
     assert_string_equal(e.id, "evt_512");
     assert_int_equal(e.ts, 5);
-    evp_clear(&e);
+    envelope_clear(&e);
 
     /* given id and ts win over the stream id */
     add(&f, "id", "evt_x");
@@ -116,7 +117,7 @@ static void test_defaults_from_stream_id(void **state) {
     assert_int_equal(parse(&e, &f, NULL, err, sizeof(err)), HQ_OK);
     assert_string_equal(e.id, "evt_x");
     assert_int_equal(e.ts, 0);
-    evp_clear(&e);
+    envelope_clear(&e);
 }
 
 static void test_bad_stream_id_only_matters_for_defaults(void **state) {
@@ -125,29 +126,29 @@ static void test_bad_stream_id_only_matters_for_defaults(void **state) {
     add(&f, "type", "a");
     add(&f, "data", "{}");
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        evp e;
+        envelope e;
         char err[HQ_ERRLEN] = "";
-        assert_int_equal(evp_from_fields(&e, bad[i], f.n, f.names, f.nlens, f.vals, f.vlens, NULL,
-                                         err, sizeof(err)),
+        assert_int_equal(envelope_from_fields(&e, bad[i], f.n, f.names, f.nlens, f.vals, f.vlens,
+                                              NULL, err, sizeof(err)),
                          HQ_ERR);
         assert_non_null(strstr(err, "field 'id' is missing"));
     }
     fields g;
     std_fields(&g);
-    evp e;
+    envelope e;
     char err[HQ_ERRLEN] = "";
-    assert_int_equal(
-        evp_from_fields(&e, "junk", g.n, g.names, g.nlens, g.vals, g.vlens, NULL, err, sizeof(err)),
-        HQ_OK);
-    evp_clear(&e);
+    assert_int_equal(envelope_from_fields(&e, "junk", g.n, g.names, g.nlens, g.vals, g.vlens, NULL,
+                                          err, sizeof(err)),
+                     HQ_OK);
+    envelope_clear(&e);
     /* id given, ts missing: the stream id is needed for ts */
     fields h = {0};
     add(&h, "id", "evt_1");
     add(&h, "type", "a");
     add(&h, "data", "{}");
-    assert_int_equal(
-        evp_from_fields(&e, "junk", h.n, h.names, h.nlens, h.vals, h.vlens, NULL, err, sizeof(err)),
-        HQ_ERR);
+    assert_int_equal(envelope_from_fields(&e, "junk", h.n, h.names, h.nlens, h.vals, h.vlens, NULL,
+                                          err, sizeof(err)),
+                     HQ_ERR);
     assert_non_null(strstr(err, "field 'ts' is missing"));
 }
 
@@ -177,10 +178,10 @@ static void test_missing_and_duplicate(void **state) {
     expect_reject(&f, NULL, "field 'type' is missing");
 
     /* no fields at all */
-    evp e;
+    envelope e;
     char err[HQ_ERRLEN];
-    assert_int_equal(evp_from_fields(&e, "1-0", 0, NULL, NULL, NULL, NULL, NULL, err, sizeof(err)),
-                     HQ_ERR);
+    assert_int_equal(
+        envelope_from_fields(&e, "1-0", 0, NULL, NULL, NULL, NULL, NULL, err, sizeof(err)), HQ_ERR);
     assert_non_null(strstr(err, "field 'type' is missing"));
 }
 
@@ -241,11 +242,11 @@ static void test_bad_id_type_tenant_endpoint(void **state) {
     fields f;
     base_without(&f, "ts");
     add(&f, "ts", "9223372036854775807");
-    evp e;
+    envelope e;
     char err[HQ_ERRLEN];
     assert_int_equal(parse(&e, &f, NULL, err, sizeof(err)), HQ_OK);
     assert_int_equal(e.ts, INT64_MAX);
-    evp_clear(&e);
+    envelope_clear(&e);
 }
 
 static void test_field_lengths(void **state) {
@@ -258,11 +259,11 @@ static void test_field_lengths(void **state) {
         fields f;
         base_without(&f, names[i]);
         addb(&f, names[i], big, 128);
-        evp e;
+        envelope e;
         char err[HQ_ERRLEN] = "";
         if (parse(&e, &f, NULL, err, sizeof(err)) != HQ_OK)
             fail_msg("%s of 128 bytes rejected: %s", names[i], err);
-        evp_clear(&e);
+        envelope_clear(&e);
         f.vlens[f.n - 1] = 129;
         expect_reject(&f, NULL, "longer than");
         f.vlens[f.n - 1] = 300;
@@ -270,15 +271,16 @@ static void test_field_lengths(void **state) {
     }
 }
 
-static void check_data_ok(const char *d, const evp_limits *lim) {
+static void check_data_ok(const char *d, const envelope_limits *lim) {
     char err[HQ_ERRLEN] = "";
-    if (evp_check_data(d, strlen(d), lim, err, sizeof(err)) != HQ_OK)
+    if (envelope_check_data(d, strlen(d), lim, err, sizeof(err)) != HQ_OK)
         fail_msg("rejected data '%s': %s", d, err);
 }
 
-static void check_data_bad(const char *d, size_t len, const evp_limits *lim, const char *needle) {
+static void check_data_bad(const char *d, size_t len, const envelope_limits *lim,
+                           const char *needle) {
     char err[HQ_ERRLEN] = "";
-    assert_int_equal(evp_check_data(d, len, lim, err, sizeof(err)), HQ_ERR);
+    assert_int_equal(envelope_check_data(d, len, lim, err, sizeof(err)), HQ_ERR);
     if (!strstr(err, needle))
         fail_msg("reason '%s' lacks '%s'", err, needle);
     /* through the stream path the reason names the field */
@@ -286,7 +288,7 @@ static void check_data_bad(const char *d, size_t len, const evp_limits *lim, con
     add(&f, "type", "a");
     addb(&f, "data", d, len);
     char err2[HQ_ERRLEN] = "";
-    evp e;
+    envelope e;
     assert_int_equal(parse(&e, &f, lim, err2, sizeof(err2)), HQ_ERR);
     assert_memory_equal(err2, "field 'data': ", 14);
     assert_string_equal(err2 + 14, err);
@@ -341,14 +343,14 @@ static void test_data_bytes(void **state) {
 }
 
 static void test_data_limits(void **state) {
-    evp_limits lim = {.max_payload = 10, .max_depth = 3};
+    envelope_limits lim = {.max_payload = 10, .max_depth = 3};
     check_data_ok("[1,2,3,45]", &lim); /* exactly 10 bytes */
     check_data_bad("[1,2,3,456]", 11, &lim, "11 bytes, over the limit of 10");
     check_data_ok("[[[]]]", &lim);
     check_data_ok("[[1],[2]]", &lim);
     check_data_bad("[[[[]]]]", 8, &lim, "deeper than 3");
     check_data_ok("{\"a\":[{}]}", &lim); /* exactly 3 */
-    evp_limits lim2 = {.max_payload = 100, .max_depth = 3};
+    envelope_limits lim2 = {.max_payload = 100, .max_depth = 3};
     check_data_bad("{\"a\":[{\"b\":[]}]}", 15, &lim2, "deeper than 3");
     check_data_ok("[\"[[[[\"]", &lim);     /* brackets inside a string */
     check_data_ok("[\"\\\"[[[[\"]", &lim); /* ... after an escaped quote */
@@ -370,19 +372,19 @@ static void test_data_limits(void **state) {
     assert_non_null(huge);
     memset(huge, '[', n);
     check_data_bad(huge, n, NULL, "deeper than 32");
-    check_data_bad(huge, n, &(evp_limits){.max_payload = n - 1}, "over the limit");
+    check_data_bad(huge, n, &(envelope_limits){.max_payload = n - 1}, "over the limit");
     /* exactly 1 MiB of valid JSON passes by default, one byte more does not */
     huge[0] = '"';
     memset(huge + 1, 'x', n - 2);
     huge[n - 1] = '"';
     char err[HQ_ERRLEN];
-    assert_int_equal(evp_check_data(huge, n, NULL, err, sizeof(err)), HQ_OK);
+    assert_int_equal(envelope_check_data(huge, n, NULL, err, sizeof(err)), HQ_OK);
     char *more = malloc(n + 1);
     assert_non_null(more);
     memcpy(more, huge, n - 1);
     more[n - 1] = 'x';
     more[n] = '"';
-    assert_int_equal(evp_check_data(more, n + 1, NULL, err, sizeof(err)), HQ_ERR);
+    assert_int_equal(envelope_check_data(more, n + 1, NULL, err, sizeof(err)), HQ_ERR);
     assert_non_null(strstr(err, "over the limit of 1048576"));
     free(more);
     free(huge);
@@ -532,7 +534,7 @@ static void test_grammar_invalid(void **state) {
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char err[HQ_ERRLEN] = "";
-        if (evp_check_data(bad[i].in, strlen(bad[i].in), NULL, err, sizeof(err)) != HQ_ERR)
+        if (envelope_check_data(bad[i].in, strlen(bad[i].in), NULL, err, sizeof(err)) != HQ_ERR)
             fail_msg("accepted '%s'", bad[i].in);
         if (strcmp(err, bad[i].why) != 0)
             fail_msg("'%s': reason '%s', want '%s'", bad[i].in, err, bad[i].why);
@@ -551,24 +553,24 @@ static void test_string_word_boundaries(void **state) {
         char err[HQ_ERRLEN] = "", want[HQ_ERRLEN];
 
         buf[pos] = '\x01';
-        assert_int_equal(evp_check_data(buf, len, NULL, err, sizeof(err)), HQ_ERR);
+        assert_int_equal(envelope_check_data(buf, len, NULL, err, sizeof(err)), HQ_ERR);
         snprintf(want, sizeof(want),
                  "invalid JSON at byte %zu: control character in string (escape it)", pos);
         assert_string_equal(err, want);
 
         buf[pos] = '\0';
-        assert_int_equal(evp_check_data(buf, len, NULL, err, sizeof(err)), HQ_ERR);
+        assert_int_equal(envelope_check_data(buf, len, NULL, err, sizeof(err)), HQ_ERR);
         snprintf(want, sizeof(want), "contains a NUL byte at offset %zu", pos);
         assert_string_equal(err, want);
 
         buf[pos] = '\xff';
-        assert_int_equal(evp_check_data(buf, len, NULL, err, sizeof(err)), HQ_ERR);
+        assert_int_equal(envelope_check_data(buf, len, NULL, err, sizeof(err)), HQ_ERR);
         snprintf(want, sizeof(want), "invalid UTF-8 at offset %zu", pos);
         assert_string_equal(err, want);
 
         /* a quote ends the string early, so what follows is trailing data */
         buf[pos] = '"';
-        assert_int_equal(evp_check_data(buf, len, NULL, err, sizeof(err)), HQ_ERR);
+        assert_int_equal(envelope_check_data(buf, len, NULL, err, sizeof(err)), HQ_ERR);
         snprintf(want, sizeof(want), "invalid JSON at byte %zu: unexpected data after the value",
                  pos + 1);
         assert_string_equal(err, want);
@@ -576,13 +578,13 @@ static void test_string_word_boundaries(void **state) {
         /* an escaped quote does not end it; valid multi-byte UTF-8 passes anywhere */
         buf[pos] = '\\';
         buf[pos + 1] = '"';
-        assert_int_equal(evp_check_data(buf, len, NULL, err, sizeof(err)), HQ_OK);
+        assert_int_equal(envelope_check_data(buf, len, NULL, err, sizeof(err)), HQ_OK);
         memcpy(buf + pos, "\xe2\x82\xac", 3);
-        assert_int_equal(evp_check_data(buf, len, NULL, err, sizeof(err)), HQ_OK);
+        assert_int_equal(envelope_check_data(buf, len, NULL, err, sizeof(err)), HQ_OK);
         /* and the closing quote may be at any position too */
         buf[pos + 3] = '"';
-        assert_int_equal(evp_check_data(buf, pos + 4, NULL, err, sizeof(err)), HQ_OK);
-        assert_int_equal(evp_check_data(buf, pos + 3, NULL, err, sizeof(err)), HQ_ERR);
+        assert_int_equal(envelope_check_data(buf, pos + 4, NULL, err, sizeof(err)), HQ_OK);
+        assert_int_equal(envelope_check_data(buf, pos + 3, NULL, err, sizeof(err)), HQ_ERR);
         assert_string_equal(err, "invalid JSON at byte 0: unterminated string");
     }
 }
@@ -599,7 +601,8 @@ static void test_nul_anywhere(void **state) {
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char err[HQ_ERRLEN] = "", want[HQ_ERRLEN];
-        assert_int_equal(evp_check_data(cases[i].in, cases[i].len, NULL, err, sizeof(err)), HQ_ERR);
+        assert_int_equal(envelope_check_data(cases[i].in, cases[i].len, NULL, err, sizeof(err)),
+                         HQ_ERR);
         snprintf(want, sizeof(want), "contains a NUL byte at offset %zu", cases[i].at);
         if (strcmp(err, want) != 0)
             fail_msg("case %zu: '%s', want '%s'", i, err, want);
@@ -621,8 +624,8 @@ static void test_depth_mixed_and_cap(void **state) {
         for (int k = d - 1; k >= 0; k--)
             buf[n++] = k % 2 ? ']' : '}';
         char err[HQ_ERRLEN] = "";
-        evp_limits lim = {.max_depth = 64};
-        int rc = evp_check_data(buf, n, &lim, err, sizeof(err));
+        envelope_limits lim = {.max_depth = 64};
+        int rc = envelope_check_data(buf, n, &lim, err, sizeof(err));
         if (d <= 64)
             assert_int_equal(rc, HQ_OK);
         else
@@ -633,10 +636,10 @@ static void test_depth_mixed_and_cap(void **state) {
         memset(buf, '[', (size_t)d);
         memset(buf + d, ']', (size_t)d);
         char err[HQ_ERRLEN] = "";
-        evp_limits lim = {.max_depth = 1024}, huge = {.max_depth = 100000};
+        envelope_limits lim = {.max_depth = 1024}, huge = {.max_depth = 100000};
         int want = d <= 1024 ? HQ_OK : HQ_ERR;
-        assert_int_equal(evp_check_data(buf, (size_t)d * 2, &lim, err, sizeof(err)), want);
-        assert_int_equal(evp_check_data(buf, (size_t)d * 2, &huge, err, sizeof(err)), want);
+        assert_int_equal(envelope_check_data(buf, (size_t)d * 2, &lim, err, sizeof(err)), want);
+        assert_int_equal(envelope_check_data(buf, (size_t)d * 2, &huge, err, sizeof(err)), want);
         if (want == HQ_ERR)
             assert_string_equal(err, "JSON nested deeper than 1024 levels");
     }
@@ -645,43 +648,45 @@ static void test_depth_mixed_and_cap(void **state) {
     buf[100] = '{';
     buf[101] = ']';
     char err[HQ_ERRLEN] = "";
-    assert_int_equal(evp_check_data(buf, 102, &(evp_limits){.max_depth = 200}, err, sizeof(err)),
-                     HQ_ERR);
+    assert_int_equal(
+        envelope_check_data(buf, 102, &(envelope_limits){.max_depth = 200}, err, sizeof(err)),
+        HQ_ERR);
     assert_string_equal(err, "invalid JSON at byte 101: expected a string key");
     memset(buf, '[', 100);
     memset(buf + 100, ']', 99);
     buf[199] = '}';
-    assert_int_equal(evp_check_data(buf, 200, &(evp_limits){.max_depth = 200}, err, sizeof(err)),
-                     HQ_ERR);
+    assert_int_equal(
+        envelope_check_data(buf, 200, &(envelope_limits){.max_depth = 200}, err, sizeof(err)),
+        HQ_ERR);
     assert_string_equal(err, "invalid JSON at byte 199: expected ',' or ']'");
     free(buf);
 }
 
 static void test_tenant_valid(void **state) {
     char err[HQ_ERRLEN];
-    assert_int_equal(evp_tenant_valid("acme", err, sizeof(err)), HQ_OK);
-    assert_int_equal(evp_tenant_valid("A-Z_a.z:0-9", err, sizeof(err)), HQ_OK);
-    assert_int_equal(evp_tenant_valid(NULL, err, sizeof(err)), HQ_ERR);
-    assert_int_equal(evp_tenant_valid("", err, sizeof(err)), HQ_ERR);
-    assert_int_equal(evp_tenant_valid("a,b", err, sizeof(err)), HQ_ERR);
-    assert_int_equal(evp_tenant_valid("a\"b", err, sizeof(err)), HQ_ERR);
+    assert_int_equal(envelope_tenant_valid("acme", err, sizeof(err)), HQ_OK);
+    assert_int_equal(envelope_tenant_valid("A-Z_a.z:0-9", err, sizeof(err)), HQ_OK);
+    assert_int_equal(envelope_tenant_valid(NULL, err, sizeof(err)), HQ_ERR);
+    assert_int_equal(envelope_tenant_valid("", err, sizeof(err)), HQ_ERR);
+    assert_int_equal(envelope_tenant_valid("a,b", err, sizeof(err)), HQ_ERR);
+    assert_int_equal(envelope_tenant_valid("a\"b", err, sizeof(err)), HQ_ERR);
     char t[130];
     memset(t, 't', 128);
     t[128] = '\0';
-    assert_int_equal(evp_tenant_valid(t, err, sizeof(err)), HQ_OK);
+    assert_int_equal(envelope_tenant_valid(t, err, sizeof(err)), HQ_OK);
     t[128] = 't';
     t[129] = '\0';
-    assert_int_equal(evp_tenant_valid(t, err, sizeof(err)), HQ_ERR);
+    assert_int_equal(envelope_tenant_valid(t, err, sizeof(err)), HQ_ERR);
 }
 
 static void test_body_exact(void **state) {
     fields f;
     std_fields(&f);
-    evp e;
+    envelope e;
     char err[HQ_ERRLEN];
     assert_int_equal(parse(&e, &f, NULL, err, sizeof(err)), HQ_OK);
     size_t len = 0;
-    char *b = evp_body(&e, &len);
+    char *b = envelope_body(&e, &len);
     assert_non_null(b);
     /* 1614265330123 is 2021-02-25T15:02:10.123Z (date -u -d @1614265330) */
     const char *want = "{\"id\":\"evt_abc\",\"type\":\"task:transition\","
@@ -690,7 +695,7 @@ static void test_body_exact(void **state) {
     assert_string_equal(b, want);
     assert_int_equal(len, strlen(want));
     free(b);
-    evp_clear(&e);
+    envelope_clear(&e);
 
     /* tenant last; data with odd spacing kept byte for byte */
     memset(&f, 0, sizeof(f));
@@ -698,7 +703,7 @@ static void test_body_exact(void **state) {
     add(&f, "data", " [ 1 ,\n\t\"\\u00e9\" ] ");
     add(&f, "tenant", "t1");
     assert_int_equal(parse(&e, &f, NULL, err, sizeof(err)), HQ_OK);
-    b = evp_body(&e, &len);
+    b = envelope_body(&e, &len);
     assert_non_null(b);
     /* 1700000000000 is 2023-11-14T22:13:20.000Z (date -u -d @1700000000) */
     want = "{\"id\":\"evt_17000000000007\",\"type\":\"invoice.paid.v2\","
@@ -707,14 +712,14 @@ static void test_body_exact(void **state) {
     assert_string_equal(b, want);
     assert_int_equal(len, strlen(want));
     /* the body is itself valid JSON */
-    assert_int_equal(evp_check_data(b, len, NULL, err, sizeof(err)), HQ_OK);
+    assert_int_equal(envelope_check_data(b, len, NULL, err, sizeof(err)), HQ_OK);
     free(b);
-    evp_clear(&e);
+    envelope_clear(&e);
 }
 
 static void test_body_escapes_hand_built(void **state) {
-    /* an evp built by hand (not from fields) still yields valid JSON */
-    evp e = {0};
+    /* an envelope built by hand (not from fields) still yields valid JSON */
+    envelope e = {0};
     e.id = "a\"b\\c";
     e.type = "t\n";
     e.ts = 0;
@@ -722,18 +727,18 @@ static void test_body_escapes_hand_built(void **state) {
     e.datalen = 1;
     e.tenant = "x\x01";
     size_t len;
-    char *b = evp_body(&e, &len);
+    char *b = envelope_body(&e, &len);
     assert_non_null(b);
     assert_string_equal(b, "{\"id\":\"a\\\"b\\\\c\",\"type\":\"t\\u000a\","
                            "\"timestamp\":\"1970-01-01T00:00:00.000Z\",\"data\":1,"
                            "\"tenant\":\"x\\u0001\"}");
     assert_int_equal(len, strlen(b));
     char err[HQ_ERRLEN];
-    assert_int_equal(evp_check_data(b, len, NULL, err, sizeof(err)), HQ_OK);
+    assert_int_equal(envelope_check_data(b, len, NULL, err, sizeof(err)), HQ_OK);
     free(b);
-    assert_null(evp_body(NULL, &len));
-    evp none = {0};
-    assert_null(evp_body(&none, &len));
+    assert_null(envelope_body(NULL, &len));
+    envelope none = {0};
+    assert_null(envelope_body(&none, &len));
 }
 
 int main(void) {

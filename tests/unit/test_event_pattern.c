@@ -1,4 +1,4 @@
-/* test_pat.c -- event type and pattern validation, matching, pattern lists. */
+/* test_event_pattern.c -- event type and pattern validation, matching, pattern lists. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* test_he.c -- the HTTP engine against a real HTTP server on 127.0.0.1.
+/* test_http_engine.c -- the HTTP engine against a real HTTP server on 127.0.0.1.
  *
  * The server lives in this file (raw sockets, one thread per connection) so it can be
  * hostile on demand: never answer, drip a byte a second, send 50 MB or 140 KiB of
@@ -386,8 +386,8 @@ static int srv_get(srv *s, const int *field) {
 
 typedef struct fx {
     cfg c;
-    ipf *allow; /* allow_private=1: loopback reachable */
-    ipf *deny;  /* allow_private=0: loopback refused */
+    addr_filter *allow; /* allow_private=1: loopback reachable */
+    addr_filter *deny;  /* allow_private=0: loopback refused */
     srv *s;
     char url[256];
 } fx;
@@ -403,8 +403,8 @@ static int fx_setup(void **state) {
     f->c.delivery_response_excerpt = 256;
     f->c.delivery_low_speed_time_ms = 10000;
     f->c.delivery_low_speed_limit = 1;
-    f->allow = ipf_new(1, NULL, 0, err, sizeof err);
-    f->deny = ipf_new(0, NULL, 0, err, sizeof err);
+    f->allow = addr_filter_new(1, NULL, 0, err, sizeof err);
+    f->deny = addr_filter_new(0, NULL, 0, err, sizeof err);
     assert_non_null(f->allow);
     assert_non_null(f->deny);
     f->s = srv_start();
@@ -415,8 +415,8 @@ static int fx_setup(void **state) {
 static int fx_teardown(void **state) {
     fx *f = *state;
     srv_stop(f->s);
-    ipf_free(f->allow);
-    ipf_free(f->deny);
+    addr_filter_free(f->allow);
+    addr_filter_free(f->deny);
     free(f);
     return 0;
 }
@@ -428,10 +428,10 @@ static const char *fx_url(fx *f, const char *path) {
 
 typedef struct got {
     int n;
-    he_result last;
+    http_result last;
 } got;
 
-static void on_done(void *udata, const he_result *res) {
+static void on_done(void *udata, const http_result *res) {
     got *g = udata;
     g->n++;
     g->last = *res;
@@ -439,28 +439,28 @@ static void on_done(void *udata, const he_result *res) {
 
 /* Poll until the count of finished requests reaches want; a hard cap on rounds keeps a
  * broken engine from hanging the suite (the assertion then fails). */
-static void drain(he *h, const int *count, int want) {
+static void drain(http_engine *h, const int *count, int want) {
     for (int i = 0; i < 600 && *count < want; i++)
-        he_poll(h, 100);
+        http_poll(h, 100);
     assert_int_equal(*count, want);
 }
 
-static he_result run_one(fx *f, const ipf *filter, const char *url) {
+static http_result run_one(fx *f, const addr_filter *filter, const char *url) {
     char err[HQ_ERRLEN];
     static const char *const hdrs[] = {"Content-Type: application/json"};
     got g = {0};
-    he *h = he_new(&f->c, filter, err, sizeof err);
+    http_engine *h = http_new(&f->c, filter, err, sizeof err);
     assert_non_null(h);
-    assert_int_equal(he_submit(h, url, hdrs, 1, "{}", 2, on_done, &g), HQ_OK);
-    assert_int_equal(g.n, 0); /* never called inside he_submit */
-    assert_int_equal(he_inflight(h), 1);
+    assert_int_equal(http_submit(h, url, hdrs, 1, "{}", 2, on_done, &g), HQ_OK);
+    assert_int_equal(g.n, 0); /* never called inside http_submit */
+    assert_int_equal(http_inflight(h), 1);
     drain(h, &g.n, 1);
-    assert_int_equal(he_inflight(h), 0);
-    he_free(h);
+    assert_int_equal(http_inflight(h), 0);
+    http_free(h);
     return g.last;
 }
 
-static outcome verdict(const he_result *r) {
+static outcome verdict(const http_result *r) {
     outcome_in in = {
         .curl_code = r->curl_code, .http_status = r->http_status, .blocked = r->blocked};
     return outcome_classify(&in);
@@ -472,7 +472,7 @@ typedef struct many {
     int done, ok;
 } many;
 
-static void on_many(void *udata, const he_result *res) {
+static void on_many(void *udata, const http_result *res) {
     many *m = udata;
     m->done++;
     if (res->curl_code == CURLE_OK && res->http_status == 204 && res->error[0] == '\0')
@@ -489,21 +489,21 @@ static void test_thousand_at_64_reuse_connections(void **state) {
      * so a loaded machine (or valgrind) cannot turn slowness into a failure. */
     f->c.delivery_timeout_ms = 60000;
     f->c.delivery_connect_timeout_ms = 30000;
-    he *h = he_new(&f->c, f->allow, err, sizeof err);
+    http_engine *h = http_new(&f->c, f->allow, err, sizeof err);
     assert_non_null(h);
-    assert_int_equal(he_capacity(h), 64);
+    assert_int_equal(http_capacity(h), 64);
     const char *url = fx_url(f, "/204");
     for (int i = 0; i < 100000 && m.done < 1000; i++) {
-        while (submitted < 1000 && he_inflight(h) < he_capacity(h)) {
-            assert_int_equal(he_submit(h, url, hdrs, 2, "{\"a\":1}", 7, on_many, &m), HQ_OK);
+        while (submitted < 1000 && http_inflight(h) < http_capacity(h)) {
+            assert_int_equal(http_submit(h, url, hdrs, 2, "{\"a\":1}", 7, on_many, &m), HQ_OK);
             submitted++;
         }
-        he_poll(h, 100);
+        http_poll(h, 100);
     }
     assert_int_equal(m.done, 1000);
     assert_int_equal(m.ok, 1000);
-    assert_int_equal(he_inflight(h), 0);
-    he_free(h);
+    assert_int_equal(http_inflight(h), 0);
+    http_free(h);
     int conns = srv_get(f->s, &f->s->conns);
     assert_int_equal(srv_get(f->s, &f->s->requests), 1000);
     /* keep-alive: at most one connection per in-flight slot, never one per request */
@@ -516,19 +516,19 @@ static void test_full_engine_refuses(void **state) {
     char err[HQ_ERRLEN];
     many m = {0};
     f->c.delivery_concurrency = 4;
-    he *h = he_new(&f->c, f->allow, err, sizeof err);
+    http_engine *h = http_new(&f->c, f->allow, err, sizeof err);
     assert_non_null(h);
     for (int i = 0; i < 4; i++)
-        assert_int_equal(he_submit(h, fx_url(f, "/204"), NULL, 0, NULL, 0, on_many, &m), HQ_OK);
-    assert_int_equal(he_submit(h, fx_url(f, "/204"), NULL, 0, NULL, 0, on_many, &m), HQ_ERR);
-    assert_int_equal(he_inflight(h), 4);
+        assert_int_equal(http_submit(h, fx_url(f, "/204"), NULL, 0, NULL, 0, on_many, &m), HQ_OK);
+    assert_int_equal(http_submit(h, fx_url(f, "/204"), NULL, 0, NULL, 0, on_many, &m), HQ_ERR);
+    assert_int_equal(http_inflight(h), 4);
     drain(h, &m.done, 4);
     assert_int_equal(m.ok, 4);
     /* slots come back */
-    assert_int_equal(he_submit(h, fx_url(f, "/204"), NULL, 0, NULL, 0, on_many, &m), HQ_OK);
+    assert_int_equal(http_submit(h, fx_url(f, "/204"), NULL, 0, NULL, 0, on_many, &m), HQ_OK);
     drain(h, &m.done, 5);
     assert_int_equal(m.ok, 5);
-    he_free(h);
+    http_free(h);
 }
 
 static void test_headers_and_body_arrive_intact(void **state) {
@@ -541,9 +541,9 @@ static void test_headers_and_body_arrive_intact(void **state) {
     got g = {0};
     for (size_t i = 0; i < blen; i++)
         body[i] = (char)(i * 7 + 3); /* includes NUL and high bytes */
-    he *h = he_new(&f->c, f->allow, err, sizeof err);
+    http_engine *h = http_new(&f->c, f->allow, err, sizeof err);
     assert_non_null(h);
-    assert_int_equal(he_submit(h, fx_url(f, "/echo"), hdrs, 2, body, blen, on_done, &g), HQ_OK);
+    assert_int_equal(http_submit(h, fx_url(f, "/echo"), hdrs, 2, body, blen, on_done, &g), HQ_OK);
     memset(body, 0, blen); /* the engine must have its own copy */
     drain(h, &g.n, 1);
     assert_int_equal(g.last.curl_code, CURLE_OK);
@@ -564,20 +564,20 @@ static void test_headers_and_body_arrive_intact(void **state) {
     pthread_mutex_unlock(&f->s->mu);
 
     /* an empty body is a POST with Content-Length 0, and the handle is reused */
-    assert_int_equal(he_submit(h, fx_url(f, "/echo"), NULL, 0, NULL, 0, on_done, &g), HQ_OK);
+    assert_int_equal(http_submit(h, fx_url(f, "/echo"), NULL, 0, NULL, 0, on_done, &g), HQ_OK);
     drain(h, &g.n, 2);
     assert_int_equal(g.last.http_status, 200);
     pthread_mutex_lock(&f->s->mu);
     assert_int_equal(f->s->echo_len, 0);
     assert_string_equal(f->s->echo_custom, "");
     pthread_mutex_unlock(&f->s->mu);
-    he_free(h);
+    http_free(h);
     free(body);
 }
 
 static void test_excerpt_is_capped(void **state) {
     fx *f = *state;
-    he_result r = run_one(f, f->allow, fx_url(f, "/big1000"));
+    http_result r = run_one(f, f->allow, fx_url(f, "/big1000"));
     assert_int_equal(r.curl_code, CURLE_OK);
     assert_int_equal(r.http_status, 200);
     assert_int_equal(strlen(r.excerpt), 256);
@@ -596,7 +596,7 @@ static void test_excerpt_is_capped(void **state) {
 
 static void test_retry_after_captured(void **state) {
     fx *f = *state;
-    he_result r = run_one(f, f->allow, fx_url(f, "/500"));
+    http_result r = run_one(f, f->allow, fx_url(f, "/500"));
     assert_int_equal(r.curl_code, CURLE_OK);
     assert_int_equal(r.http_status, 500);
     assert_string_equal(r.retry_after, "7");
@@ -611,7 +611,7 @@ static void test_retry_after_captured(void **state) {
 
 static void test_410_gone(void **state) {
     fx *f = *state;
-    he_result r = run_one(f, f->allow, fx_url(f, "/410"));
+    http_result r = run_one(f, f->allow, fx_url(f, "/410"));
     assert_int_equal(r.curl_code, CURLE_OK);
     assert_int_equal(r.http_status, 410);
     assert_int_equal(verdict(&r), OUT_GONE);
@@ -619,7 +619,7 @@ static void test_410_gone(void **state) {
 
 static void test_redirect_not_followed(void **state) {
     fx *f = *state;
-    he_result r = run_one(f, f->allow, fx_url(f, "/302"));
+    http_result r = run_one(f, f->allow, fx_url(f, "/302"));
     assert_int_equal(r.curl_code, CURLE_OK);
     assert_int_equal(r.http_status, 302);
     assert_int_equal(verdict(&r), OUT_RETRY);
@@ -629,7 +629,7 @@ static void test_redirect_not_followed(void **state) {
 static void test_silent_server_hits_total_timeout(void **state) {
     fx *f = *state;
     f->c.delivery_timeout_ms = 1000;
-    he_result r = run_one(f, f->allow, fx_url(f, "/silent"));
+    http_result r = run_one(f, f->allow, fx_url(f, "/silent"));
     assert_int_equal(r.curl_code, CURLE_OPERATION_TIMEDOUT);
     assert_int_equal(r.http_status, 0);
     assert_int_equal(r.blocked, 0);
@@ -642,7 +642,7 @@ static void test_drip_ended_by_low_speed_limit(void **state) {
     f->c.delivery_timeout_ms = 4000;
     f->c.delivery_low_speed_limit = 100;
     f->c.delivery_low_speed_time_ms = 1000;
-    he_result r = run_one(f, f->allow, fx_url(f, "/drip"));
+    http_result r = run_one(f, f->allow, fx_url(f, "/drip"));
     assert_int_equal(r.curl_code, CURLE_OPERATION_TIMEDOUT);
     assert_int_equal(r.http_status, 200); /* the status came; the body never finished */
     assert_int_equal(verdict(&r), OUT_RETRY);
@@ -652,7 +652,7 @@ static void test_drip_ended_by_low_speed_limit(void **state) {
 
 static void test_huge_body_is_capped(void **state) {
     fx *f = *state;
-    he_result r = run_one(f, f->allow, fx_url(f, "/hugebody"));
+    http_result r = run_one(f, f->allow, fx_url(f, "/hugebody"));
     assert_int_equal(r.curl_code, CURLE_WRITE_ERROR);
     assert_int_equal(r.http_status, 200);
     assert_string_equal(r.error, "response body larger than 65536 bytes");
@@ -663,7 +663,7 @@ static void test_huge_body_is_capped(void **state) {
 
 static void test_huge_body_not_read_to_end(void **state) {
     fx *f = *state;
-    he_result r = run_one(f, f->allow, fx_url(f, "/hugebody"));
+    http_result r = run_one(f, f->allow, fx_url(f, "/hugebody"));
     assert_int_equal(r.curl_code, CURLE_WRITE_ERROR);
     /* Once the server thread has seen the close, what it managed to push shows the
      * transfer was cut rather than read to the end (socket buffers hold a few MB). */
@@ -678,7 +678,7 @@ static void test_huge_body_not_read_to_end(void **state) {
 
 static void test_huge_headers_aborted(void **state) {
     fx *f = *state;
-    he_result r = run_one(f, f->allow, fx_url(f, "/hugeheaders"));
+    http_result r = run_one(f, f->allow, fx_url(f, "/hugeheaders"));
     assert_int_equal(r.curl_code, CURLE_WRITE_ERROR);
     assert_string_equal(r.error, "response headers larger than 65536 bytes");
     assert_int_equal(verdict(&r), OUT_RETRY);
@@ -687,7 +687,7 @@ static void test_huge_headers_aborted(void **state) {
 static void test_refused_address_never_connects(void **state) {
     fx *f = *state;
     char url[256];
-    he_result r = run_one(f, f->deny, fx_url(f, "/204"));
+    http_result r = run_one(f, f->deny, fx_url(f, "/204"));
     assert_int_equal(r.blocked, 1);
     assert_int_equal(r.curl_code, CURLE_COULDNT_CONNECT);
     assert_int_equal(r.http_status, 0);
@@ -716,7 +716,7 @@ static void test_only_http_schemes(void **state) {
     fx *f = *state;
     char url[256];
     snprintf(url, sizeof url, "ftp://127.0.0.1:%d/204", f->s->port);
-    he_result r = run_one(f, f->allow, url);
+    http_result r = run_one(f, f->allow, url);
     assert_int_equal(r.curl_code, CURLE_UNSUPPORTED_PROTOCOL);
     assert_true(strlen(r.error) > 0);
     assert_int_equal(verdict(&r), OUT_FINAL);
@@ -748,7 +748,7 @@ static void test_environment_proxy_ignored(void **state) {
     setenv("http_proxy", "http://127.0.0.1:9", 1);
     setenv("HTTP_PROXY", "http://127.0.0.1:9", 1);
     setenv("all_proxy", "http://127.0.0.1:9", 1);
-    he_result r = run_one(f, f->allow, fx_url(f, "/204"));
+    http_result r = run_one(f, f->allow, fx_url(f, "/204"));
     unsetenv("http_proxy");
     unsetenv("HTTP_PROXY");
     unsetenv("all_proxy");
@@ -762,7 +762,7 @@ static void test_configured_proxy_used(void **state) {
     /* the test server plays the proxy; the target name never resolves anywhere */
     snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", f->s->port);
     f->c.delivery_proxy = proxy;
-    he_result r = run_one(f, f->allow, "http://hookq-test.invalid/204");
+    http_result r = run_one(f, f->allow, "http://hookq-test.invalid/204");
     assert_int_equal(r.curl_code, CURLE_OK);
     assert_int_equal(r.http_status, 204);
     assert_int_equal(srv_get(f->s, &f->s->proxied), 1);
@@ -785,25 +785,25 @@ static void test_connection_refused_retries(void **state) {
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
     close(fd);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", ntohs(a.sin_port));
-    he_result r = run_one(f, f->allow, url);
+    http_result r = run_one(f, f->allow, url);
     assert_int_equal(r.curl_code, CURLE_COULDNT_CONNECT);
     assert_int_equal(r.blocked, 0);
     assert_int_equal(verdict(&r), OUT_RETRY);
 }
 
 typedef struct chain {
-    he *h;
+    http_engine *h;
     const char *url;
     int done, ok;
 } chain;
 
-static void on_chain(void *udata, const he_result *res) {
+static void on_chain(void *udata, const http_result *res) {
     chain *c = udata;
     c->done++;
     if (res->http_status == 204)
         c->ok++;
     if (c->done < 10)
-        assert_int_equal(he_submit(c->h, c->url, NULL, 0, "x", 1, on_chain, c), HQ_OK);
+        assert_int_equal(http_submit(c->h, c->url, NULL, 0, "x", 1, on_chain, c), HQ_OK);
 }
 
 static void test_callback_may_resubmit(void **state) {
@@ -811,18 +811,18 @@ static void test_callback_may_resubmit(void **state) {
     char err[HQ_ERRLEN];
     chain c = {0};
     f->c.delivery_concurrency = 1; /* the slot must be free again inside the callback */
-    c.h = he_new(&f->c, f->allow, err, sizeof err);
+    c.h = http_new(&f->c, f->allow, err, sizeof err);
     assert_non_null(c.h);
     c.url = fx_url(f, "/204");
-    assert_int_equal(he_submit(c.h, c.url, NULL, 0, "x", 1, on_chain, &c), HQ_OK);
+    assert_int_equal(http_submit(c.h, c.url, NULL, 0, "x", 1, on_chain, &c), HQ_OK);
     drain(c.h, &c.done, 10);
     assert_int_equal(c.ok, 10);
-    assert_int_equal(he_inflight(c.h), 0);
-    he_free(c.h);
+    assert_int_equal(http_inflight(c.h), 0);
+    http_free(c.h);
     assert_int_equal(srv_get(f->s, &f->s->conns), 1);
 }
 
-static void on_never(void *udata, const he_result *res) {
+static void on_never(void *udata, const http_result *res) {
     (void)res;
     (*(int *)udata)++;
 }
@@ -831,14 +831,15 @@ static void test_free_with_transfers_in_flight(void **state) {
     fx *f = *state;
     char err[HQ_ERRLEN];
     int called = 0;
-    he *h = he_new(&f->c, f->allow, err, sizeof err);
+    http_engine *h = http_new(&f->c, f->allow, err, sizeof err);
     assert_non_null(h);
-    assert_int_equal(he_submit(h, fx_url(f, "/silent"), NULL, 0, "x", 1, on_never, &called), HQ_OK);
-    assert_int_equal(he_submit(h, "gopher://x/", NULL, 0, "x", 1, on_never, &called), HQ_OK);
+    assert_int_equal(http_submit(h, fx_url(f, "/silent"), NULL, 0, "x", 1, on_never, &called),
+                     HQ_OK);
+    assert_int_equal(http_submit(h, "gopher://x/", NULL, 0, "x", 1, on_never, &called), HQ_OK);
     for (int i = 0; i < 20 && srv_get(f->s, &f->s->requests) == 0; i++)
-        he_poll(h, 50);
+        http_poll(h, 50);
     /* the gopher one ended in the first poll; the silent one's callback never runs */
-    he_free(h);
+    http_free(h);
     assert_int_equal(called, 1);
     assert_int_equal(srv_get(f->s, &f->s->requests), 1);
 }
@@ -846,15 +847,15 @@ static void test_free_with_transfers_in_flight(void **state) {
 static void test_new_rejects_bad_input(void **state) {
     fx *f = *state;
     char err[HQ_ERRLEN] = "";
-    assert_null(he_new(&f->c, NULL, err, sizeof err));
+    assert_null(http_new(&f->c, NULL, err, sizeof err));
     assert_true(strlen(err) > 0);
     f->c.delivery_concurrency = 0;
     err[0] = '\0';
-    assert_null(he_new(&f->c, f->allow, err, sizeof err));
+    assert_null(http_new(&f->c, f->allow, err, sizeof err));
     assert_non_null(strstr(err, "concurrency"));
-    he_free(NULL);
-    assert_int_equal(he_poll(NULL, 0), 0);
-    assert_int_equal(he_inflight(NULL), 0);
+    http_free(NULL);
+    assert_int_equal(http_poll(NULL, 0), 0);
+    assert_int_equal(http_inflight(NULL), 0);
 }
 
 int main(void) {

@@ -1,4 +1,4 @@
-/* test_id.c -- id layout, time ordering, uniqueness, validation. */
+/* test_ids.c -- id layout, time ordering, uniqueness, validation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,9 +31,9 @@ static uint64_t decode_time(const char *body) {
 
 static void test_layout(void **state) {
     char id[64];
-    int64_t before = tm_now_ms();
+    int64_t before = ts_now_ms();
     assert_int_equal(id_new(ID_PREFIX_EVENT, id, sizeof id), HQ_OK);
-    int64_t after = tm_now_ms();
+    int64_t after = ts_now_ms();
     assert_int_equal(strlen(id), strlen(ID_PREFIX_EVENT) + BODY);
     assert_memory_equal(id, "evt_", 4);
     const char *body = id + 4;
@@ -63,9 +63,9 @@ static void test_buffer_sizes(void **state) {
 }
 
 static void sleep_past_ms(void) {
-    int64_t t = tm_now_ms();
+    int64_t t = ts_now_ms();
     struct timespec ts = {0, 200000};
-    while (tm_now_ms() <= t)
+    while (ts_now_ms() <= t)
         nanosleep(&ts, NULL);
 }
 
@@ -76,7 +76,7 @@ static void test_time_order(void **state) {
     char prev_max[64] = "";
     for (int r = 0; r < ROUNDS; r++) {
         char lo[64] = "", hi[64] = "";
-        int64_t t0 = tm_now_ms();
+        int64_t t0 = ts_now_ms();
         for (int i = 0; i < PER; i++) {
             char id[64];
             assert_int_equal(id_new("dlv_", id, sizeof id), HQ_OK);

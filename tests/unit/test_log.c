@@ -143,9 +143,9 @@ static void test_text_line(void **state) {
     log_init(LOG_DEBUG, LOG_FMT_TEXT, "host-12");
     capture c;
     cap_start(&c);
-    int64_t before = tm_now_ms();
+    int64_t before = ts_now_ms();
     log_write(LOG_INFO, "job %s attempt %d", "abc", 3);
-    int64_t after = tm_now_ms();
+    int64_t after = ts_now_ms();
     char *out = cap_end(&c);
     /* 2026-11-23T10:00:00.123Z INFO  worker=host-12 message */
     assert_true(strlen(out) > 25);
@@ -154,7 +154,7 @@ static void test_text_line(void **state) {
     memcpy(ts, out, 24);
     ts[24] = '\0';
     int64_t t;
-    assert_int_equal(tm_parse_iso(ts, &t), HQ_OK);
+    assert_int_equal(ts_parse_iso(ts, &t), HQ_OK);
     assert_true(t >= before && t <= after);
     assert_string_equal(out + 25, "INFO  worker=host-12 job abc attempt 3\n");
     free(out);
@@ -204,7 +204,7 @@ static void test_json_line(void **state) {
     assert_string_equal(json_string_value(json_object_get(j, "worker")), "host-12");
     assert_string_equal(json_string_value(json_object_get(j, "msg")), "delivery dlv_1 failed: 503");
     int64_t t;
-    assert_int_equal(tm_parse_iso(json_string_value(json_object_get(j, "ts")), &t), HQ_OK);
+    assert_int_equal(ts_parse_iso(json_string_value(json_object_get(j, "ts")), &t), HQ_OK);
     assert_int_equal(json_object_size(j), 4);
     /* Field order as documented in log.h. */
     assert_true(strncmp(out, "{\"ts\":\"", 7) == 0);

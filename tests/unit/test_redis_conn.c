@@ -1,4 +1,4 @@
-/* test_rq.c -- Redis URL parsing, masking and script table (no network). */
+/* test_redis_conn.c -- Redis URL parsing, masking and script table (no network). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,17 +11,17 @@
 #include "redis_conn.h"
 #include "scripts_gen.h"
 
-static void parse_ok(const char *url, rq_url *u) {
+static void parse_ok(const char *url, rconn_url *u) {
     char err[HQ_ERRLEN] = "";
-    int rc = rq_url_parse(url, u, err, sizeof(err));
+    int rc = rconn_url_parse(url, u, err, sizeof(err));
     if (rc != HQ_OK)
         fail_msg("%s: %s", url, err);
 }
 
 static void parse_bad(const char *url, const char *want) {
-    rq_url u;
+    rconn_url u;
     char err[HQ_ERRLEN] = "";
-    assert_int_equal(rq_url_parse(url, &u, err, sizeof(err)), HQ_ERR);
+    assert_int_equal(rconn_url_parse(url, &u, err, sizeof(err)), HQ_ERR);
     if (!strstr(err, want))
         fail_msg("%s: error '%s' lacks '%s'", url, err, want);
     /* A failed parse leaves nothing to free. */
@@ -31,7 +31,7 @@ static void parse_bad(const char *url, const char *want) {
 
 static void test_defaults(void **state) {
     (void)state;
-    rq_url u;
+    rconn_url u;
     parse_ok("redis://localhost", &u);
     assert_string_equal(u.host, "localhost");
     assert_int_equal(u.port, 6379);
@@ -39,41 +39,41 @@ static void test_defaults(void **state) {
     assert_null(u.user);
     assert_null(u.password);
     assert_null(u.path);
-    rq_url_clear(&u);
+    rconn_url_clear(&u);
 }
 
 static void test_full(void **state) {
     (void)state;
-    rq_url u;
+    rconn_url u;
     parse_ok("redis://alice:s3cret@10.0.0.5:6380/3", &u);
     assert_string_equal(u.host, "10.0.0.5");
     assert_int_equal(u.port, 6380);
     assert_int_equal(u.db, 3);
     assert_string_equal(u.user, "alice");
     assert_string_equal(u.password, "s3cret");
-    rq_url_clear(&u);
+    rconn_url_clear(&u);
 
     parse_ok("redis://:onlypass@h:1/", &u);
     assert_null(u.user);
     assert_string_equal(u.password, "onlypass");
     assert_int_equal(u.port, 1);
     assert_int_equal(u.db, 0);
-    rq_url_clear(&u);
+    rconn_url_clear(&u);
 }
 
 static void test_percent(void **state) {
     (void)state;
-    rq_url u;
+    rconn_url u;
     parse_ok("redis://us%40er:p%3Aa%2Fss%25@h", &u);
     assert_string_equal(u.user, "us@er");
     assert_string_equal(u.password, "p:a/ss%");
-    rq_url_clear(&u);
+    rconn_url_clear(&u);
     /* An unescaped '@' in the password: the last '@' ends the user info. */
     parse_ok("redis://:a@b@host:7000", &u);
     assert_string_equal(u.password, "a@b");
     assert_string_equal(u.host, "host");
     assert_int_equal(u.port, 7000);
-    rq_url_clear(&u);
+    rconn_url_clear(&u);
     parse_bad("redis://:ab%2@h", "percent-escape");
     parse_bad("redis://:ab%zz@h", "percent-escape");
     parse_bad("redis://:ab%00cd@h", "percent-escape");
@@ -81,39 +81,39 @@ static void test_percent(void **state) {
 
 static void test_ipv6(void **state) {
     (void)state;
-    rq_url u;
+    rconn_url u;
     char where[128];
     parse_ok("redis://[::1]:6390/2", &u);
     assert_string_equal(u.host, "::1");
     assert_int_equal(u.port, 6390);
     assert_int_equal(u.db, 2);
-    rq_url_where(&u, where, sizeof(where));
+    rconn_url_where(&u, where, sizeof(where));
     assert_string_equal(where, "[::1]:6390");
-    rq_url_clear(&u);
+    rconn_url_clear(&u);
     parse_ok("redis://[fe80::1]", &u);
     assert_string_equal(u.host, "fe80::1");
     assert_int_equal(u.port, 6379);
-    rq_url_clear(&u);
+    rconn_url_clear(&u);
     parse_bad("redis://[::1:6390", "']'");
     parse_bad("redis://[::1]x", "after ']'");
 }
 
 static void test_unix(void **state) {
     (void)state;
-    rq_url u;
+    rconn_url u;
     char where[128];
     parse_ok("unix:///run/redis/redis.sock?db=4", &u);
     assert_null(u.host);
     assert_string_equal(u.path, "/run/redis/redis.sock");
     assert_int_equal(u.db, 4);
-    rq_url_where(&u, where, sizeof(where));
+    rconn_url_where(&u, where, sizeof(where));
     assert_string_equal(where, "/run/redis/redis.sock");
-    rq_url_clear(&u);
+    rconn_url_clear(&u);
     parse_ok("unix://:pw@/tmp/r.sock", &u);
     assert_string_equal(u.path, "/tmp/r.sock");
     assert_string_equal(u.password, "pw");
     assert_int_equal(u.db, 0);
-    rq_url_clear(&u);
+    rconn_url_clear(&u);
     parse_bad("unix://", "absolute");
     parse_bad("unix://relative.sock", "absolute");
     parse_bad("unix:///tmp/r.sock?db=x", "bad database");
@@ -140,33 +140,33 @@ static void test_errors(void **state) {
 
 static void test_where(void **state) {
     (void)state;
-    rq_url u;
+    rconn_url u;
     char where[128];
     parse_ok("redis://:secret@127.0.0.1:6399", &u);
-    rq_url_where(&u, where, sizeof(where));
+    rconn_url_where(&u, where, sizeof(where));
     assert_string_equal(where, "127.0.0.1:6399");
     assert_null(strstr(where, "secret"));
-    rq_url_clear(&u);
+    rconn_url_clear(&u);
 }
 
 static void test_masked(void **state) {
     (void)state;
-    char *m = rq_url_masked("redis://alice:s3cret@h:1/0");
+    char *m = rconn_url_masked("redis://alice:s3cret@h:1/0");
     assert_string_equal(m, "redis://alice:****@h:1/0");
     free(m);
-    m = rq_url_masked("redis://:s3cret@h");
+    m = rconn_url_masked("redis://:s3cret@h");
     assert_string_equal(m, "redis://:****@h");
     free(m);
-    m = rq_url_masked("redis://:a@b@h");
+    m = rconn_url_masked("redis://:a@b@h");
     assert_string_equal(m, "redis://:****@h");
     free(m);
-    m = rq_url_masked("redis://h:6379/0");
+    m = rconn_url_masked("redis://h:6379/0");
     assert_string_equal(m, "redis://h:6379/0");
     free(m);
-    m = rq_url_masked("http://tokenonly@proxy:3128");
+    m = rconn_url_masked("http://tokenonly@proxy:3128");
     assert_string_equal(m, "http://****@proxy:3128");
     free(m);
-    m = rq_url_masked("");
+    m = rconn_url_masked("");
     assert_string_equal(m, "");
     free(m);
 }
@@ -196,22 +196,22 @@ static void test_noscript(void **state) {
     (void)state;
     redisReply r = {.type = REDIS_REPLY_ERROR};
     r.str = "NOSCRIPT No matching script. Please use EVAL.";
-    assert_true(rq_is_noscript(&r));
+    assert_true(rconn_is_noscript(&r));
     r.str = "ERR something else";
-    assert_false(rq_is_noscript(&r));
+    assert_false(rconn_is_noscript(&r));
     r.type = REDIS_REPLY_STATUS;
     r.str = "NOSCRIPT";
-    assert_false(rq_is_noscript(&r));
-    assert_false(rq_is_noscript(NULL));
+    assert_false(rconn_is_noscript(&r));
+    assert_false(rconn_is_noscript(NULL));
 }
 
 static void test_connect_bad_url(void **state) {
     (void)state;
     char err[HQ_ERRLEN] = "";
     /* Fails while parsing, before any socket is opened. */
-    assert_null(rq_connect("redis://h:99999", 100, 100, err, sizeof(err)));
+    assert_null(rconn_connect("redis://h:99999", 100, 100, err, sizeof(err)));
     assert_non_null(strstr(err, "bad port"));
-    rq_free(NULL);
+    rconn_free(NULL);
 }
 
 int main(void) {

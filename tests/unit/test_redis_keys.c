@@ -1,4 +1,4 @@
-/* test_key.c -- key names exactly as docs/keys.md; prefix validation. */
+/* test_redis_keys.c -- key names exactly as docs/keys.md; prefix validation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* test_tm.c -- ISO 8601 formatting and parsing, clocks. */
+/* test_timestamp.c -- ISO 8601 formatting and parsing, clocks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,40 +11,40 @@
 #include "timestamp.h"
 
 static void test_iso_known(void **state) {
-    char buf[TM_ISO_LEN];
-    tm_iso(0, buf, sizeof buf);
+    char buf[TS_ISO_LEN];
+    ts_iso(0, buf, sizeof buf);
     assert_string_equal(buf, "1970-01-01T00:00:00.000Z");
     /* 2026-11-23T10:00:00Z = 1795428000 s (checked with `date -u -d @1795428000`). */
-    tm_iso(1795428000123LL, buf, sizeof buf);
+    ts_iso(1795428000123LL, buf, sizeof buf);
     assert_string_equal(buf, "2026-11-23T10:00:00.123Z");
     assert_int_equal(strlen(buf), 24);
-    tm_iso(951782400000LL + 5, buf, sizeof buf); /* leap day 2000-02-29 */
+    ts_iso(951782400000LL + 5, buf, sizeof buf); /* leap day 2000-02-29 */
     assert_string_equal(buf, "2000-02-29T00:00:00.005Z");
-    tm_iso(-1, buf, sizeof buf); /* floor, not truncation, before the epoch */
+    ts_iso(-1, buf, sizeof buf); /* floor, not truncation, before the epoch */
     assert_string_equal(buf, "1969-12-31T23:59:59.999Z");
 }
 
 static void test_iso_small_buffer(void **state) {
     char buf[11];
     memset(buf, 'x', sizeof buf);
-    tm_iso(0, buf, sizeof buf);
+    ts_iso(0, buf, sizeof buf);
     assert_string_equal(buf, "1970-01-01");
-    tm_iso(0, NULL, 0); /* must not crash */
+    ts_iso(0, NULL, 0); /* must not crash */
 }
 
 static void test_parse_known(void **state) {
     int64_t ms = -7;
-    assert_int_equal(tm_parse_iso("2026-11-23T10:00:00.123Z", &ms), HQ_OK);
+    assert_int_equal(ts_parse_iso("2026-11-23T10:00:00.123Z", &ms), HQ_OK);
     assert_int_equal(ms, 1795428000123LL);
-    assert_int_equal(tm_parse_iso("2026-11-23T10:00:00Z", &ms), HQ_OK);
+    assert_int_equal(ts_parse_iso("2026-11-23T10:00:00Z", &ms), HQ_OK);
     assert_int_equal(ms, 1795428000000LL);
-    assert_int_equal(tm_parse_iso("2026-11-23T10:00:00.5Z", &ms), HQ_OK);
+    assert_int_equal(ts_parse_iso("2026-11-23T10:00:00.5Z", &ms), HQ_OK);
     assert_int_equal(ms, 1795428000500LL);
-    assert_int_equal(tm_parse_iso("2026-11-23T10:00:00.123456789Z", &ms), HQ_OK);
+    assert_int_equal(ts_parse_iso("2026-11-23T10:00:00.123456789Z", &ms), HQ_OK);
     assert_int_equal(ms, 1795428000123LL);
-    assert_int_equal(tm_parse_iso("1970-01-01T00:00:00.000Z", &ms), HQ_OK);
+    assert_int_equal(ts_parse_iso("1970-01-01T00:00:00.000Z", &ms), HQ_OK);
     assert_int_equal(ms, 0);
-    assert_int_equal(tm_parse_iso("2000-02-29T12:00:00Z", &ms), HQ_OK);
+    assert_int_equal(ts_parse_iso("2000-02-29T12:00:00Z", &ms), HQ_OK);
     assert_int_equal(ms, 951825600000LL);
 }
 
@@ -73,12 +73,12 @@ static void test_parse_bad(void **state) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t ms = 42;
-        if (tm_parse_iso(bad[i], &ms) != HQ_ERR)
+        if (ts_parse_iso(bad[i], &ms) != HQ_ERR)
             fail_msg("accepted '%s'", bad[i]);
         assert_int_equal(ms, 42); /* untouched on error */
     }
     int64_t ms;
-    assert_int_equal(tm_parse_iso(NULL, &ms), HQ_ERR);
+    assert_int_equal(ts_parse_iso(NULL, &ms), HQ_ERR);
 }
 
 static void test_round_trip(void **state) {
@@ -86,30 +86,30 @@ static void test_round_trip(void **state) {
      * millisecond values get exercised. */
     const int64_t end = 4102444800000LL; /* 2100-01-01 */
     for (int64_t ms = 0; ms < end; ms += 86399987LL * 13) {
-        char buf[TM_ISO_LEN];
-        tm_iso(ms, buf, sizeof buf);
+        char buf[TS_ISO_LEN];
+        ts_iso(ms, buf, sizeof buf);
         int64_t back = -1;
-        if (tm_parse_iso(buf, &back) != HQ_OK)
+        if (ts_parse_iso(buf, &back) != HQ_OK)
             fail_msg("could not parse '%s'", buf);
         if (back != ms)
             fail_msg("%s: %lld != %lld", buf, (long long)back, (long long)ms);
     }
-    int64_t now = tm_now_ms();
-    char buf[TM_ISO_LEN];
-    tm_iso(now, buf, sizeof buf);
+    int64_t now = ts_now_ms();
+    char buf[TS_ISO_LEN];
+    ts_iso(now, buf, sizeof buf);
     int64_t back;
-    assert_int_equal(tm_parse_iso(buf, &back), HQ_OK);
+    assert_int_equal(ts_parse_iso(buf, &back), HQ_OK);
     assert_int_equal(back, now);
 }
 
 static void test_clocks(void **state) {
-    int64_t now = tm_now_ms();
+    int64_t now = ts_now_ms();
     assert_true(now > 1700000000000LL); /* after Nov 2023: the clock is in ms, not s */
     assert_true(now < 7258118400000LL); /* before 2200: not in us */
-    int64_t m1 = tm_mono_ms();
-    int64_t u1 = tm_mono_us();
-    int64_t m2 = tm_mono_ms();
-    int64_t u2 = tm_mono_us();
+    int64_t m1 = ts_mono_ms();
+    int64_t u1 = ts_mono_us();
+    int64_t m2 = ts_mono_ms();
+    int64_t u2 = ts_mono_us();
     assert_true(m2 >= m1);
     assert_true(u2 >= u1);
     /* Both read the same clock: us/1000 lies between the ms readings around it. */

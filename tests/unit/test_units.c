@@ -1,4 +1,4 @@
-/* test_dur.c -- duration grammar, shortest formatting, byte sizes, error messages. */
+/* test_units.c -- duration grammar, shortest formatting, byte sizes, error messages. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +13,7 @@
 static int64_t parse_ok(const char *s) {
     char err[HQ_ERRLEN] = "";
     int64_t ms = -1;
-    if (dur_parse(s, &ms, err, sizeof err) != HQ_OK)
+    if (units_parse_duration(s, &ms, err, sizeof err) != HQ_OK)
         fail_msg("'%s' rejected: %s", s, err);
     return ms;
 }
@@ -22,7 +22,7 @@ static int64_t parse_ok(const char *s) {
 static void parse_bad(const char *s, const char *want) {
     char err[HQ_ERRLEN] = "";
     int64_t ms = 12345;
-    if (dur_parse(s, &ms, err, sizeof err) != HQ_ERR)
+    if (units_parse_duration(s, &ms, err, sizeof err) != HQ_ERR)
         fail_msg("'%s' accepted as %lld", s, (long long)ms);
     assert_int_equal(ms, 12345);
     if (!strstr(err, want))
@@ -67,8 +67,8 @@ static void test_parse_errors(void **state) {
     parse_bad("5s\n", "byte 0x0a");
     char err[HQ_ERRLEN];
     int64_t ms;
-    assert_int_equal(dur_parse(NULL, &ms, err, sizeof err), HQ_ERR);
-    assert_int_equal(dur_parse("3x", &ms, NULL, 0), HQ_ERR); /* no err buffer is fine */
+    assert_int_equal(units_parse_duration(NULL, &ms, err, sizeof err), HQ_ERR);
+    assert_int_equal(units_parse_duration("3x", &ms, NULL, 0), HQ_ERR); /* no err buffer is fine */
 }
 
 static void test_parse_overflow(void **state) {
@@ -92,27 +92,27 @@ static void test_error_fits_buffer(void **state) {
     big[sizeof big - 1] = '\0';
     char err[HQ_ERRLEN];
     int64_t ms;
-    assert_int_equal(dur_parse(big, &ms, err, sizeof err), HQ_ERR);
+    assert_int_equal(units_parse_duration(big, &ms, err, sizeof err), HQ_ERR);
     assert_true(strlen(err) < sizeof err);
     assert_non_null(strstr(err, "too large")); /* the reason survives a long echo */
 
     char tiny[8];
     memset(tiny, 'z', sizeof tiny);
-    assert_int_equal(dur_parse("3x", &ms, tiny, sizeof tiny), HQ_ERR);
+    assert_int_equal(units_parse_duration("3x", &ms, tiny, sizeof tiny), HQ_ERR);
     assert_int_equal(strlen(tiny), sizeof tiny - 1);
     assert_memory_equal(tiny, "bad dur", 7);
 
     char u[300] = "1";
     memset(u + 1, 'q', sizeof u - 2);
     u[sizeof u - 1] = '\0';
-    assert_int_equal(dur_parse(u, &ms, err, sizeof err), HQ_ERR);
+    assert_int_equal(units_parse_duration(u, &ms, err, sizeof err), HQ_ERR);
     assert_non_null(strstr(err, "unknown unit"));
     assert_true(strlen(err) < 160);
 }
 
 static void fmt_is(int64_t ms, const char *want) {
     char buf[64];
-    dur_format(ms, buf, sizeof buf);
+    units_format_duration(ms, buf, sizeof buf);
     assert_string_equal(buf, want);
 }
 
@@ -131,18 +131,18 @@ static void test_format(void **state) {
     fmt_is(-1500, "-1s500ms");
     fmt_is(9223372036854LL, "106751d23h47m16s854ms");
     char buf[64];
-    dur_format(INT64_MIN, buf, sizeof buf); /* must not overflow */
+    units_format_duration(INT64_MIN, buf, sizeof buf); /* must not overflow */
     assert_int_equal(buf[0], '-');
 }
 
 static void test_format_small_buffer(void **state) {
     char buf[4];
-    dur_format(5400000, buf, sizeof buf); /* "1h30m" */
+    units_format_duration(5400000, buf, sizeof buf); /* "1h30m" */
     assert_true(strlen(buf) < sizeof buf);
     char one[1] = {'x'};
-    dur_format(5400000, one, sizeof one);
+    units_format_duration(5400000, one, sizeof one);
     assert_int_equal(one[0], '\0');
-    dur_format(1, NULL, 0);
+    units_format_duration(1, NULL, 0);
 }
 
 /* Every formatted value parses back to itself. */
@@ -150,7 +150,7 @@ static void test_format_round_trip(void **state) {
     int64_t v = 1;
     for (int i = 0; i < 2000; i++) {
         char buf[64];
-        dur_format(v, buf, sizeof buf);
+        units_format_duration(v, buf, sizeof buf);
         assert_int_equal(parse_ok(buf), v);
         v = v * 7 / 3 + 13;
         if (v > 9223372036854LL)
@@ -161,7 +161,7 @@ static void test_format_round_trip(void **state) {
 static uint64_t size_ok(const char *s) {
     char err[HQ_ERRLEN] = "";
     uint64_t b = 0;
-    if (size_parse(s, &b, err, sizeof err) != HQ_OK)
+    if (units_parse_size(s, &b, err, sizeof err) != HQ_OK)
         fail_msg("'%s' rejected: %s", s, err);
     return b;
 }
@@ -169,7 +169,7 @@ static uint64_t size_ok(const char *s) {
 static void size_bad(const char *s, const char *want) {
     char err[HQ_ERRLEN] = "";
     uint64_t b = 777;
-    if (size_parse(s, &b, err, sizeof err) != HQ_ERR)
+    if (units_parse_size(s, &b, err, sizeof err) != HQ_ERR)
         fail_msg("'%s' accepted as %llu", s, (unsigned long long)b);
     assert_int_equal(b, 777);
     if (!strstr(err, want))
@@ -205,7 +205,7 @@ static void test_size_errors(void **state) {
     size_bad("18446744073709551616", "too large");
     size_bad("17179869184GiB", "too large");
     uint64_t b;
-    assert_int_equal(size_parse(NULL, &b, NULL, 0), HQ_ERR);
+    assert_int_equal(units_parse_size(NULL, &b, NULL, 0), HQ_ERR);
 }
 
 int main(void) {

@@ -1,4 +1,4 @@
-/* test_val.c -- URL and custom header validation. */
+/* test_validate.c -- URL and custom header validation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,13 +13,13 @@
 
 static void ok_url(const char *url) {
     char err[HQ_ERRLEN] = "";
-    if (val_url(url, err, sizeof(err)) != HQ_OK)
+    if (validate_url(url, err, sizeof(err)) != HQ_OK)
         fail_msg("rejected %s: %s", url, err);
 }
 
 static void bad_url(const char *url, const char *needle) {
     char err[HQ_ERRLEN] = "";
-    if (val_url(url, err, sizeof(err)) != HQ_ERR)
+    if (validate_url(url, err, sizeof(err)) != HQ_ERR)
         fail_msg("accepted %s", url ? url : "(null)");
     if (!strstr(err, needle))
         fail_msg("for %s: error '%s' lacks '%s'", url ? url : "(null)", err, needle);
@@ -90,29 +90,29 @@ static void test_url_chars_and_length(void **state) {
     bad_url("http://example.com/caf\xc3\xa9", "non-ASCII");
     bad_url("http://example.com\\@evil.test/", "backslash");
 
-    /* exactly VAL_URL_MAX is fine, one more is not */
-    char *u = malloc(VAL_URL_MAX + 2);
+    /* exactly VALIDATE_URL_MAX is fine, one more is not */
+    char *u = malloc(VALIDATE_URL_MAX + 2);
     assert_non_null(u);
     strcpy(u, "http://example.com/");
     size_t l = strlen(u);
-    memset(u + l, 'a', VAL_URL_MAX - l);
-    u[VAL_URL_MAX] = '\0';
+    memset(u + l, 'a', VALIDATE_URL_MAX - l);
+    u[VALIDATE_URL_MAX] = '\0';
     ok_url(u);
-    u[VAL_URL_MAX] = 'a';
-    u[VAL_URL_MAX + 1] = '\0';
+    u[VALIDATE_URL_MAX] = 'a';
+    u[VALIDATE_URL_MAX + 1] = '\0';
     bad_url(u, "longer than 2048");
     free(u);
 }
 
 static void ok_header(const char *n, const char *v) {
     char err[HQ_ERRLEN] = "";
-    if (val_header(n, v, err, sizeof(err)) != HQ_OK)
+    if (validate_header(n, v, err, sizeof(err)) != HQ_OK)
         fail_msg("rejected %s: %s", n, err);
 }
 
 static void bad_header(const char *n, const char *v, const char *needle) {
     char err[HQ_ERRLEN] = "";
-    if (val_header(n, v, err, sizeof(err)) != HQ_ERR)
+    if (validate_header(n, v, err, sizeof(err)) != HQ_ERR)
         fail_msg("accepted %s", n ? n : "(null)");
     if (!strstr(err, needle))
         fail_msg("for %s: error '%s' lacks '%s'", n ? n : "(null)", err, needle);
@@ -131,14 +131,14 @@ static void test_header_ok(void **state) {
     ok_header("Hostname", "not Host");
     ok_header("Accept", "application/json");
     ok_header("X-Utf8", "caf\xc3\xa9");
-    char name[VAL_HEADER_NAME_MAX + 1];
-    memset(name, 'a', VAL_HEADER_NAME_MAX);
-    name[VAL_HEADER_NAME_MAX] = '\0';
+    char name[VALIDATE_HEADER_NAME_MAX + 1];
+    memset(name, 'a', VALIDATE_HEADER_NAME_MAX);
+    name[VALIDATE_HEADER_NAME_MAX] = '\0';
     ok_header(name, "v");
-    char *v = malloc(VAL_HEADER_VALUE_MAX + 1);
+    char *v = malloc(VALIDATE_HEADER_VALUE_MAX + 1);
     assert_non_null(v);
-    memset(v, 'v', VAL_HEADER_VALUE_MAX);
-    v[VAL_HEADER_VALUE_MAX] = '\0';
+    memset(v, 'v', VALIDATE_HEADER_VALUE_MAX);
+    v[VALIDATE_HEADER_VALUE_MAX] = '\0';
     ok_header("X-Long", v);
     free(v);
 }
@@ -196,14 +196,14 @@ static void test_header_bad(void **state) {
     bad_header("X-Ok", "secret4\x01", "control");
     bad_header("X-Ok", "secret5\x7f", "control");
 
-    char name[VAL_HEADER_NAME_MAX + 2];
-    memset(name, 'a', VAL_HEADER_NAME_MAX + 1);
-    name[VAL_HEADER_NAME_MAX + 1] = '\0';
+    char name[VALIDATE_HEADER_NAME_MAX + 2];
+    memset(name, 'a', VALIDATE_HEADER_NAME_MAX + 1);
+    name[VALIDATE_HEADER_NAME_MAX + 1] = '\0';
     bad_header(name, "v", "longer than 128");
-    char *v = malloc(VAL_HEADER_VALUE_MAX + 2);
+    char *v = malloc(VALIDATE_HEADER_VALUE_MAX + 2);
     assert_non_null(v);
-    memset(v, 'v', VAL_HEADER_VALUE_MAX + 1);
-    v[VAL_HEADER_VALUE_MAX + 1] = '\0';
+    memset(v, 'v', VALIDATE_HEADER_VALUE_MAX + 1);
+    v[VALIDATE_HEADER_VALUE_MAX + 1] = '\0';
     bad_header("X-Long", v, "longer than 4096");
     free(v);
 }
@@ -211,39 +211,39 @@ static void test_header_bad(void **state) {
 static void test_header_line(void **state) {
     char *n = (char *)1, *v = (char *)1;
     char err[HQ_ERRLEN] = "";
-    assert_int_equal(val_header_line("  X-Api-Key :  s3cr3t value \t", &n, &v, err, sizeof(err)),
-                     HQ_OK);
+    assert_int_equal(
+        validate_header_line("  X-Api-Key :  s3cr3t value \t", &n, &v, err, sizeof(err)), HQ_OK);
     assert_string_equal(n, "X-Api-Key");
     assert_string_equal(v, "s3cr3t value");
     free(n);
     free(v);
 
     /* only the first colon splits */
-    assert_int_equal(val_header_line("X-Url: http://a:1/", &n, &v, err, sizeof(err)), HQ_OK);
+    assert_int_equal(validate_header_line("X-Url: http://a:1/", &n, &v, err, sizeof(err)), HQ_OK);
     assert_string_equal(n, "X-Url");
     assert_string_equal(v, "http://a:1/");
     free(n);
     free(v);
 
-    assert_int_equal(val_header_line("X-Empty:", &n, &v, err, sizeof(err)), HQ_OK);
+    assert_int_equal(validate_header_line("X-Empty:", &n, &v, err, sizeof(err)), HQ_OK);
     assert_string_equal(v, "");
     free(n);
     free(v);
 
-    assert_int_equal(val_header_line("NoColon value", &n, &v, err, sizeof(err)), HQ_ERR);
+    assert_int_equal(validate_header_line("NoColon value", &n, &v, err, sizeof(err)), HQ_ERR);
     assert_non_null(strstr(err, "Name: value"));
     assert_null(n);
     assert_null(v);
-    assert_int_equal(val_header_line(": value", &n, &v, err, sizeof(err)), HQ_ERR);
+    assert_int_equal(validate_header_line(": value", &n, &v, err, sizeof(err)), HQ_ERR);
     assert_non_null(strstr(err, "empty"));
     assert_null(n);
-    assert_int_equal(val_header_line("Host: evil.test", &n, &v, err, sizeof(err)), HQ_ERR);
+    assert_int_equal(validate_header_line("Host: evil.test", &n, &v, err, sizeof(err)), HQ_ERR);
     assert_non_null(strstr(err, "not allowed"));
     assert_null(n);
     assert_null(v);
-    assert_int_equal(val_header_line("X-A: b\r\nX-C: d", &n, &v, err, sizeof(err)), HQ_ERR);
+    assert_int_equal(validate_header_line("X-A: b\r\nX-C: d", &n, &v, err, sizeof(err)), HQ_ERR);
     assert_non_null(strstr(err, "CR or LF"));
-    assert_int_equal(val_header_line(NULL, &n, &v, err, sizeof(err)), HQ_ERR);
+    assert_int_equal(validate_header_line(NULL, &n, &v, err, sizeof(err)), HQ_ERR);
 }
 
 int main(void) {

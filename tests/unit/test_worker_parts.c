@@ -1,4 +1,4 @@
-/* test_wkmisc.c -- the worker's hash map, event cache and pipeline builder (no network). */
+/* test_worker_parts.c -- the worker's hash map, event cache and pipeline builder (no network). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,35 +15,35 @@
 
 static void test_hm(void **state) {
     (void)state;
-    hm *m = hm_new();
+    strmap *m = strmap_new();
     assert_non_null(m);
     static int vals[5000];
     char k[32];
     for (int i = 0; i < 5000; i++) {
         snprintf(k, sizeof k, "key-%d", i);
         vals[i] = i;
-        assert_int_equal(HQ_OK, hm_put(m, k, &vals[i]));
+        assert_int_equal(HQ_OK, strmap_put(m, k, &vals[i]));
     }
-    assert_int_equal(5000, hm_len(m));
+    assert_int_equal(5000, strmap_len(m));
     for (int i = 0; i < 5000; i++) {
         snprintf(k, sizeof k, "key-%d", i);
-        int *v = hm_get(m, k);
+        int *v = strmap_get(m, k);
         assert_non_null(v);
         assert_int_equal(i, *v);
     }
-    assert_null(hm_get(m, "key-5000"));
-    assert_ptr_equal(&vals[7], hm_getn(m, "key-7xyz", 5));
-    assert_int_equal(HQ_OK, hm_put(m, "key-1", &vals[2])); /* replace */
-    assert_int_equal(5000, hm_len(m));
-    assert_ptr_equal(&vals[2], hm_del(m, "key-1"));
-    assert_null(hm_del(m, "key-1"));
-    assert_int_equal(4999, hm_len(m));
-    hm_free(m);
-    hm_free(NULL);
+    assert_null(strmap_get(m, "key-5000"));
+    assert_ptr_equal(&vals[7], strmap_getn(m, "key-7xyz", 5));
+    assert_int_equal(HQ_OK, strmap_put(m, "key-1", &vals[2])); /* replace */
+    assert_int_equal(5000, strmap_len(m));
+    assert_ptr_equal(&vals[2], strmap_del(m, "key-1"));
+    assert_null(strmap_del(m, "key-1"));
+    assert_int_equal(4999, strmap_len(m));
+    strmap_free(m);
+    strmap_free(NULL);
 }
 
-static evp mkev(const char *id) {
-    evp e = {0};
+static envelope mkev(const char *id) {
+    envelope e = {0};
     e.id = strdup(id);
     e.type = strdup("t.x");
     e.data = strdup("{\"a\":1}");
@@ -54,51 +54,51 @@ static evp mkev(const char *id) {
 
 static void test_ec(void **state) {
     (void)state;
-    ec *c = ec_new(2);
+    evcache *c = evcache_new(2);
     assert_non_null(c);
-    evp e1 = mkev("evt_1"), e2 = mkev("evt_2"), e3 = mkev("evt_3");
-    ec_ev *a = ec_put(c, "1-0", &e1);
+    envelope e1 = mkev("evt_1"), e2 = mkev("evt_2"), e3 = mkev("evt_3");
+    evcache_ev *a = evcache_put(c, "1-0", &e1);
     assert_non_null(a);
     assert_null(e1.id); /* moved */
     assert_non_null(strstr(a->body, "{\"a\":1}"));
-    ec_ev *b = ec_put(c, "2-0", &e2);
-    ec_release(b);
-    ec_ev *a2 = ec_get(c, "1-0"); /* 1-0 becomes most recent */
+    evcache_ev *b = evcache_put(c, "2-0", &e2);
+    evcache_release(b);
+    evcache_ev *a2 = evcache_get(c, "1-0"); /* 1-0 becomes most recent */
     assert_ptr_equal(a, a2);
-    ec_release(a2);
-    ec_ev *d = ec_put(c, "3-0", &e3); /* evicts 2-0, the least recent */
-    assert_int_equal(2, ec_len(c));
-    assert_null(ec_get(c, "2-0"));
-    ec_ev *x = ec_get(c, "3-0");
+    evcache_release(a2);
+    evcache_ev *d = evcache_put(c, "3-0", &e3); /* evicts 2-0, the least recent */
+    assert_int_equal(2, evcache_len(c));
+    assert_null(evcache_get(c, "2-0"));
+    evcache_ev *x = evcache_get(c, "3-0");
     assert_ptr_equal(d, x);
-    ec_release(x);
-    ec_release(d);
+    evcache_release(x);
+    evcache_release(d);
     /* an event a job still holds survives the cache going away */
-    ec_free(c);
+    evcache_free(c);
     assert_string_equal("evt_1", a->e.id);
-    ec_release(a);
-    ec_free(NULL);
-    ec_release(NULL);
+    evcache_release(a);
+    evcache_free(NULL);
+    evcache_release(NULL);
 }
 
 static void test_pl_build(void **state) {
     (void)state;
-    pl *p = pl_new();
+    pipeline *p = pipeline_new();
     assert_non_null(p);
     for (int i = 0; i < 1000; i++) {
-        pl_begin(p, i % 3, (void *)(intptr_t)i);
-        pl_arg(p, "XADD");
-        pl_argn(p, "k\0ey", 4);
-        pl_argi(p, -1234567890123LL);
-        pl_end(p);
+        pipeline_begin(p, i % 3, (void *)(intptr_t)i);
+        pipeline_arg(p, "XADD");
+        pipeline_argn(p, "k\0ey", 4);
+        pipeline_argi(p, -1234567890123LL);
+        pipeline_end(p);
     }
-    assert_int_equal(1000, pl_len(p));
-    assert_int_equal(2, pl_tag(p, 998));
-    assert_int_equal(999, (int)(intptr_t)pl_ud(p, 999));
-    pl_reset(p);
-    assert_int_equal(0, pl_len(p));
-    pl_free(p);
-    pl_free(NULL);
+    assert_int_equal(1000, pipeline_len(p));
+    assert_int_equal(2, pipeline_tag(p, 998));
+    assert_int_equal(999, (int)(intptr_t)pipeline_ud(p, 999));
+    pipeline_reset(p);
+    assert_int_equal(0, pipeline_len(p));
+    pipeline_free(p);
+    pipeline_free(NULL);
 }
 
 /* Every job state has its own name in logs (a missing one printed "(null)"). */
