@@ -1,11 +1,13 @@
 /* config.c -- hookq configuration: one table of keys; defaults, YAML, env and cfg_set all
  * go through it, so a key exists in every source or in none. docs/config.md mirrors the
- * table (tests/unit/test_cfg.c checks that they agree). */
+ * table (tests/unit/test_config.c checks that they agree). Reading YAML is yaml_reader's
+ * job; this file only decides what its entries mean. */
 #include "config.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +15,13 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <yaml.h>
 
 #include "units.h"
 #include "hq.h"
 #include "addr_filter.h"
 #include "redis_keys.h"
 #include "redis_conn.h"
+#include "yaml_reader.h"
 
 #define CFG_FILE_MAX     (1024 * 1024) /* YAML files are small; refuse before parsing */
 #define CFG_SCHEDULE_MAX 50
@@ -309,7 +311,7 @@ cfg *cfg_new(void) {
         return NULL;
     for (size_t i = 0; i < NKEYS; i++) {
         /* Defaults are text parsed like any other source; a failure here is OOM (or a
-         * broken default, which test_cfg catches). */
+         * broken default, which test_config catches). */
         if (set_value(c, &cfg_keys[i], cfg_keys[i].def, NULL, 0) != HQ_OK) {
             cfg_free(c);
             return NULL;
@@ -363,233 +365,76 @@ int cfg_load_env(cfg *c, char *const *envp, char *err, size_t errlen) {
 
 /* ---- YAML ------------------------------------------------------------------------ */
 
-typedef struct yp {
-    yaml_parser_t p;
+/* A file's entries applied in file order: yaml_reader knows YAML, this knows the keys. */
+typedef struct file_apply {
     cfg *c;
     const char *file;
     char *err;
     size_t errlen;
-    int seen[NKEYS];
-} yp;
+    size_t seen[NKEYS]; /* line where each key was set, 0 = not yet */
+} file_apply;
 
-static size_t mark_line(const yaml_mark_t *m) {
-    return m->line + 1;
-}
+static int at_line(file_apply *a, size_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static int next_event(yp *y, yaml_event_t *ev) {
-    if (yaml_parser_parse(&y->p, ev))
-        return HQ_OK;
-    const char *problem = y->p.problem ? y->p.problem : "syntax error";
-    if (y->p.context)
-        return hq_seterr(y->err, y->errlen, "%s:%zu: YAML: %s %s", y->file,
-                         mark_line(&y->p.problem_mark), problem, y->p.context);
-    return hq_seterr(y->err, y->errlen, "%s:%zu: YAML: %s", y->file, mark_line(&y->p.problem_mark),
-                     problem);
-}
-
-static int yerr(yp *y, size_t line, const char *msg) {
-    return hq_seterr(y->err, y->errlen, "%s:%zu: %s", y->file, line, msg);
-}
-
-static int unknown_key(yp *y, size_t line, const char *name) {
+static int at_line(file_apply *a, size_t line, const char *fmt, ...) {
     char m[HQ_ERRLEN];
-    snprintf(m, sizeof(m), "unknown key '%s'", name);
-    return yerr(y, line, m);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof(m), fmt, ap);
+    va_end(ap);
+    return hq_seterr(a->err, a->errlen, "%s:%zu: %s", a->file, line, m);
 }
 
-static int mark_seen(yp *y, const cfg_key *k, size_t line) {
+static int mark_seen(file_apply *a, const cfg_key *k, size_t line) {
     size_t i = (size_t)(k - cfg_keys);
-    char m[HQ_ERRLEN];
-    if (y->seen[i]) {
-        snprintf(m, sizeof(m), "key '%s': set twice (first on line %d)", k->name, y->seen[i]);
-        return yerr(y, line, m);
-    }
-    y->seen[i] = (int)line;
+    if (a->seen[i])
+        return at_line(a, line, "key '%s': set twice (first on line %zu)", k->name, a->seen[i]);
+    a->seen[i] = line;
     return HQ_OK;
 }
 
-/* Consume a sequence (its start event already read) into the list key k. */
-static int yaml_list(yp *y, const cfg_key *k, size_t line) {
-    char *items[CFG_LIST_MAX + 1];
-    size_t lines[CFG_LIST_MAX + 1];
-    size_t n = 0, bad;
+static int apply_entry(file_apply *a, const yread_entry *e) {
+    const cfg_key *k = find_key(e->key);
     char m[HQ_ERRLEN];
-    int rc = HQ_ERR;
-    for (;;) {
-        yaml_event_t ev;
-        if (next_event(y, &ev) != HQ_OK)
-            goto cleanup;
-        if (ev.type == YAML_SEQUENCE_END_EVENT) {
-            yaml_event_delete(&ev);
-            break;
-        }
-        if (ev.type != YAML_SCALAR_EVENT) {
-            snprintf(m, sizeof(m), "key '%s': list items must be plain values", k->name);
-            yerr(y, mark_line(&ev.start_mark), m);
-            yaml_event_delete(&ev);
-            goto cleanup;
-        }
-        if (n == CFG_LIST_MAX + 1) {
-            yaml_event_delete(&ev);
-            continue; /* set_list reports "too many" without us keeping the rest */
-        }
-        lines[n] = mark_line(&ev.start_mark);
-        items[n] = strdup((const char *)ev.data.scalar.value);
-        yaml_event_delete(&ev);
-        if (!items[n]) {
-            hq_seterr(y->err, y->errlen, "out of memory");
-            goto cleanup;
-        }
-        n++;
-    }
-    if (set_list(y->c, k, items, n, &bad, m, sizeof(m)) != HQ_OK) {
-        yerr(y, bad < n ? lines[bad] : line, m);
-        goto cleanup;
-    }
-    rc = HQ_OK;
-cleanup:
-    for (size_t i = 0; i < n; i++)
-        free(items[i]);
-    return rc;
-}
-
-static int yaml_mapping(yp *y, const char *prefix, int depth);
-
-/* One "key: value" pair, the key event already read as name at line. */
-static int yaml_pair(yp *y, const char *name, size_t line, int depth) {
-    yaml_event_t ev;
-    char m[HQ_ERRLEN];
-    const cfg_key *k = find_key(name);
-    int rc = HQ_ERR;
-    if (next_event(y, &ev) != HQ_OK)
+    size_t bad;
+    if (e->kind == YREAD_ALIAS)
+        return at_line(a, e->line, "key '%s': YAML aliases are not supported", e->key);
+    if (!k && e->kind == YREAD_MAPPING && is_section(e->key))
+        return HQ_OK; /* its keys are the entries that follow */
+    if (!k && e->kind == YREAD_VALUE && is_section(e->key) && e->empty)
+        return HQ_OK; /* "redis:" with nothing under it is an empty section */
+    if (!k && e->kind != YREAD_MAPPING && is_section(e->key))
+        return at_line(a, e->line, "key '%s': is a section, expected a mapping of keys", e->key);
+    if (!k)
+        return at_line(a, e->line, "unknown key '%s'", e->key);
+    if (e->kind == YREAD_MAPPING)
+        return at_line(a, e->line, "key '%s': expected a %s, got a mapping", e->key,
+                       is_list(k) ? "list" : "single value");
+    if (e->kind == YREAD_LIST && !is_list(k))
+        return at_line(a, e->line, "key '%s': expected a single value, got a list", e->key);
+    if (mark_seen(a, k, e->line) != HQ_OK)
         return HQ_ERR;
-    switch (ev.type) {
-    case YAML_SCALAR_EVENT: {
-        const char *v = (const char *)ev.data.scalar.value;
-        if (!k) {
-            /* "redis:" with nothing under it is an empty section, not an error. */
-            if (is_section(name) && !*v && ev.data.scalar.plain_implicit)
-                rc = HQ_OK;
-            else if (is_section(name)) {
-                snprintf(m, sizeof(m), "key '%s': is a section, expected a mapping of keys", name);
-                rc = yerr(y, line, m);
-            } else
-                rc = unknown_key(y, line, name);
-            break;
-        }
-        if (mark_seen(y, k, line) != HQ_OK)
-            break;
-        if (set_value(y->c, k, v, m, sizeof(m)) != HQ_OK)
-            rc = yerr(y, line, m);
-        else
-            rc = HQ_OK;
-        break;
-    }
-    case YAML_MAPPING_START_EVENT:
-        if (is_section(name))
-            rc = yaml_mapping(y, name, depth + 1);
-        else if (k) {
-            snprintf(m, sizeof(m), "key '%s': expected a %s, got a mapping", name,
-                     is_list(k) ? "list" : "single value");
-            rc = yerr(y, line, m);
-        } else
-            rc = unknown_key(y, line, name);
-        break;
-    case YAML_SEQUENCE_START_EVENT:
-        if (!k && is_section(name)) {
-            snprintf(m, sizeof(m), "key '%s': is a section, expected a mapping of keys", name);
-            rc = yerr(y, line, m);
-        } else if (!k)
-            rc = unknown_key(y, line, name);
-        else if (!is_list(k)) {
-            snprintf(m, sizeof(m), "key '%s': expected a single value, got a list", name);
-            rc = yerr(y, line, m);
-        } else if (mark_seen(y, k, line) == HQ_OK)
-            rc = yaml_list(y, k, line);
-        break;
-    case YAML_ALIAS_EVENT:
-        snprintf(m, sizeof(m), "key '%s': YAML aliases are not supported", name);
-        rc = yerr(y, line, m);
-        break;
-    default:
-        rc = yerr(y, line, "unexpected YAML structure");
-        break;
-    }
-    yaml_event_delete(&ev);
-    return rc;
-}
-
-/* Consume a mapping (its start event already read); keys become prefix.key. */
-static int yaml_mapping(yp *y, const char *prefix, int depth) {
-    char name[CFG_KEY_MAX];
-    if (depth > 4)
-        return hq_seterr(y->err, y->errlen, "%s: YAML nested too deeply", y->file);
-    for (;;) {
-        yaml_event_t ev;
-        if (next_event(y, &ev) != HQ_OK)
-            return HQ_ERR;
-        if (ev.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&ev);
-            return HQ_OK;
-        }
-        size_t line = mark_line(&ev.start_mark);
-        if (ev.type != YAML_SCALAR_EVENT) {
-            yaml_event_delete(&ev);
-            return yerr(y, line, "keys must be plain names");
-        }
-        const char *kname = (const char *)ev.data.scalar.value;
-        int n = prefix ? snprintf(name, sizeof(name), "%s.%s", prefix, kname)
-                       : snprintf(name, sizeof(name), "%s", kname);
-        yaml_event_delete(&ev);
-        if (n < 0 || (size_t)n >= sizeof(name))
-            return yerr(y, line, "key name too long");
-        if (yaml_pair(y, name, line, depth) != HQ_OK)
-            return HQ_ERR;
-    }
-}
-
-static int yaml_document(yp *y) {
-    yaml_event_t ev;
-    int rc = HQ_ERR;
-    if (next_event(y, &ev) != HQ_OK) /* stream start */
-        return HQ_ERR;
-    yaml_event_delete(&ev);
-    if (next_event(y, &ev) != HQ_OK)
-        return HQ_ERR;
-    if (ev.type == YAML_STREAM_END_EVENT) { /* empty file: all defaults */
-        yaml_event_delete(&ev);
+    if (e->truncated)
+        return HQ_OK; /* the key is fine; the reader's error about its items follows */
+    if (e->kind == YREAD_LIST) {
+        if (set_list(a->c, k, e->items, e->n_items, &bad, m, sizeof(m)) != HQ_OK)
+            return at_line(a, bad < e->n_items ? e->item_lines[bad] : e->line, "%s", m);
         return HQ_OK;
     }
-    yaml_event_delete(&ev); /* document start */
-    if (next_event(y, &ev) != HQ_OK)
-        return HQ_ERR;
-    if (ev.type == YAML_MAPPING_START_EVENT)
-        rc = yaml_mapping(y, NULL, 0);
-    else if (ev.type == YAML_SCALAR_EVENT && ev.data.scalar.length == 0 &&
-             ev.data.scalar.plain_implicit)
-        rc = HQ_OK; /* "---" and comments only */
-    else
-        rc = yerr(y, mark_line(&ev.start_mark), "the top level must be a mapping of sections");
-    yaml_event_delete(&ev);
-    if (rc != HQ_OK)
-        return rc;
-    if (next_event(y, &ev) != HQ_OK) /* document end */
-        return HQ_ERR;
-    yaml_event_delete(&ev);
-    if (next_event(y, &ev) != HQ_OK)
-        return HQ_ERR;
-    if (ev.type != YAML_STREAM_END_EVENT)
-        rc = yerr(y, mark_line(&ev.start_mark), "only one YAML document is allowed");
-    yaml_event_delete(&ev);
-    return rc;
+    /* A list key also takes one string, split like the environment form. */
+    if (set_value(a->c, k, e->value, m, sizeof(m)) != HQ_OK)
+        return at_line(a, e->line, "%s", m);
+    return HQ_OK;
 }
 
 int cfg_load_file(cfg *c, const char *path, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL;
+    char *buf = NULL;
     size_t n;
-    yp *y = NULL;
-    int rc = HQ_ERR;
+    yread_doc *doc = NULL;
+    file_apply a = {.c = c, .file = path, .err = err, .errlen = errlen};
+    int rc = HQ_ERR, parsed;
     if (!f)
         return hq_seterr(err, errlen, "%s: %s", path, strerror(errno));
     buf = malloc(CFG_FILE_MAX + 1);
@@ -607,24 +452,17 @@ int cfg_load_file(cfg *c, const char *path, char *err, size_t errlen) {
                   CFG_FILE_MAX);
         goto cleanup;
     }
-    y = calloc(1, sizeof(*y));
-    if (!y || !yaml_parser_initialize(&y->p)) {
-        free(y);
-        y = NULL;
-        hq_seterr(err, errlen, "out of memory");
+    /* Even when the reader fails, the entries before its problem are checked first, so
+     * the error reported is always the first one in the file. */
+    parsed = yread_parse(path, buf, n, &doc, err, errlen);
+    if (!doc)
         goto cleanup;
-    }
-    y->c = c;
-    y->file = path;
-    y->err = err;
-    y->errlen = errlen;
-    yaml_parser_set_input_string(&y->p, buf, n);
-    rc = yaml_document(y);
+    for (size_t i = 0; i < doc->n; i++)
+        if (apply_entry(&a, &doc->entries[i]) != HQ_OK)
+            goto cleanup;
+    rc = parsed;
 cleanup:
-    if (y) {
-        yaml_parser_delete(&y->p);
-        free(y);
-    }
+    yread_free(doc);
     free(buf);
     fclose(f);
     return rc;

@@ -11,7 +11,7 @@
  *
  * Unknown keys, wrong types and bad values are errors that name the key and, for files,
  * "FILE:LINE". docs/config.md (and the README table) list every key; keep them in sync
- * with the table in cfg.c, which is the one place keys are defined.
+ * with the table in config.c, which is the one place keys are defined.
  * A cfg is read-only after cfg_validate and passed explicitly; there is no global. */
 #ifndef HQ_CONFIG_H
 #define HQ_CONFIG_H
