@@ -27,12 +27,15 @@
 #define CFG_SCHEDULE_MAX 50
 #define CFG_LIST_MAX     256
 #define CFG_KEY_MAX      128
+#define CFG_CACHE_MIN    (1024 * 1024) /* events.cache_memory: one default-sized event fits */
 
 typedef enum {
     T_STR,     /* char * */
     T_DUR,     /* int64_t ms */
     T_SIZE,    /* uint64_t bytes */
+    T_SSIZE,   /* int64_t bytes (parsed unsigned, so never negative) */
     T_INT,     /* int */
+    T_INT64,   /* int64_t */
     T_DOUBLE,  /* double */
     T_BOOL,    /* int 0/1 */
     T_LEVEL,   /* log_level */
@@ -87,6 +90,8 @@ static const cfg_key cfg_keys[] = {
     K("events.max_depth", T_INT, events_max_depth, "32"),
     K("events.retention", T_DUR, events_retention_ms, "72h"),
     K("events.idempotency_ttl", T_DUR, events_idempotency_ttl_ms, "24h"),
+    K("events.cache_memory", T_SSIZE, events_cache_memory, "64MiB"),
+    K("dead.maxlen", T_INT64, dead_maxlen, "100000"),
     K("security.allow_private_networks", T_BOOL, security_allow_private_networks, "false"),
     L("security.allow_cidrs", T_STRLIST, security_allow_cidrs, security_allow_cidrs_len, ""),
     K("log.level", T_LEVEL, log_level, "info"),
@@ -143,6 +148,16 @@ static int parse_int(const char *s, int *out) {
     if (!*s || isspace((unsigned char)*s) || *end || errno || v < -2147483647L || v > 2147483647L)
         return HQ_ERR;
     *out = (int)v;
+    return HQ_OK;
+}
+
+static int parse_int64(const char *s, int64_t *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || isspace((unsigned char)*s) || *end || errno)
+        return HQ_ERR;
+    *out = (int64_t)v;
     return HQ_OK;
 }
 
@@ -246,16 +261,24 @@ static int set_value(cfg *c, const cfg_key *k, const char *v, char *err, size_t 
         *AT(c, k, int64_t) = ms;
         return HQ_OK;
     }
-    case T_SIZE: {
+    case T_SIZE:
+    case T_SSIZE: {
         uint64_t b;
-        if (units_parse_size(v, &b, NULL, 0) != HQ_OK)
+        if (units_parse_size(v, &b, NULL, 0) != HQ_OK || (k->type == T_SSIZE && b > INT64_MAX))
             return hq_seterr(err, errlen, "key '%s': bad size '%s' (e.g. 65536, 64KiB, 1MiB)",
                              k->name, v);
-        *AT(c, k, uint64_t) = b;
+        if (k->type == T_SSIZE)
+            *AT(c, k, int64_t) = (int64_t)b;
+        else
+            *AT(c, k, uint64_t) = b;
         return HQ_OK;
     }
     case T_INT:
         if (parse_int(v, AT(c, k, int)) != HQ_OK)
+            return hq_seterr(err, errlen, "key '%s': bad integer '%s'", k->name, v);
+        return HQ_OK;
+    case T_INT64:
+        if (parse_int64(v, AT(c, k, int64_t)) != HQ_OK)
             return hq_seterr(err, errlen, "key '%s': bad integer '%s'", k->name, v);
         return HQ_OK;
     case T_DOUBLE:
@@ -522,6 +545,12 @@ int cfg_validate(const cfg *c, char *err, size_t errlen) {
         return HQ_ERR;
     if (c->delivery_max_response_bytes < 1)
         return hq_seterr(err, errlen, "key 'delivery.max_response': must be at least 1 byte");
+    if (c->events_cache_memory < CFG_CACHE_MIN)
+        return hq_seterr(err, errlen, "key 'events.cache_memory': must be at least 1MiB");
+    if (c->dead_maxlen < 0)
+        return hq_seterr(err, errlen,
+                         "key 'dead.maxlen': %lld is out of range (0 = unlimited, or a count)",
+                         (long long)c->dead_maxlen);
     if (c->events_max_payload < 1 || c->events_max_payload > 512ull * 1024 * 1024)
         return hq_seterr(err, errlen,
                          "key 'events.max_payload': must be 1..512MiB (a Redis "
@@ -626,8 +655,14 @@ static char *value_text(const cfg *c, const cfg_key *k) {
     case T_SIZE:
         size_format(*CAT(c, k, uint64_t), b, sizeof(b));
         return strdup(b);
+    case T_SSIZE:
+        size_format((uint64_t)*CAT(c, k, int64_t), b, sizeof(b));
+        return strdup(b);
     case T_INT:
         snprintf(b, sizeof(b), "%d", *CAT(c, k, int));
+        return strdup(b);
+    case T_INT64:
+        snprintf(b, sizeof(b), "%lld", (long long)*CAT(c, k, int64_t));
         return strdup(b);
     case T_DOUBLE:
         snprintf(b, sizeof(b), "%g", *CAT(c, k, double));
@@ -665,6 +700,8 @@ static json_t *value_json(const cfg *c, const cfg_key *k, const char *text) {
     switch (k->type) {
     case T_INT:
         return json_integer(*CAT(c, k, int));
+    case T_INT64:
+        return json_integer((json_int_t)*CAT(c, k, int64_t));
     case T_DOUBLE:
         return json_real(*CAT(c, k, double));
     case T_BOOL:

@@ -61,6 +61,10 @@ typedef struct cfg {
     int events_max_depth;              /* events.max_depth 32 */
     int64_t events_retention_ms;       /* events.retention 72h: trim events stream by MINID */
     int64_t events_idempotency_ttl_ms; /* events.idempotency_ttl 24h: --id dedupe window */
+    int64_t events_cache_memory;       /* events.cache_memory 64MiB, >= 1MiB: event cache cap */
+
+    /* dead */
+    int64_t dead_maxlen; /* dead.maxlen 100000: P:{q}:dead trimmed MAXLEN ~; 0 = unlimited */
 
     /* security */
     int security_allow_private_networks; /* security.allow_private_networks false */

@@ -94,6 +94,8 @@ static void test_defaults(void **state) {
     assert_int_equal(c->events_max_depth, 32);
     assert_int_equal(c->events_retention_ms, 72 * 3600000LL);
     assert_int_equal(c->events_idempotency_ttl_ms, 24 * 3600000LL);
+    assert_int_equal(c->events_cache_memory, 64 * 1048576LL);
+    assert_int_equal(c->dead_maxlen, 100000);
     assert_int_equal(c->security_allow_private_networks, 0);
     assert_int_equal(c->security_allow_cidrs_len, 0);
     assert_int_equal(c->log_level, LOG_INFO);
@@ -142,6 +144,9 @@ static const char *full_yaml = "# every key, none at its default\n"
                                "  max_depth: 16\n"
                                "  retention: 7d\n"
                                "  idempotency_ttl: 2h\n"
+                               "  cache_memory: 256MiB\n"
+                               "dead:\n"
+                               "  maxlen: 0\n"
                                "security:\n"
                                "  allow_private_networks: yes\n"
                                "  allow_cidrs:\n"
@@ -193,6 +198,8 @@ static void test_yaml_every_key(void **state) {
     assert_int_equal(c->events_max_depth, 16);
     assert_int_equal(c->events_retention_ms, 7 * 86400000LL);
     assert_int_equal(c->events_idempotency_ttl_ms, 7200000);
+    assert_int_equal(c->events_cache_memory, 256 * 1048576LL);
+    assert_int_equal(c->dead_maxlen, 0);
     assert_int_equal(c->security_allow_private_networks, 1);
     assert_int_equal(c->security_allow_cidrs_len, 2);
     assert_string_equal(c->security_allow_cidrs[0], "10.20.0.0/16");
@@ -529,6 +536,14 @@ static void test_validate(void **state) {
     valid("delivery.proxy", "socks5://127.0.0.1:1080");
     invalid("worker.name", "has space", "key 'worker.name'");
     valid("worker.name", "pod-7");
+    invalid("dead.maxlen", "-1",
+            "key 'dead.maxlen': -1 is out of range (0 = unlimited, or a count)");
+    valid("dead.maxlen", "0");
+    valid("dead.maxlen", "1");
+    invalid("events.cache_memory", "1048575", "key 'events.cache_memory': must be at least 1MiB");
+    invalid("events.cache_memory", "0", "key 'events.cache_memory'");
+    valid("events.cache_memory", "1MiB");
+    valid("events.cache_memory", "1048576");
 }
 
 static char *dump_str(const cfg *c, int json) {
@@ -578,6 +593,86 @@ static void test_dump(void **state) {
     json_decref(o);
     free(j);
     cfg_free(c);
+}
+
+/* dead.maxlen (int64_t count, 0 = unlimited) and events.cache_memory (int64_t bytes, a
+ * size like delivery.max_response) from every source, with their errors. */
+static void test_dead_maxlen_and_cache_memory(void **state) {
+    fx *f = *state;
+    char err[HQ_ERRLEN] = "";
+    cfg *c = cfg_new();
+    write_file(f->path, "dead:\n  maxlen: 250\nevents:\n  cache_memory: 1 MiB\n");
+    if (cfg_load_file(c, f->path, err, sizeof(err)) != HQ_OK)
+        fail_msg("%s", err);
+    assert_int_equal(c->dead_maxlen, 250);
+    assert_int_equal(c->events_cache_memory, 1048576);
+    assert_int_equal(cfg_validate(c, err, sizeof(err)), HQ_OK);
+
+    /* Beyond 32 bits, both: the fields are int64_t. */
+    char *env[] = {"HOOKQ_DEAD_MAXLEN=5000000000", "HOOKQ_EVENTS_CACHE_MEMORY=8GiB", NULL};
+    if (cfg_load_env(c, env, err, sizeof(err)) != HQ_OK)
+        fail_msg("%s", err);
+    assert_int_equal(c->dead_maxlen, 5000000000LL);
+    assert_int_equal(c->events_cache_memory, 8LL << 30);
+    assert_int_equal(cfg_set(c, "events.cache_memory", "9223372036854775807", err, sizeof(err)),
+                     HQ_OK);
+    assert_int_equal(c->events_cache_memory, INT64_MAX);
+    assert_int_equal(cfg_validate(c, err, sizeof(err)), HQ_OK);
+
+    /* Dumped as they are written, and round-trip through the environment. */
+    assert_int_equal(cfg_set(c, "events.cache_memory", "96MiB", err, sizeof(err)), HQ_OK);
+    char *t = dump_str(c, 0);
+    assert_non_null(strstr(t, "\ndead.maxlen: 5000000000\n"));
+    assert_non_null(strstr(t, "\nevents.cache_memory: 96MiB\n"));
+    free(t);
+    char *j = dump_str(c, 1);
+    json_error_t je;
+    json_t *o = json_loads(j, 0, &je);
+    assert_non_null(o);
+    assert_int_equal(json_integer_value(json_object_get(o, "dead.maxlen")), 5000000000LL);
+    assert_string_equal(json_string_value(json_object_get(o, "events.cache_memory")), "96MiB");
+    json_decref(o);
+    free(j);
+
+    /* A failed set keeps the old value. */
+    assert_int_equal(cfg_set(c, "dead.maxlen", "many", err, sizeof(err)), HQ_ERR);
+    assert_string_equal(err, "key 'dead.maxlen': bad integer 'many'");
+    assert_int_equal(c->dead_maxlen, 5000000000LL);
+    assert_int_equal(cfg_set(c, "events.cache_memory", "9223372036854775808", err, sizeof(err)),
+                     HQ_ERR); /* fits the size parser, not int64_t */
+    assert_non_null(strstr(err, "key 'events.cache_memory': bad size '9223372036854775808'"));
+    assert_int_equal(c->events_cache_memory, 96LL << 20);
+    cfg_free(c);
+
+    /* Bad values in a file name the key and the line. */
+    yaml_fails(f, "dead:\n  maxlen: lots\n", "2: key 'dead.maxlen': bad integer 'lots'");
+    yaml_fails(f, "dead:\n  maxlen: 1.5\n", "2: key 'dead.maxlen': bad integer '1.5'");
+    yaml_fails(f, "dead:\n  maxlen: 9223372036854775808\n", "2: key 'dead.maxlen': bad integer");
+    yaml_fails(f, "dead:\n  maxlen: [1]\n",
+               "2: key 'dead.maxlen': expected a single value, got a list");
+    yaml_fails(f, "dead: 100\n", "1: key 'dead': is a section");
+    yaml_fails(f, "dead:\n  max_len: 5\n", "2: unknown key 'dead.max_len'");
+    yaml_fails(f, "\nevents:\n  cache_memory: 64QB\n",
+               "3: key 'events.cache_memory': bad size '64QB' (e.g. 65536, 64KiB, 1MiB)");
+    yaml_fails(f, "events:\n  cache_memory: -1MiB\n",
+               "2: key 'events.cache_memory': bad size '-1MiB'");
+    yaml_fails(f, "events:\n  cache_memory: 1.5GiB\n",
+               "2: key 'events.cache_memory': bad size '1.5GiB'");
+
+    /* ... and in the environment, the variable. */
+    c = cfg_new();
+    char *bad1[] = {"HOOKQ_DEAD_MAXLEN=1e6", NULL};
+    assert_int_equal(cfg_load_env(c, bad1, err, sizeof(err)), HQ_ERR);
+    assert_string_equal(err, "HOOKQ_DEAD_MAXLEN: key 'dead.maxlen': bad integer '1e6'");
+    char *bad2[] = {"HOOKQ_EVENTS_CACHE_MEMORY=lots", NULL};
+    assert_int_equal(cfg_load_env(c, bad2, err, sizeof(err)), HQ_ERR);
+    assert_non_null(strstr(err, "HOOKQ_EVENTS_CACHE_MEMORY: key 'events.cache_memory': bad size"));
+    cfg_free(c);
+
+    /* Ranges are checked once every source is in, like every other key's. */
+    write_file(f->path, "events:\n  cache_memory: 512KiB\n");
+    assert_null(cfg_load(f->path, NULL, err, sizeof(err)));
+    assert_string_equal(err, "key 'events.cache_memory': must be at least 1MiB");
 }
 
 /* A doc lists every key with its variable and default exactly as the table defines
@@ -641,6 +736,7 @@ int main(void) {
         cmocka_unit_test(test_env_every_key),
         cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
         cmocka_unit_test(test_set),
+        cmocka_unit_test_setup_teardown(test_dead_maxlen_and_cache_memory, setup, teardown),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_dump),
         cmocka_unit_test(test_docs_in_sync),
