@@ -226,3 +226,9 @@ int pipeline_tag(const pipeline *p, size_t i) {
 void *pipeline_ud(const pipeline *p, size_t i) {
     return p->cmds[i].ud;
 }
+
+const char *pipeline_argv_at(const pipeline *p, size_t i, size_t k) {
+    if (i >= p->ncmds || k >= p->cmds[i].argc)
+        return "";
+    return p->buf + p->off[p->cmds[i].first + k];
+}

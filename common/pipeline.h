@@ -36,5 +36,8 @@ int pipeline_exec(pipeline *p, rconn *r, char *err, size_t errlen);
 redisReply *pipeline_reply(const pipeline *p, size_t i);
 int pipeline_tag(const pipeline *p, size_t i);
 void *pipeline_ud(const pipeline *p, size_t i);
+/* Argument k (0 = the command name) of command i, NUL-terminated; "" if out of range.
+ * Valid until the next pipeline_reset. */
+const char *pipeline_argv_at(const pipeline *p, size_t i, size_t k);
 
 #endif

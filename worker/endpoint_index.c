@@ -203,3 +203,13 @@ size_t epindex_match(epindex *t, const char *type, const char *tenant, const cha
     *out = t->res.v;
     return t->res.n;
 }
+
+int epindex_mark_disabled(epindex *t, const char *id) {
+    epindex_ent *en = strmap_get(t->by_id, id);
+    if (!en)
+        return 0;
+    /* still in the pattern index until the next reload: fanout may make jobs for it,
+     * which dispatch then acknowledges as disabled without a request */
+    en->e->enabled = 0;
+    return 1;
+}

@@ -37,6 +37,10 @@ size_t epindex_len(const epindex *t);
 /* Entry by endpoint id (enabled or not), NULL if unknown. Valid until the next epindex_set. */
 const epindex_ent *epindex_get(const epindex *t, const char *id);
 
+/* Mark an endpoint disabled in this table at once (this worker learned it from a
+ * result, before the next reload): jobs for it are then not sent. 1 if it was known. */
+int epindex_mark_disabled(epindex *t, const char *id);
+
 /* Endpoints that receive an event: type, tenant (NULL = none), target (NULL = by
  * subscription). *out points to an array owned by the table, valid until the next call;
  * returns its length. Each endpoint appears once. */

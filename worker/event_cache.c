@@ -8,8 +8,21 @@
 struct evcache {
     strmap *map;
     evcache_ev *head, *tail; /* head = most recent */
-    size_t n, cap;
+    size_t n;
+    size_t bytes, budget; /* what the cached events cost, and the most they may */
 };
+
+/* What one cached event costs: its body, its parsed strings, its id and bookkeeping.
+ * The payload is held once: envelope_body wraps `data`, which is then freed. */
+static size_t cost_of(const evcache_ev *v) {
+    const envelope *e = &v->e;
+    size_t n = sizeof *v + v->bodylen + 1 + strlen(v->sid) + 1 + 64 /* map entry */;
+    n += e->id ? strlen(e->id) + 1 : 0;
+    n += e->type ? strlen(e->type) + 1 : 0;
+    n += e->tenant ? strlen(e->tenant) + 1 : 0;
+    n += e->endpoint ? strlen(e->endpoint) + 1 : 0;
+    return n;
+}
 
 static void evcache_unlink(evcache *c, evcache_ev *v) {
     if (v->prev)
@@ -46,11 +59,12 @@ static void evcache_drop(evcache *c, evcache_ev *v) {
     evcache_unlink(c, v);
     strmap_del(c->map, v->sid);
     c->n--;
+    c->bytes -= v->cost;
     v->cached = 0;
     evcache_release(v);
 }
 
-evcache *evcache_new(size_t cap) {
+evcache *evcache_new(size_t budget) {
     evcache *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
@@ -59,7 +73,7 @@ evcache *evcache_new(size_t cap) {
         free(c);
         return NULL;
     }
-    c->cap = cap ? cap : 1;
+    c->budget = budget ? budget : 1;
     return c;
 }
 
@@ -90,6 +104,9 @@ evcache_ev *evcache_put(evcache *c, const char *sid, envelope *e) {
     v->e = *e;
     memset(e, 0, sizeof *e);
     v->body = envelope_body(&v->e, &v->bodylen);
+    /* the body holds data verbatim: keep one copy of the payload, not two */
+    free(v->e.data);
+    v->e.data = NULL;
     if (!v->sid || !v->body) {
         v->refs = 1;
         evcache_release(v);
@@ -104,9 +121,14 @@ evcache_ev *evcache_put(evcache *c, const char *sid, envelope *e) {
     }
     v->refs = 2; /* the cache's and the caller's */
     v->cached = 1;
+    v->cost = cost_of(v);
     evcache_push_front(c, v);
     c->n++;
-    while (c->n > c->cap)
+    c->bytes += v->cost;
+    /* Evict least recently used first. An event a job still holds survives eviction
+     * (reference counted), so what the cache bounds is what it keeps for later; what
+     * jobs hold is bounded by the jobs a worker holds (2 x delivery.concurrency). */
+    while (c->bytes > c->budget && c->tail && c->tail != v)
         evcache_drop(c, c->tail);
     return v;
 oom:
@@ -116,4 +138,8 @@ oom:
 
 size_t evcache_len(const evcache *c) {
     return c->n;
+}
+
+size_t evcache_bytes(const evcache *c) {
+    return c->bytes;
 }

@@ -1,4 +1,5 @@
-/* event_cache.h -- a bounded LRU cache of parsed events, keyed by events-stream entry id.
+/* event_cache.h -- an LRU cache of parsed events bounded in bytes (events.cache_memory),
+ * keyed by events-stream entry id.
  *
  * Jobs fanned out by this worker find their event here without an XRANGE; retries and
  * jobs from other workers fetch it once and share it. Entries are reference counted:
@@ -17,12 +18,15 @@ typedef struct evcache_ev {
     int refs;
     struct evcache_ev *prev, *next; /* LRU list (cache-internal) */
     int cached;
+    size_t cost; /* bytes charged to the cache */
 } evcache_ev;
 
 typedef struct evcache evcache; /* opaque */
 
-evcache *evcache_new(size_t cap); /* NULL on OOM */
-void evcache_free(evcache *c);    /* drops the cache's references; events jobs still hold survive */
+/* budget: the most bytes cached events may cost (bodies, parsed strings, bookkeeping).
+ * The newest event is always kept, even alone over budget. NULL on OOM. */
+evcache *evcache_new(size_t budget);
+void evcache_free(evcache *c); /* drops the cache's references; events jobs still hold survive */
 
 /* Lookup; on a hit the event becomes most recent and the caller gets a reference. */
 evcache_ev *evcache_get(evcache *c, const char *sid);
@@ -36,5 +40,6 @@ static inline evcache_ev *evcache_ref(evcache_ev *v) {
 }
 void evcache_release(evcache_ev *v); /* NULL-safe; frees when the last reference goes */
 size_t evcache_len(const evcache *c);
+size_t evcache_bytes(const evcache *c); /* what the cached events cost now */
 
 #endif

@@ -12,10 +12,9 @@
  *   free list. Options that never change (timeouts, callbacks, protocol limits, proxy)
  *   are set once at creation; per request only URL, header list and body are set, so
  *   no curl_easy_reset (which would also drop those fixed options) is needed. The
- *   request body buffer is owned by the pool slot and reused (grown; dropped when
- *   over 64 KiB so idle memory stays small).
+ *   request body is the caller's (borrowed until done: http_engine.h), never copied.
  * - Only http and https: the scheme is checked up front (such a request ends in the
- *   next http_poll with CURLE_UNSUPPORTED_PROTOCOL, without touching the network,
+ *   next http_poll with CURLE_URL_MALFORMAT, without touching the network,
  *   because a done callback never runs inside http_submit) and again by curl through
  *   CURLOPT_PROTOCOLS_STR. Redirects are never followed (FOLLOWLOCATION 0); a 3xx is
  *   an answer the classifier judges. REDIR_PROTOCOLS_STR is "http,https" as a second
@@ -58,7 +57,6 @@
 #include "hq.h"
 
 #define HE_MAX_HEADER_BYTES (64 * 1024) /* total response header bytes accepted */
-#define HE_KEEP_BODY_BYTES  (64 * 1024) /* larger request-body buffers are not kept idle */
 
 typedef enum {
     HE_ABORT_NONE = 0,
@@ -71,8 +69,6 @@ typedef struct http_req {
     CURL *easy;
     struct http_req *next; /* free list, or the list of finished-before-start requests */
     struct curl_slist *hdrs;
-    char *body; /* engine-owned copy of the request body, reused between requests */
-    size_t bodycap;
     http_done_fn done;
     void *udata;
     int64_t start_ms;
@@ -214,7 +210,6 @@ static void http__req_free(http_req *r) {
         return;
     curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->hdrs);
-    free(r->body);
     free(r);
 }
 
@@ -250,16 +245,11 @@ cleanup:
 }
 
 static void http__release(http_engine *h, http_req *r) {
-    /* No dangling list in an idle handle, and no 64 idle copies of 1 MiB payloads. */
+    /* No dangling header list or borrowed body pointer in an idle handle. */
     curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, (char *)NULL);
     curl_slist_free_all(r->hdrs);
     r->hdrs = NULL;
-    if (r->bodycap > HE_KEEP_BODY_BYTES) {
-        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, (char *)NULL);
-        free(r->body);
-        r->body = NULL;
-        r->bodycap = 0;
-    }
     r->done = NULL;
     r->udata = NULL;
     r->next = h->free_list;
@@ -271,7 +261,10 @@ static void http__release(http_engine *h, http_req *r) {
 static int http__scheme_ok(const char *url, int *why) {
     if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)
         return 1;
-    *why = strstr(url, "://") ? CURLE_UNSUPPORTED_PROTOCOL : CURLE_URL_MALFORMAT;
+    /* CURLE_URL_MALFORMAT for both: the URL must change before any attempt can work.
+     * curl's own CURLE_UNSUPPORTED_PROTOCOL then only ever means the receiver's answer
+     * was not HTTP (curl: "Received HTTP/0.9 when not allowed"), a transfer error. */
+    *why = CURLE_URL_MALFORMAT;
     return 0;
 }
 
@@ -337,16 +330,6 @@ static int http__set_request(http_req *r, const char *url, const char *const *he
                              const char *body, size_t bodylen, char *err, size_t errlen) {
     struct curl_slist *list = NULL, *tmp;
     CURLcode rc;
-    if (bodylen + 1 > r->bodycap) {
-        char *nb = realloc(r->body, bodylen + 1);
-        if (!nb)
-            return hq_seterr(err, errlen, "out of memory copying a %zu byte body", bodylen);
-        r->body = nb;
-        r->bodycap = bodylen + 1;
-    }
-    if (bodylen)
-        memcpy(r->body, body, bodylen);
-    r->body[bodylen] = '\0';
     for (size_t i = 0; i <= n; i++) {
         /* The trailing empty Expect stops curl from waiting for 100-continue. */
         tmp = curl_slist_append(list, i < n ? headers[i] : "Expect:");
@@ -362,7 +345,7 @@ static int http__set_request(http_req *r, const char *url, const char *const *he
     if (rc == CURLE_OK)
         rc = curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);
     if (rc == CURLE_OK)
-        rc = curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
+        rc = curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, bodylen ? body : "");
     if (rc != CURLE_OK) {
         curl_slist_free_all(list);
         return hq_seterr(err, errlen, "curl setup: %s", curl_easy_strerror(rc));

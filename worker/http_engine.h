@@ -36,9 +36,12 @@ http_engine *http_new(const cfg *c, const addr_filter *filter, char *err, size_t
 void http_free(
     http_engine *h); /* aborts transfers still in flight without calling their callbacks */
 
-/* Start a POST. headers: n "Name: value" strings (copied). body is copied (or kept
- * until done: the engine owns a copy). HQ_OK, or HQ_ERR if the engine is full or the
- * request cannot be set up (then done is never called). */
+/* Start a POST. headers: n "Name: value" strings (copied). body is BORROWED: it must
+ * stay valid and unchanged until done is called (the worker's job holds a reference to
+ * the cached event that owns it), so a 1 MiB payload is never copied per attempt.
+ * HQ_OK, or HQ_ERR if the engine is full or the request cannot be set up (then done is
+ * never called). A URL that is not http(s) is not an error here: done reports it with
+ * CURLE_URL_MALFORMAT. */
 int http_submit(http_engine *h, const char *url, const char *const *headers, size_t n,
                 const char *body, size_t bodylen, http_done_fn done, void *udata);
 /* Run transfers for up to timeout_ms (0 = don't wait), calling done callbacks for

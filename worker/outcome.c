@@ -3,8 +3,11 @@
  * Order matters and is deliberate:
  *  1. A refused address is final whatever curl said: retrying cannot make a private
  *     address public, and the engine reports it as a connect failure underneath.
- *  2. A URL curl cannot parse or a scheme it will not speak is final: the endpoint's
- *     URL has to change before any attempt can succeed.
+ *  2. A URL curl cannot parse, or one that is not http(s) (the engine reports those as
+ *     CURLE_URL_MALFORMAT itself), is final: the URL has to change first. Not
+ *     CURLE_UNSUPPORTED_PROTOCOL: the engine never hands curl another scheme, so curl
+ *     says that only when the receiver answered something that is not HTTP ("Received
+ *     HTTP/0.9 when not allowed"), a misbehaving receiver like a reset: retried.
  *  3. Any other transfer error (timeouts, refused or reset connections, DNS failures,
  *     TLS errors, a response over the size cap) is worth retrying, even when a status
  *     line had already arrived: the exchange did not complete, so the receiver's
@@ -20,7 +23,6 @@ outcome outcome_classify(const outcome_in *in) {
     switch (in->curl_code) {
     case CURLE_OK:
         break;
-    case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
         return OUT_FINAL;
     default:

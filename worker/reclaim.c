@@ -1,34 +1,104 @@
-/* reclaim.c -- reclaim and trimming, every few seconds.
- *
- * Jobs (and events) pending longer than delivery.visibility_timeout belong to a worker
- * that died or hung: XAUTOCLAIM them, following the cursor until it wraps. Entries
- * deleted meanwhile (3rd element) are acknowledged away. A job delivered more than
- * delivery.max_claims + 1 times (its first read plus the claims) is dead-lettered rather
- * than handed to the next worker it may crash. */
+/* reclaim.c -- see reclaim.h. */
+#include "reclaim.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "hq.h"
+#include "stream_entry.h"
 #include "log.h"
-#include "timestamp.h"
-#include "worker_internal.h"
+#include "scripts_gen.h"
 
-#define RECLAIM_COUNT         100
-#define RECLAIM_ROUNDS        10
-#define RECLAIM_TRIM_EVERY_MS 60000
+static const char *const groups[RECLAIM_STREAMS] = {"deliver", "fanout"};
 
-/* Delivery counts of the claimed entries, from one XPENDING over their id range.
- * malloc'd array parallel to entries (0 where unknown); NULL on error. */
-static int64_t *reclaim_counts(worker *w, const char *key, const char *group,
-                               const redisReply *entries) {
+struct reclaim {
+    const cfg *c;
+    const char *keys[RECLAIM_STREAMS];
+    const char *me;
+    char cursor[RECLAIM_STREAMS][64]; /* XAUTOCLAIM cursors */
+    char own[RECLAIM_STREAMS][64];    /* last id of the own-pending scan */
+    redisReply *rep;                  /* the last reply handed out */
+    int64_t *counts;
+    pipeline *p;
+};
+
+reclaim *reclaim_new(const cfg *c, const char *k_jobs, const char *k_events, const char *me) {
+    reclaim *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->c = c;
+    r->keys[RECLAIM_JOBS] = k_jobs;
+    r->keys[RECLAIM_EVENTS] = k_events;
+    r->me = me;
+    r->p = pipeline_new();
+    if (!r->p) {
+        free(r);
+        return NULL;
+    }
+    for (int s = 0; s < RECLAIM_STREAMS; s++)
+        reclaim_restart(r, (reclaim_stream)s);
+    return r;
+}
+
+static void drop_last(reclaim *r) {
+    link_reply_free(r->rep);
+    r->rep = NULL;
+    free(r->counts);
+    r->counts = NULL;
+}
+
+void reclaim_free(reclaim *r) {
+    if (!r)
+        return;
+    drop_last(r);
+    pipeline_free(r->p);
+    free(r);
+}
+
+void reclaim_restart(reclaim *r, reclaim_stream s) {
+    snprintf(r->cursor[s], sizeof r->cursor[s], "0-0");
+    snprintf(r->own[s], sizeof r->own[s], "0");
+}
+
+/* XACK ids (an array reply of ids or of entries) that no longer exist in the stream. */
+static void ack_ids(reclaim *r, redis_link *l, reclaim_stream s, const redisReply *ids,
+                    int entries) {
+    pipeline *p = r->p;
+    pipeline_reset(p);
+    pipeline_begin(p, 0, NULL);
+    pipeline_arg(p, "XACK");
+    pipeline_arg(p, r->keys[s]);
+    pipeline_arg(p, groups[s]);
+    size_t n = 0;
+    for (size_t i = 0; i < ids->elements; i++) {
+        const redisReply *e = ids->element[i];
+        if (entries) {
+            if (!entry_ok(e) || e->element[1]->type != REDIS_REPLY_NIL)
+                continue;
+            e = e->element[0];
+        }
+        if (e->type == REDIS_REPLY_STRING) {
+            pipeline_arg(p, e->str);
+            n++;
+        }
+    }
+    pipeline_end(p);
+    char err[HQ_ERRLEN];
+    if (n > 0 && link_exec(l, p, err, sizeof err) == LINK_OK)
+        LOG_I("reclaim: %zu pending entries of %s were deleted; acknowledged them", n, r->keys[s]);
+}
+
+/* Delivery counts of entries, from one XPENDING over their id range. */
+static int64_t *counts_of(reclaim *r, redis_link *l, reclaim_stream s, const redisReply *entries,
+                          link_kind *kind) {
     size_t n = entries->elements;
-    int64_t *out = calloc(n, sizeof *out);
+    int64_t *out = calloc(n ? n : 1, sizeof *out);
+    *kind = LINK_OK;
     if (!out || n == 0)
         return out;
     const char *lo = NULL, *hi = NULL;
     for (size_t i = 0; i < n; i++) {
         const redisReply *e = entries->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 1)
+        if (!entry_ok(e))
             continue;
         if (!lo)
             lo = e->element[0]->str;
@@ -37,17 +107,17 @@ static int64_t *reclaim_counts(worker *w, const char *key, const char *group,
     if (!lo)
         return out;
     char err[HQ_ERRLEN];
-    redisReply *rep = rconn_cmd(w->r, err, sizeof err, "XPENDING %s %s %s %s %lld %s", key, group,
-                                lo, hi, (long long)(n + worker_held(w) + 16), w->name);
+    redisReply *rep = link_cmd(l, err, sizeof err, "XPENDING %s %s %s %s %lld %s", r->keys[s],
+                               groups[s], lo, hi, (long long)(10 * n + 1000), r->me);
     if (!rep) {
-        worker_down(w, err);
+        *kind = LINK_IO;
         free(out);
         return NULL;
     }
     if (rep->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < n; i++) {
             const redisReply *e = entries->element[i];
-            if (e->type != REDIS_REPLY_ARRAY || e->elements < 1)
+            if (!entry_ok(e))
                 continue;
             for (size_t k = 0; k < rep->elements; k++) {
                 const redisReply *pe = rep->element[k];
@@ -59,90 +129,114 @@ static int64_t *reclaim_counts(worker *w, const char *key, const char *group,
             }
         }
     }
-    freeReplyObject(rep);
+    link_reply_free(rep);
     return out;
 }
 
-static void reclaim_stream(worker *w, const char *key, const char *group, int jobs) {
-    char cursor[64] = "0-0";
-    for (int round = 0; round < RECLAIM_ROUNDS && w->redis_up; round++) {
-        size_t room = worker_room(w);
-        size_t count = jobs ? (room < RECLAIM_COUNT ? room : RECLAIM_COUNT) : RECLAIM_COUNT;
-        if (count == 0)
-            return;
-        char err[HQ_ERRLEN];
-        w->read_at = ts_mono_us();
-        redisReply *rep = rconn_cmd(
-            w->r, err, sizeof err, "XAUTOCLAIM %s %s %s %lld %s COUNT %lld", key, group, w->name,
-            (long long)w->c->delivery_visibility_timeout_ms, cursor, (long long)count);
-        if (!rep) {
-            worker_down(w, err);
-            return;
-        }
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
-            rep->element[0]->type != REDIS_REPLY_STRING ||
-            rep->element[1]->type != REDIS_REPLY_ARRAY) {
-            if (worker_reply_nogroup(rep))
-                worker_groups(w);
-            else if (rep->type == REDIS_REPLY_ERROR)
-                LOG_E("reclaim: XAUTOCLAIM %s: %s", key, rep->str);
-            freeReplyObject(rep);
-            return;
-        }
-        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
-        if (rep->elements >= 3 && rep->element[2]->type == REDIS_REPLY_ARRAY &&
-            rep->element[2]->elements > 0) {
-            const redisReply *del = rep->element[2];
-            pipeline_begin(w->side, 0, NULL);
-            pipeline_arg(w->side, "XACK");
-            pipeline_arg(w->side, key);
-            pipeline_arg(w->side, group);
-            for (size_t i = 0; i < del->elements; i++)
-                pipeline_arg(w->side, del->element[i]->str);
-            pipeline_end(w->side);
-            LOG_I("reclaim: %zu pending entries of %s were deleted; acknowledged them",
-                  del->elements, key);
-        }
-        const redisReply *entries = rep->element[1];
-        if (entries->elements > 0) {
-            int64_t *counts = reclaim_counts(w, key, group, entries);
-            if (counts) {
-                LOG_I("reclaim: claimed %zu entries of %s idle over %lldms", entries->elements, key,
-                      (long long)w->c->delivery_visibility_timeout_ms);
-                if (jobs)
-                    job_take(w, entries, counts);
-                else
-                    fanout_fanout(w, entries, counts);
-                free(counts);
-            }
-        }
-        freeReplyObject(rep);
-        if (strcmp(cursor, "0-0") == 0)
-            break;
+reclaim_batch reclaim_round(reclaim *r, redis_link *l, reclaim_stream s, size_t count) {
+    reclaim_batch b = {0};
+    drop_last(r);
+    if (count == 0)
+        return b;
+    char err[HQ_ERRLEN];
+    redisReply *rep = link_cmd(
+        l, err, sizeof err, "XAUTOCLAIM %s %s %s %lld %s COUNT %lld", r->keys[s], groups[s], r->me,
+        (long long)r->c->delivery_visibility_timeout_ms, r->cursor[s], (long long)count);
+    if (!rep) {
+        b.kind = LINK_IO;
+        return b;
     }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
+        rep->element[0]->type != REDIS_REPLY_STRING || rep->element[1]->type != REDIS_REPLY_ARRAY) {
+        b.kind = link_reply_kind(rep);
+        if (b.kind == LINK_OK)
+            b.kind = LINK_ERR;
+        if (b.kind != LINK_NOGROUP)
+            LOG_E("reclaim: XAUTOCLAIM %s: %s", r->keys[s], rep->str ? rep->str : "bad reply");
+        link_reply_free(rep);
+        b.done = 1;
+        return b;
+    }
+    snprintf(r->cursor[s], sizeof r->cursor[s], "%s", rep->element[0]->str);
+    b.done = strcmp(r->cursor[s], "0-0") == 0;
+    if (rep->elements >= 3 && rep->element[2]->type == REDIS_REPLY_ARRAY &&
+        rep->element[2]->elements > 0)
+        ack_ids(r, l, s, rep->element[2], 0);
+    r->rep = rep;
+    b.entries = rep->element[1];
+    if (b.entries->elements > 0) {
+        LOG_I("reclaim: claimed %zu entries of %s idle over %lldms", b.entries->elements,
+              r->keys[s], (long long)r->c->delivery_visibility_timeout_ms);
+        r->counts = counts_of(r, l, s, b.entries, &b.kind);
+        if (!r->counts) {
+            b.entries = NULL; /* left claimed by us: reclaim_own picks them up */
+            if (b.kind == LINK_OK)
+                b.kind = LINK_ERR;
+        }
+        b.counts = r->counts;
+    }
+    return b;
 }
 
-void reclaim_tick(worker *w) {
-    int64_t now = ts_mono_ms();
-    if (now < w->next_reclaim)
-        return;
-    int64_t every = w->c->delivery_visibility_timeout_ms / 2;
-    if (every > 5000)
-        every = 5000;
-    if (every < 250)
-        every = 250;
-    w->next_reclaim = now + every;
-    reclaim_stream(w, w->k_jobs, KEY_GROUP_DELIVER, 1);
-    reclaim_stream(w, w->k_events, KEY_GROUP_FANOUT, 0);
-    if (w->redis_up && now >= w->next_trim) {
-        /* events are kept for retries and replays, then trimmed by age (ids are times) */
-        w->next_trim = now + RECLAIM_TRIM_EVERY_MS;
-        pipeline_begin(w->side, 0, NULL);
-        pipeline_arg(w->side, "XTRIM");
-        pipeline_arg(w->side, w->k_events);
-        pipeline_arg(w->side, "MINID");
-        pipeline_arg(w->side, "~");
-        pipeline_argi(w->side, ts_now_ms() - w->c->events_retention_ms);
-        pipeline_end(w->side);
+reclaim_batch reclaim_own(reclaim *r, redis_link *l, reclaim_stream s, size_t count) {
+    reclaim_batch b = {0};
+    drop_last(r);
+    if (count == 0)
+        return b;
+    char err[HQ_ERRLEN];
+    redisReply *rep =
+        link_cmd(l, err, sizeof err, "XREADGROUP GROUP %s %s COUNT %lld STREAMS %s %s", groups[s],
+                 r->me, (long long)count, r->keys[s], r->own[s]);
+    if (!rep) {
+        b.kind = LINK_IO;
+        return b;
     }
+    b.kind = link_reply_kind(rep);
+    if (b.kind != LINK_OK) {
+        link_reply_free(rep);
+        b.done = 1;
+        return b;
+    }
+    r->rep = rep;
+    b.entries = entry_stream_entries(rep);
+    size_t n = b.entries ? b.entries->elements : 0;
+    b.done = n < count;
+    if (n > 0) {
+        const redisReply *last = b.entries->element[n - 1];
+        if (entry_ok(last))
+            snprintf(r->own[s], sizeof r->own[s], "%s", last->element[0]->str);
+        ack_ids(r, l, s, b.entries, 1); /* deleted while pending for us */
+        LOG_I("recover: %zu entries of %s pending for this worker", n, r->keys[s]);
+    }
+    return b;
+}
+
+link_kind reclaim_renew(reclaim *r, redis_link *l, const job_table *jobs) {
+    size_t n = 0;
+    pipeline *p = r->p;
+    pipeline_reset(p);
+    pipeline_eval(p, 0, NULL, &script_renew, 1);
+    pipeline_arg(p, r->keys[RECLAIM_JOBS]);
+    pipeline_arg(p, groups[RECLAIM_JOBS]);
+    pipeline_arg(p, r->me);
+    for (int li = 0; li < JOB_LISTS; li++)
+        for (const job *j = job_first(jobs, (job_list)li); j; j = j->next) {
+            pipeline_arg(p, j->sid);
+            n++;
+        }
+    pipeline_end(p);
+    if (n == 0)
+        return LINK_OK;
+    char err[HQ_ERRLEN];
+    link_kind k = link_exec(l, p, err, sizeof err);
+    if (k != LINK_OK)
+        return k;
+    const redisReply *rep = pipeline_reply(p, 0);
+    k = link_reply_kind(rep);
+    if (k != LINK_OK && k != LINK_OOM)
+        LOG_E("lease: renew.lua: %s", rep->str);
+    else if (rep->type == REDIS_REPLY_INTEGER && (size_t)rep->integer < n)
+        LOG_D("lease: renewed %lld of %zu held jobs (the rest are no longer ours)",
+              (long long)rep->integer, n);
+    return k;
 }

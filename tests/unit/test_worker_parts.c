@@ -11,7 +11,7 @@
 #include "string_map.h"
 #include "hq.h"
 #include "pipeline.h"
-#include "worker_internal.h"
+#include "job.h"
 
 static void test_hm(void **state) {
     (void)state;
@@ -52,9 +52,21 @@ static envelope mkev(const char *id) {
     return e;
 }
 
+/* What one small event costs the cache (the same for every evt_N below). */
+static size_t one_event_cost(void) {
+    evcache *c = evcache_new(1 << 20);
+    envelope e = mkev("evt_0");
+    evcache_release(evcache_put(c, "0-0", &e));
+    size_t n = evcache_bytes(c);
+    evcache_free(c);
+    return n;
+}
+
 static void test_ec(void **state) {
     (void)state;
-    evcache *c = evcache_new(2);
+    size_t one = one_event_cost();
+    assert_true(one > 0);
+    evcache *c = evcache_new(2 * one + one / 2); /* room for two, not three */
     assert_non_null(c);
     envelope e1 = mkev("evt_1"), e2 = mkev("evt_2"), e3 = mkev("evt_3");
     evcache_ev *a = evcache_put(c, "1-0", &e1);
@@ -79,6 +91,38 @@ static void test_ec(void **state) {
     evcache_release(a);
     evcache_free(NULL);
     evcache_release(NULL);
+}
+
+/* The cache is bounded by bytes, not by a count: 200 events of 10 KiB each in a 64 KiB
+ * budget keep at most 64 KiB (plus the newest one), and the payload is held once. */
+static void test_ec_bytes(void **state) {
+    (void)state;
+    evcache *c = evcache_new(64 * 1024);
+    assert_non_null(c);
+    static char data[10 * 1024 + 3];
+    memset(data, 'x', sizeof data);
+    data[0] = '"';
+    data[sizeof data - 2] = '"';
+    data[sizeof data - 1] = '\0';
+    for (int i = 0; i < 200; i++) {
+        char sid[32], id[32];
+        snprintf(sid, sizeof sid, "%d-0", i + 1);
+        snprintf(id, sizeof id, "evt_%d", i);
+        envelope e = {0};
+        e.id = strdup(id);
+        e.type = strdup("t.x");
+        e.data = strdup(data);
+        e.datalen = strlen(data);
+        e.ts = 1700000000000;
+        evcache_ev *v = evcache_put(c, sid, &e);
+        assert_non_null(v);
+        assert_null(v->e.data); /* the body holds the payload; no second copy */
+        assert_true(v->bodylen > e.datalen);
+        evcache_release(v);
+        assert_true(evcache_bytes(c) <= 64 * 1024 + 11 * 1024);
+    }
+    assert_true(evcache_len(c) >= 5 && evcache_len(c) <= 7);
+    evcache_free(c);
 }
 
 static void test_pl_build(void **state) {
@@ -107,19 +151,18 @@ static void test_state_names(void **state) {
     for (int a = 0; a < JOB_NSTATES; a++) {
         const char *na = job_state_name((job_state)a);
         assert_non_null(na);
-        assert_string_not_equal(na, "new");
+        assert_string_not_equal(na, "?");
         for (int b = 0; b < a; b++)
             assert_string_not_equal(na, job_state_name((job_state)b));
     }
     assert_string_equal(job_state_name(JOB_DEFERRED), "deferred");
-    assert_string_equal(job_state_name(JOB_NSTATES), "new");
+    assert_string_equal(job_state_name(JOB_NSTATES), "?");
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hm),
-        cmocka_unit_test(test_ec),
-        cmocka_unit_test(test_pl_build),
+        cmocka_unit_test(test_hm),          cmocka_unit_test(test_ec),
+        cmocka_unit_test(test_ec_bytes),    cmocka_unit_test(test_pl_build),
         cmocka_unit_test(test_state_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

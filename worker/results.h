@@ -1,0 +1,38 @@
+/* results.h -- every finished job's result goes to Redis in one pipeline per round.
+ *
+ * What each final state writes is job_writes_of (job.h); per job, in completion order:
+ * the delivery log line (XADD NOMKSTREAM, so a removed endpoint's log is never created
+ * again; a first line goes through log.lua, which checks the endpoint still exists),
+ * DEL failures on success (once per endpoint while no failure of it comes between),
+ * fail.lua on a failed attempt, settle.lua for RETRY / DEFERRED / DEAD; then one XACK and
+ * one XDEL for all the others. Done jobs are freed afterwards, unless the link failed
+ * (LINK_IO): then they stay for the loop to write again after reconnecting.
+ * Nothing here decides to reconnect or reload: the facts go back in results_out. */
+#ifndef HQ_RESULTS_H
+#define HQ_RESULTS_H
+#include <stddef.h>
+#include "config.h"
+#include "job.h"
+#include "redis_link.h"
+
+typedef struct results results; /* opaque: its pipelines */
+
+typedef struct results_keys {
+    const char *prefix, *jobs, *delay, *dead, *version, *events, *me;
+} results_keys;
+
+results *results_new(const cfg *c, const results_keys *k); /* copies nothing: k must live */
+void results_free(results *r);
+
+typedef struct results_out {
+    link_kind kind;        /* LINK_IO: nothing freed, write again later */
+    size_t jobs;           /* jobs written and freed */
+    size_t refused;        /* writes refused with OOM (Redis full) */
+    size_t accepted;       /* log lines / failure counts Redis accepted */
+    size_t n_disabled;     /* endpoints found disabled (by us or already): stop sending */
+    char *const *disabled; /* their ids, owned by r, valid until the next flush */
+} results_out;
+
+results_out results_flush(results *r, redis_link *l, job_table *jobs);
+
+#endif
