@@ -10,7 +10,6 @@
 
 #include "hq.h"
 #include "redis_keys.h"
-#include "log.h"
 #include "pipeline.h"
 #include "timestamp.h"
 #include "validate.h"
@@ -293,15 +292,45 @@ static int send_multi(pipeline *p, rconn *r, const redisReply **exec, char *err,
 
 /* ---- loading every endpoint ------------------------------------------------------ */
 
-int ep_load_all(rconn *r, const char *prefix, ep ***out, size_t *n, int64_t *version, char *err,
-                size_t errlen) {
+void ep_table_clear(ep_table *t) {
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n; i++)
+        ep_free(t->eps[i]);
+    free(t->eps);
+    for (size_t i = 0; i < t->n_bad; i++) {
+        free(t->bad[i].id);
+        free(t->bad[i].error);
+    }
+    free(t->bad);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Record that id did not parse (error says why). t->bad has room: it is sized for every
+ * member of the set. */
+static int add_bad(ep_table *t, const char *id, const char *error) {
+    ep_bad *b = &t->bad[t->n_bad];
+    b->id = strdup(id);
+    b->error = strdup(error);
+    if (!b->id || !b->error) {
+        free(b->id);
+        free(b->error);
+        return HQ_ERR;
+    }
+    t->n_bad++;
+    return HQ_OK;
+}
+
+static int cmp_bad(const void *a, const void *b) {
+    return strcmp(((const ep_bad *)a)->id, ((const ep_bad *)b)->id);
+}
+
+int ep_load_table(rconn *r, const char *prefix, ep_table *t, char *err, size_t errlen) {
     char kv[KEY_MAX], ks[KEY_MAX], k[KEY_MAX], eerr[HQ_ERRLEN];
     pipeline *p = pipeline_new(), *h = pipeline_new();
-    ep **list = NULL;
-    size_t cnt = 0, m = 0;
+    size_t m = 0;
     int rc = HQ_ERR;
-    *out = NULL;
-    *n = 0;
+    memset(t, 0, sizeof(*t));
     if (!p || !h) {
         hq_seterr(err, errlen, "out of memory");
         goto cleanup;
@@ -320,9 +349,9 @@ int ep_load_all(rconn *r, const char *prefix, ep ***out, size_t *n, int64_t *ver
         goto cleanup;
     const redisReply *vrep = pipeline_reply(p, 0), *members = pipeline_reply(p, 1);
     if (vrep->type == REDIS_REPLY_NIL)
-        *version = 0;
+        t->version = 0;
     else if (vrep->type == REDIS_REPLY_STRING)
-        *version = strtoll(vrep->str, NULL, 10);
+        t->version = strtoll(vrep->str, NULL, 10);
     else {
         reply_err("GET endpoints version", vrep, err, errlen);
         goto cleanup;
@@ -336,57 +365,74 @@ int ep_load_all(rconn *r, const char *prefix, ep ***out, size_t *n, int64_t *ver
         rc = HQ_OK;
         goto cleanup;
     }
-    list = calloc(m, sizeof(*list));
-    if (!list) {
+    t->eps = calloc(m, sizeof(*t->eps));
+    t->bad = calloc(m, sizeof(*t->bad));
+    if (!t->eps || !t->bad) {
         hq_seterr(err, errlen, "out of memory");
         goto cleanup;
     }
+    /* One HGETALL per member; a member too long to be a key gets none (it is bad). */
     for (size_t i = 0; i < m; i++) {
         const char *id = members->element[i]->str;
-        if (!id || key_endpoint(prefix, id, k, sizeof(k)) != HQ_OK) {
-            hq_seterr(err, errlen, "bad endpoint id in the endpoints set");
-            goto cleanup;
-        }
-        queue(h, T_HGETALL, 2, (const char *[]){"HGETALL", k});
+        if (key_endpoint(prefix, id, k, sizeof(k)) == HQ_OK)
+            queue(h, T_HGETALL, 2, (const char *[]){"HGETALL", k});
     }
     if (send_batch(h, r, err, errlen) != HQ_OK)
         goto cleanup;
-    for (size_t i = 0; i < m; i++) {
+    for (size_t i = 0, j = 0; i < m; i++) {
         const char *id = members->element[i]->str;
-        const redisReply *rep = pipeline_reply(h, i);
-        if (rep->type != REDIS_REPLY_ARRAY) {
-            reply_err("HGETALL", rep, err, errlen);
-            goto cleanup;
-        }
-        if (rep->elements == 0)
+        const redisReply *rep = NULL;
+        if (key_endpoint(prefix, id, k, sizeof(k)) != HQ_OK) {
+            hq_seterr(eerr, sizeof(eerr), "endpoint %.64s...: id too long for a key", id);
+        } else if ((rep = pipeline_reply(h, j++))->type != REDIS_REPLY_ARRAY) {
+            /* WRONGTYPE and the like: that one key is damaged, not the load. */
+            hq_seterr(eerr, sizeof(eerr), "endpoint %s: HGETALL: %s", id,
+                      rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply type");
+            rep = NULL;
+        } else if (rep->elements == 0) {
             continue; /* deleted between SMEMBERS and HGETALL */
-        ep *e = ep_new();
-        if (!e) {
+        } else {
+            ep *e = ep_new();
+            if (!e) {
+                hq_seterr(err, errlen, "out of memory");
+                goto cleanup;
+            }
+            if (ep_from_hash(e, id, rep, eerr, sizeof(eerr)) == HQ_OK) {
+                t->eps[t->n++] = e;
+                continue;
+            }
+            ep_free(e);
+        }
+        if (add_bad(t, id, eerr) != HQ_OK) {
             hq_seterr(err, errlen, "out of memory");
             goto cleanup;
         }
-        if (ep_from_hash(e, id, rep, eerr, sizeof(eerr)) != HQ_OK) {
-            /* One damaged hash must not stop delivery to every other endpoint. */
-            LOG_W("skipping endpoint %s: %s", id, eerr);
-            ep_free(e);
-            continue;
-        }
-        list[cnt++] = e;
     }
-    qsort(list, cnt, sizeof(*list), cmp_ep);
-    *out = list;
-    *n = cnt;
-    list = NULL;
+    qsort(t->eps, t->n, sizeof(*t->eps), cmp_ep);
+    qsort(t->bad, t->n_bad, sizeof(*t->bad), cmp_bad);
     rc = HQ_OK;
 cleanup:
-    if (list) {
-        for (size_t i = 0; i < cnt; i++)
-            ep_free(list[i]);
-        free(list);
-    }
+    if (rc != HQ_OK)
+        ep_table_clear(t);
     pipeline_free(h);
     pipeline_free(p);
     return rc;
+}
+
+int ep_load_all(rconn *r, const char *prefix, ep ***out, size_t *n, int64_t *version, char *err,
+                size_t errlen) {
+    ep_table t;
+    *out = NULL;
+    *n = 0;
+    if (ep_load_table(r, prefix, &t, err, errlen) != HQ_OK)
+        return HQ_ERR;
+    *out = t.eps;
+    *n = t.n;
+    *version = t.version;
+    t.eps = NULL;
+    t.n = 0;
+    ep_table_clear(&t);
+    return HQ_OK;
 }
 
 /* ---- writing --------------------------------------------------------------------- */

@@ -46,6 +46,15 @@ int cli_fail(cli *x, int code, const char *fmt, ...) {
     return code;
 }
 
+void cli_warn(cli *x, const char *fmt, ...) {
+    va_list ap;
+    fputs("hookq: ", x->errf);
+    va_start(ap, fmt);
+    vfprintf(x->errf, fmt, ap);
+    va_end(ap);
+    fputc('\n', x->errf);
+}
+
 int cli_cfg(cli *x) {
     char err[HQ_ERRLEN];
     if (x->c)

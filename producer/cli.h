@@ -3,7 +3,8 @@
  * Every command is a function `int cmd(cli *x, int argc, char **argv)` with argv[0] the
  * command word; it returns CLI_OK, CLI_FAIL (runtime error: message in x->err, printed as
  * "hookq: <message>") or CLI_USAGE (message in x->err, printed with the command's usage).
- * Commands print to x->out only; errors go to x->errf through cli_main. */
+ * Commands print results to x->out; the error that ends a command goes to x->errf through
+ * cli_main, and a problem with one item of a command that goes on (cli_warn) at once. */
 #ifndef HQ_CLI_H
 #define HQ_CLI_H
 #include <stdio.h>
@@ -37,6 +38,10 @@ int cli_main(int argc, char **argv, char *const *envp, FILE *out, FILE *errf);
 
 /* Set x->err; returns code so commands can `return cli_fail(x, CLI_FAIL, ...)`. */
 int cli_fail(cli *x, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Print "hookq: <message>" on x->errf now, for one item of a command that goes on with the
+ * others (like cp naming each file it could not copy). The command still decides the exit
+ * status, usually CLI_FAIL at the end. */
+void cli_warn(cli *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Load the config (-c, $HOOKQ_CONFIG, ./hookq.yaml, env) / connect to Redis once.
  * CLI_OK or CLI_FAIL with x->err set. */

@@ -235,54 +235,83 @@ cleanup:
     return rc;
 }
 
-static int cmp_ep(const void *a, const void *b) {
-    return strcmp((*(ep *const *)a)->id, (*(ep *const *)b)->id);
+/* The reason an endpoint did not parse, without the "endpoint ID: " ep_from_hash puts
+ * first (the table shows the id in its own column). */
+static const char *bad_reason(const ep_bad *b) {
+    size_t n = strlen(b->id);
+    if (strncmp(b->error, "endpoint ", 9) == 0 && strncmp(b->error + 9, b->id, n) == 0 &&
+        strncmp(b->error + 9 + n, ": ", 2) == 0)
+        return b->error + 9 + n + 2;
+    return b->error;
 }
 
+static int list_row(cli_table *t, const ep *e) {
+    char *events = pat_list_join(&e->events);
+    const char *row[] = {e->id,     e->enabled ? "true" : "false",
+                         e->url,    events ? events : "",
+                         e->tenant, e->description};
+    int rc = events ? cli_table_add(t, row) : HQ_ERR;
+    free(events);
+    return rc;
+}
+
+/* Endpoints that do not parse are listed too, in id order, flagged "unreadable" with the
+ * reason, and named on stderr: hiding them would make a damaged endpoint look deleted. */
 static int ep_list(cli *x, int argc, char **argv) {
     static const cli_opt spec[] = {{NULL, 0}};
     static const char *const hdr[] = {"ID", "ENABLED", "URL", "EVENTS", "TENANT", "DESCRIPTION"};
     cli_args a;
-    ep **all = NULL;
-    size_t n = 0, i;
-    int64_t version;
+    ep_table tb;
+    size_t i = 0, j = 0;
     char err[HQ_ERRLEN];
+    json_t *arr = NULL;
+    cli_table *t = NULL;
     int rc;
 
     x->usage = "hookq endpoint list [--json]";
     if ((rc = cli_parse(x, argc, argv, spec, 0, 0, &a)) != CLI_OK)
         return rc;
-    if (cli_rq(x) != CLI_OK)
-        return CLI_FAIL;
-    if (ep_load_all(x->r, x->c->redis_prefix, &all, &n, &version, err, sizeof err) != HQ_OK)
+    if ((rc = cli_rq(x)) != CLI_OK)
+        return rc;
+    if (ep_load_table(x->r, x->c->redis_prefix, &tb, err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "%s", err);
-    if (n > 1)
-        qsort(all, n, sizeof *all, cmp_ep);
-    rc = CLI_OK;
-    if (x->json) {
-        json_t *arr = json_array();
-        for (i = 0; arr && i < n; i++)
-            json_array_append_new(arr, ep_to_json(all[i], 0));
-        rc = cli_print_json(x, arr);
-    } else {
-        cli_table *t = cli_table_new(6, hdr);
-        for (i = 0; t && i < n; i++) {
-            char *events = pat_list_join(&all[i]->events);
-            const char *row[] = {all[i]->id,     all[i]->enabled ? "true" : "false",
-                                 all[i]->url,    events ? events : "",
-                                 all[i]->tenant, all[i]->description};
-            cli_table_add(t, row);
-            free(events);
+    if (x->json)
+        arr = json_array();
+    else
+        t = cli_table_new(6, hdr);
+    rc = arr || t ? CLI_OK : CLI_FAIL;
+    /* Both lists are sorted by id: merge them. */
+    while (rc == CLI_OK && (i < tb.n || j < tb.n_bad)) {
+        int take_bad = j < tb.n_bad && (i == tb.n || strcmp(tb.bad[j].id, tb.eps[i]->id) < 0);
+        if (!take_bad) {
+            const ep *e = tb.eps[i++];
+            if (arr ? json_array_append_new(arr, ep_to_json(e, 0)) != 0 : list_row(t, e) != HQ_OK)
+                rc = CLI_FAIL;
+            continue;
         }
-        if (t)
-            cli_table_print(t, x->out);
-        else
-            rc = cli_fail(x, CLI_FAIL, "out of memory");
-        cli_table_free(t);
+        const ep_bad *b = &tb.bad[j++];
+        cli_warn(x, "%s (hookq endpoint show %s)", b->error, b->id);
+        if (arr) {
+            if (json_array_append_new(arr, json_pack("{s:s,s:b,s:s}", "id", b->id, "unreadable", 1,
+                                                     "error", b->error)) != 0)
+                rc = CLI_FAIL;
+        } else {
+            const char *row[] = {b->id, "unreadable", NULL, NULL, NULL, bad_reason(b)};
+            if (cli_table_add(t, row) != HQ_OK)
+                rc = CLI_FAIL;
+        }
     }
-    for (i = 0; i < n; i++)
-        ep_free(all[i]);
-    free(all);
+    if (rc != CLI_OK) {
+        rc = cli_fail(x, CLI_FAIL, "out of memory");
+    } else if (arr) {
+        rc = cli_print_json(x, arr);
+        arr = NULL;
+    } else {
+        cli_table_print(t, x->out);
+    }
+    json_decref(arr);
+    cli_table_free(t);
+    ep_table_clear(&tb);
     return rc;
 }
 

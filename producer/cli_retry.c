@@ -101,10 +101,9 @@ int cli_cmd_retry(cli *x, int argc, char **argv) {
     found f = {0};
     char events[KEY_MAX], jobs[KEY_MAX], err[HQ_ERRLEN];
     const char *only;
-    ep **all = NULL;
+    ep_table tb = {0};
     ep *one = NULL;
-    size_t n = 0, i;
-    int64_t version;
+    size_t i;
     json_t *queued = NULL;
     int rc;
 
@@ -148,16 +147,20 @@ int cli_cmd_retry(cli *x, int argc, char **argv) {
             goto cleanup;
         json_array_append_new(queued, json_string(one->id));
     } else {
-        if (ep_load_all(x->r, x->c->redis_prefix, &all, &n, &version, err, sizeof err) != HQ_OK) {
+        if (ep_load_table(x->r, x->c->redis_prefix, &tb, err, sizeof err) != HQ_OK) {
             cli_fail(x, CLI_FAIL, "%s", err);
             goto cleanup;
         }
-        for (i = 0; i < n; i++) {
-            if (!ep_matches(all[i], f.type, f.tenant, f.endpoint))
+        /* Whether an unreadable endpoint receives the event cannot be told: say so rather
+         * than skip it silently. */
+        for (i = 0; i < tb.n_bad; i++)
+            cli_warn(x, "%s; not considered for this retry", tb.bad[i].error);
+        for (i = 0; i < tb.n; i++) {
+            if (!ep_matches(tb.eps[i], f.type, f.tenant, f.endpoint))
                 continue;
-            if (queue_job(x, jobs, f.sid, all[i]->id) != CLI_OK)
+            if (queue_job(x, jobs, f.sid, tb.eps[i]->id) != CLI_OK)
                 goto cleanup;
-            json_array_append_new(queued, json_string(all[i]->id));
+            json_array_append_new(queued, json_string(tb.eps[i]->id));
         }
         if (json_array_size(queued) == 0) {
             cli_fail(x, CLI_FAIL, "no enabled endpoint receives event %s (type %s)", f.want,
@@ -176,9 +179,7 @@ int cli_cmd_retry(cli *x, int argc, char **argv) {
     }
 cleanup:
     json_decref(queued);
-    for (i = 0; i < n; i++)
-        ep_free(all[i]);
-    free(all);
+    ep_table_clear(&tb);
     ep_free(one);
     found_clear(&f);
     return rc;

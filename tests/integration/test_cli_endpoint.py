@@ -153,6 +153,52 @@ class EndpointTest(h.RedisTestCase):
         self.assertEqual(r.returncode, 1)
         self.assertTrue(r.stderr.startswith('hookq: '))
 
+    def test_unreadable_endpoint_is_listed_not_hidden(self):
+        # A hash hookq cannot parse (a bad known field) must not make `list` fail or hide
+        # it; a field from a newer hookq is no reason to call a hash unreadable.
+        good = self.add('--url', 'http://127.0.0.1:9000/good')
+        newer = self.add('--url', 'http://127.0.0.1:9000/newer')
+        self.rs.call('HSET', 'hookq:{%s}:endpoint' % newer['id'], 'retry_policy', 'fancy-v9')
+        bad = 'ep_0broken'
+        self.rs.call('HSET', 'hookq:{%s}:endpoint' % bad, 'url', 'http://127.0.0.1:9000/bad',
+                     'secret', good['secret'], 'enabled', 'yes')
+        self.rs.call('SADD', 'hookq:endpoints', bad)
+        wrong = 'ep_0wrongtype'
+        self.rs.call('SET', 'hookq:{%s}:endpoint' % wrong, 'not a hash')
+        self.rs.call('SADD', 'hookq:endpoints', wrong)
+
+        r = self.cli('endpoint', 'list')
+        rows = {line.split()[0]: line for line in r.stdout.strip().split('\n')[1:]}
+        self.assertEqual(sorted(rows), sorted([good['id'], newer['id'], bad, wrong]))
+        self.assertIn('unreadable', rows[bad])
+        self.assertIn("field 'enabled'", rows[bad])
+        self.assertIn('unreadable', rows[wrong])
+        self.assertIn('true', rows[newer['id']])
+        self.assertIn("hookq: endpoint %s: field 'enabled': expected true or false" % bad,
+                      r.stderr)
+        self.assertIn('WRONGTYPE', r.stderr)
+        self.assertNotIn(newer['id'], r.stderr)
+
+        js = {e['id']: e for e in json.loads(self.cli('endpoint', 'list', '--json').stdout)}
+        self.assertEqual(js[bad]['unreadable'], True)
+        self.assertIn("field 'enabled'", js[bad]['error'])
+        self.assertEqual(js[newer['id']]['url'], 'http://127.0.0.1:9000/newer')
+        self.assertNotIn('unreadable', js[good['id']])
+
+        # show names the endpoint and field; stats counts it
+        r = self.cli('endpoint', 'show', bad, ok=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("endpoint %s: field 'enabled'" % bad, r.stderr)
+        st = json.loads(self.cli('stats', '--json').stdout)
+        self.assertEqual((st['endpoints_enabled'], st['endpoints_unreadable']), (2, 2))
+
+        # retry still queues for the readable ones, and says which it could not consider
+        eid = self.cli('send', 'a.b', '{}').stdout.strip()
+        r = self.cli('retry', eid, '--json')
+        self.assertEqual(sorted(json.loads(r.stdout)['endpoints']),
+                         sorted([good['id'], newer['id']]))
+        self.assertIn(bad, r.stderr)
+
     def test_validation_errors(self):
         cases = [
             (['--url', 'ftp://example.com/x'], '--url'),

@@ -17,7 +17,8 @@ class StatsTest(h.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(json.loads(r.stdout), {
                 'events': 0, 'events_pending': 0, 'jobs': 0, 'jobs_pending': 0, 'delayed': 0,
-                'dead': 0, 'endpoints_enabled': 0, 'endpoints_disabled': 0})
+                'dead': 0, 'endpoints_enabled': 0, 'endpoints_disabled': 0,
+                'endpoints_unreadable': 0})
             for i in range(5):
                 self.assertEqual(h.hookq(rs, 'send', 'a.b', '{"i":%d}' % i).returncode, 0)
             for i in range(3):
@@ -40,7 +41,8 @@ class StatsTest(h.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(json.loads(r.stdout), {
                 'events': 5, 'events_pending': 0, 'jobs': 3, 'jobs_pending': 2, 'delayed': 4,
-                'dead': 1, 'endpoints_enabled': 2, 'endpoints_disabled': 1})
+                'dead': 1, 'endpoints_enabled': 2, 'endpoints_disabled': 1,
+                'endpoints_unreadable': 0})
             text = h.hookq(rs, 'stats').stdout
             self.assertRegex(text, r'(?m)^events\s+5\b')
             self.assertRegex(text, r'(?m)^jobs pending\s+2\b')

@@ -184,6 +184,75 @@ static void test_from_hash_errors(void **state) {
     ep_free(e);
 }
 
+/* A newer hookq may add fields: they are skipped wherever they appear and whatever they
+ * hold, while the known fields around them still parse. */
+static void test_from_hash_unknown_fields(void **state) {
+    (void)state;
+    hash h;
+    char err[HQ_ERRLEN] = "";
+    const char *const kv[] = {"retry_policy",
+                              "{\"not\": \"parsed\"}",
+                              "url",
+                              "http://h/x",
+                              "enabled_v2",
+                              "maybe",
+                              "secret",
+                              SECRET,
+                              "",
+                              "empty name",
+                              "enabled",
+                              "false",
+                              "headers_extra",
+                              "[1,2,3]",
+                              "created_at_ns",
+                              "not a time",
+                              NULL};
+    build(&h, kv);
+    ep *e = ep_new();
+    if (ep_from_hash(e, "ep_new", &h.top, err, sizeof(err)) != HQ_OK)
+        fail_msg("unknown fields must be ignored: %s", err);
+    assert_string_equal(e->url, "http://h/x");
+    assert_string_equal(e->secret, SECRET);
+    assert_int_equal(e->enabled, 0);
+    assert_int_equal(e->n_headers, 0);
+    assert_int_equal(e->created_at, 0);
+    ep_free(e);
+
+    /* ...but a known field next to them with a bad value still fails, naming both the
+     * endpoint and the field. */
+    const char *const bad[] = {"retry_policy", "x",       "url", "http://h/x", "secret",
+                               SECRET,         "enabled", "1",   NULL};
+    build(&h, bad);
+    e = ep_new();
+    assert_int_equal(ep_from_hash(e, "ep_new", &h.top, err, sizeof(err)), HQ_ERR);
+    assert_string_equal(err, "endpoint ep_new: field 'enabled': expected true or false, got '1'");
+    ep_free(e);
+}
+
+static void test_table_clear(void **state) {
+    (void)state;
+    ep_table t;
+    memset(&t, 0, sizeof(t));
+    ep_table_clear(&t); /* an empty table, as a failed load leaves it */
+    ep_table_clear(NULL);
+    t.eps = calloc(2, sizeof(*t.eps));
+    t.bad = calloc(1, sizeof(*t.bad));
+    assert_non_null(t.eps);
+    assert_non_null(t.bad);
+    t.eps[0] = ep_new();
+    t.eps[1] = ep_new();
+    t.n = 2;
+    t.bad[0].id = strdup("ep_x");
+    t.bad[0].error = strdup("endpoint ep_x: field 'enabled': bad");
+    t.n_bad = 1;
+    t.version = 7;
+    ep_table_clear(&t);
+    assert_null(t.eps);
+    assert_null(t.bad);
+    assert_int_equal(t.n + t.n_bad, 0);
+    assert_int_equal(t.version, 0);
+}
+
 static void test_to_json(void **state) {
     (void)state;
     hash h;
@@ -244,10 +313,9 @@ static void test_to_json(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_from_hash_full),
-        cmocka_unit_test(test_from_hash_minimal),
-        cmocka_unit_test(test_from_hash_errors),
-        cmocka_unit_test(test_to_json),
+        cmocka_unit_test(test_from_hash_full),   cmocka_unit_test(test_from_hash_minimal),
+        cmocka_unit_test(test_from_hash_errors), cmocka_unit_test(test_from_hash_unknown_fields),
+        cmocka_unit_test(test_table_clear),      cmocka_unit_test(test_to_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
