@@ -158,7 +158,12 @@ int ep_from_hash(ep *e, const char *id, const redisReply *h, char *err, size_t e
             rc = parse_bool_field(id, f, v, &e->enabled, err, errlen);
         else if (strcmp(f, "github_signature") == 0)
             rc = parse_bool_field(id, f, v, &e->github_signature, err, errlen);
-        else if (strcmp(f, "headers") == 0)
+        else if (strcmp(f, "github_secret") == 0) {
+            if (ep_github_secret_parse(v, &e->github_secret) != HQ_OK)
+                rc = hq_seterr(err, errlen,
+                               "endpoint %s: field '%s': expected current or previous, got '%.32s'",
+                               id, f, v);
+        } else if (strcmp(f, "headers") == 0)
             rc = parse_headers(e, v, err, errlen);
         else if (strcmp(f, "created_at") == 0)
             rc = parse_time_field(id, f, v, &e->created_at, err, errlen);
@@ -498,6 +503,7 @@ int ep_save(rconn *r, const char *prefix, const ep *e, char *err, size_t errlen)
         {"tenant", e->tenant},
         {"enabled", e->enabled ? "true" : "false"},
         {"github_signature", e->github_signature ? "true" : "false"},
+        {"github_secret", ep_github_secret_name(e->github_secret)},
         {"headers", headers},
         {"created_at", t_created},
         {"updated_at", t_updated},
@@ -598,6 +604,7 @@ json_t *ep_to_json(const ep *e, int show_secret) {
     json_object_set_new(o, "tenant", str_or_null(e->tenant));
     json_object_set_new(o, "enabled", json_boolean(e->enabled));
     json_object_set_new(o, "github_signature", json_boolean(e->github_signature));
+    json_object_set_new(o, "github_secret", json_string(ep_github_secret_name(e->github_secret)));
     /* "Name: value", the form --header takes and the hash stores. */
     for (size_t i = 0; i < e->n_headers; i++) {
         json_t *h = json_sprintf("%s: %s", e->header_names[i], e->header_values[i]);
@@ -619,6 +626,31 @@ json_t *ep_to_json(const ep *e, int show_secret) {
     }
     return o;
 }
+
+/* ---- signing ---------------------------------------------------------------------- */
+
+const char *ep_github_secret(const ep *e, int64_t now_ms) {
+    if (e->github_secret == EP_GITHUB_SECRET_PREVIOUS && e->secret_old && *e->secret_old &&
+        now_ms < e->secret_old_until)
+        return e->secret_old;
+    return e->secret;
+}
+
+int ep_github_secret_parse(const char *s, ep_github_secret_mode *out) {
+    if (strcmp(s, "current") == 0)
+        *out = EP_GITHUB_SECRET_CURRENT;
+    else if (strcmp(s, "previous") == 0)
+        *out = EP_GITHUB_SECRET_PREVIOUS;
+    else
+        return HQ_ERR;
+    return HQ_OK;
+}
+
+const char *ep_github_secret_name(ep_github_secret_mode m) {
+    return m == EP_GITHUB_SECRET_PREVIOUS ? "previous" : "current";
+}
+
+/* ---- matching --------------------------------------------------------------------- */
 
 static int str_unset(const char *s) {
     return !s || !*s;

@@ -10,6 +10,8 @@
  *   tenant            tenant id or absent
  *   enabled           "true" | "false"
  *   github_signature  "true" | "false"  (also send X-Hub-Signature-256)
+ *   github_secret     "current" | "previous" (which secret signs X-Hub-Signature-256 during
+ *                     a rotation; absent = current)
  *   headers           JSON array of "Name: value" strings, e.g. ["X-Team: core"]
  *   created_at, updated_at, disabled_at  ISO 8601 UTC
  *   disabled_reason   free text
@@ -23,6 +25,14 @@
 #include "event_pattern.h"
 #include "redis_conn.h"
 
+/* Which secret signs X-Hub-Signature-256 while a rotation's grace runs. That header
+ * carries one signature (webhook-signature carries both), so a receiver that checks one
+ * secret gets a grace only if it is signed with the secret it still has. */
+typedef enum ep_github_secret_mode {
+    EP_GITHUB_SECRET_CURRENT = 0, /* "current": the new secret at once (the default) */
+    EP_GITHUB_SECRET_PREVIOUS     /* "previous": the old one until secret_old_until */
+} ep_github_secret_mode;
+
 typedef struct ep {
     char *id;
     char *url;
@@ -34,6 +44,7 @@ typedef struct ep {
     char *tenant;             /* NULL if none */
     int enabled;
     int github_signature;
+    ep_github_secret_mode github_secret;
     char **header_names; /* n_headers each */
     char **header_values;
     size_t n_headers;
@@ -106,6 +117,14 @@ int ep_delete(rconn *r, const char *prefix, const char *id, char *err, size_t er
  * be NULL or empty (unset). 1 if it does, else 0. The worker's index (worker/epindex.c)
  * applies this same rule without scanning; `hookq retry` calls this directly. */
 int ep_matches(const ep *e, const char *type, const char *tenant, const char *target);
+
+/* The secret that must sign X-Hub-Signature-256 at now_ms (unix ms): with
+ * EP_GITHUB_SECRET_PREVIOUS, secret_old while it is set and now_ms < secret_old_until;
+ * otherwise (and after the grace) secret. Pure; the string is owned by e. */
+const char *ep_github_secret(const ep *e, int64_t now_ms);
+/* "current" | "previous" -> mode: HQ_OK, or HQ_ERR for anything else (case matters). */
+int ep_github_secret_parse(const char *s, ep_github_secret_mode *out);
+const char *ep_github_secret_name(ep_github_secret_mode m); /* "current" | "previous" */
 
 /* JSON view for the CLI: secrets only when show_secret (add, rotate-secret). New ref. */
 json_t *ep_to_json(const ep *e, int show_secret);

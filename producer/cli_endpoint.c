@@ -16,11 +16,12 @@
 
 static const char u_add[] =
     "hookq endpoint add --url URL [--events PATTERNS] [--description TEXT] [--tenant T]\n"
-    "       [--secret whsec_...] [--header 'Name: value']... [--github-signature]";
+    "       [--secret whsec_...] [--header 'Name: value']... [--github-signature]\n"
+    "       [--github-secret current|previous]";
 static const char u_update[] =
     "hookq endpoint update ID [--url URL] [--events PATTERNS] [--description TEXT]\n"
     "       [--tenant T] [--header 'Name: value']... [--no-headers]\n"
-    "       [--github-signature | --no-github-signature]";
+    "       [--github-signature | --no-github-signature] [--github-secret current|previous]";
 
 /* Replace *dst with a copy of s ("" or NULL clears when allow_null). */
 static int set_str(cli *x, char **dst, const char *s, int allow_null) {
@@ -85,7 +86,17 @@ static int set_headers(cli *x, ep *e, const cli_args *a) {
     return CLI_OK;
 }
 
-/* Apply the options add and update share. */
+/* --github-secret takes one of two words: anything else is a usage error, found before
+ * Redis is asked anything. */
+static int check_github_secret(cli *x, const cli_args *a) {
+    ep_github_secret_mode m;
+    const char *v = cli_get(a, "github-secret");
+    if (v && ep_github_secret_parse(v, &m) != HQ_OK)
+        return cli_fail(x, CLI_USAGE, "--github-secret: expected current or previous, got '%s'", v);
+    return CLI_OK;
+}
+
+/* Apply the options add and update share (check_github_secret has run). */
 static int apply(cli *x, ep *e, const cli_args *a) {
     char err[HQ_ERRLEN];
     const char *v;
@@ -122,6 +133,8 @@ static int apply(cli *x, ep *e, const cli_args *a) {
         e->github_signature = 1;
     if (cli_has(a, "no-github-signature"))
         e->github_signature = 0;
+    if ((v = cli_get(a, "github-secret")))
+        ep_github_secret_parse(v, &e->github_secret);
     return CLI_OK;
 }
 
@@ -184,13 +197,13 @@ static int print_ep(cli *x, const ep *e, int show_secret) {
 }
 
 static const cli_opt edit_opts[] = {
-    {"url", 1},    {"events", 1}, {"description", 1},      {"tenant", 1},
-    {"secret", 1}, {"header", 1}, {"github-signature", 0}, {NULL, 0},
+    {"url", 1},    {"events", 1},           {"description", 1},   {"tenant", 1}, {"secret", 1},
+    {"header", 1}, {"github-signature", 0}, {"github-secret", 1}, {NULL, 0},
 };
 static const cli_opt update_opts[] = {
-    {"url", 1},    {"events", 1},     {"description", 1},      {"tenant", 1},
-    {"header", 1}, {"no-headers", 0}, {"github-signature", 0}, {"no-github-signature", 0},
-    {NULL, 0},
+    {"url", 1},           {"events", 1},     {"description", 1},      {"tenant", 1},
+    {"header", 1},        {"no-headers", 0}, {"github-signature", 0}, {"no-github-signature", 0},
+    {"github-secret", 1}, {NULL, 0},
 };
 
 static int ep_add(cli *x, int argc, char **argv) {
@@ -205,6 +218,8 @@ static int ep_add(cli *x, int argc, char **argv) {
         return rc;
     if (!cli_get(&a, "url"))
         return cli_fail(x, CLI_USAGE, "--url is required");
+    if ((rc = check_github_secret(x, &a)) != CLI_OK)
+        return rc;
     if (!(e = ep_new()))
         return cli_fail(x, CLI_FAIL, "out of memory");
     rc = CLI_FAIL;
@@ -341,6 +356,8 @@ static int ep_update(cli *x, int argc, char **argv) {
         return cli_fail(x, CLI_USAGE, "nothing to update");
     if (cli_has(&a, "github-signature") && cli_has(&a, "no-github-signature"))
         return cli_fail(x, CLI_USAGE, "--github-signature and --no-github-signature conflict");
+    if ((rc = check_github_secret(x, &a)) != CLI_OK)
+        return rc;
     if (load(x, a.pos[0], &e) != CLI_OK)
         return CLI_FAIL;
     rc = CLI_FAIL;

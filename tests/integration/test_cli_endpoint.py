@@ -136,6 +136,41 @@ class EndpointTest(h.RedisTestCase):
         self.assertEqual(f2['secret'], json.loads(r2.stdout)['secret'])
         self.assertLess(f2['secret_old_until'], f['secret_old_until'])
 
+    def test_github_secret(self):
+        ep = self.add('--url', 'http://127.0.0.1:9000/a', '--github-signature',
+                      '--github-secret', 'previous')
+        key = 'hookq:{%s}:endpoint' % ep['id']
+        self.assertEqual(ep['github_secret'], 'previous')
+        self.assertEqual(hgetall(self.rs, key)['github_secret'], 'previous')
+        show = self.cli('endpoint', 'show', ep['id']).stdout
+        self.assertRegex(show, r'(?m)^github_secret\s+previous$')
+        # rotate-secret keeps the setting (the worker then signs X-Hub-Signature-256 with
+        # secret_old until secret_old_until)
+        self.cli('endpoint', 'rotate-secret', ep['id'])
+        f = hgetall(self.rs, key)
+        self.assertEqual(f['github_secret'], 'previous')
+        self.assertEqual(f['secret_old'], ep['secret'])
+        js = json.loads(self.cli('endpoint', 'update', ep['id'], '--github-secret', 'current',
+                                 '--json').stdout)
+        self.assertEqual(js['github_secret'], 'current')
+        self.assertEqual(hgetall(self.rs, key)['github_secret'], 'current')
+        # the default is current
+        other = self.add('--url', 'http://127.0.0.1:9000/b')
+        self.assertEqual(other['github_secret'], 'current')
+        self.assertEqual(hgetall(self.rs, 'hookq:{%s}:endpoint' % other['id'])['github_secret'],
+                         'current')
+        # anything else is a usage error and changes nothing
+        v = self.rs.call('GET', 'hookq:{q}:endpoints:version')
+        for args in (['endpoint', 'update', ep['id'], '--github-secret', 'old'],
+                     ['endpoint', 'add', '--url', 'http://127.0.0.1:9000/c',
+                      '--github-secret', 'both']):
+            r = self.cli(*args, ok=False)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn('--github-secret: expected current or previous', r.stderr)
+            self.assertIn('usage: hookq endpoint', r.stderr)
+        self.assertEqual(self.rs.call('GET', 'hookq:{q}:endpoints:version'), v)
+        self.assertEqual(self.rs.call('SCARD', 'hookq:endpoints'), 2)
+
     def test_rm(self):
         ep = self.add('--url', 'http://127.0.0.1:9000/a')
         other = self.add('--url', 'http://127.0.0.1:9000/b')

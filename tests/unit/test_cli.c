@@ -154,6 +154,23 @@ static void test_usage_exit_codes(void **state) {
     assert_int_equal(r.rc, 2);
     RUN(&r, "test", "ep_x", "--wait", "forever");
     assert_int_equal(r.rc, 2);
+    /* --github-secret: one of two words, checked before Redis is asked anything (the
+     * RUN environment points at a socket that does not exist) */
+    RUN(&r, "endpoint", "add", "--url", "http://example.com/", "--github-secret", "old");
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "--github-secret: expected current or previous, got 'old'"));
+    assert_non_null(strstr(r.err, "usage: hookq endpoint add"));
+    RUN(&r, "endpoint", "update", "ep_x", "--github-secret", "Previous");
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "usage: hookq endpoint update"));
+    RUN(&r, "endpoint", "update", "ep_x", "--github-secret", "");
+    assert_int_equal(r.rc, 2);
+    RUN(&r, "endpoint", "update", "ep_x", "--github-secret");
+    assert_int_equal(r.rc, 2);
+    /* a valid word gets past the check: the failure is then the missing Redis */
+    RUN(&r, "endpoint", "update", "ep_x", "--github-secret", "previous");
+    assert_int_equal(r.rc, 1);
+    assert_null(strstr(r.err, "usage:"));
 }
 
 static void test_version_and_help(void **state) {
