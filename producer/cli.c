@@ -37,7 +37,8 @@ static const char usage_all[] =
     "  config check [FILE]\n"
     "  version\n"
     "\n"
-    "Every command that prints accepts --json. Exit status: 0 ok, 1 error, 2 usage.\n"
+    "Every command that prints accepts --json.\n"
+    "Exit status: 0 ok, 1 error, 2 usage or configuration error.\n"
     "Configuration: -c FILE (else $HOOKQ_CONFIG, else ./hookq.yaml), then HOOKQ_* variables.\n";
 
 int cli_fail(cli *x, int code, const char *fmt, ...) {
@@ -63,16 +64,17 @@ int cli_cfg(cli *x) {
         return CLI_OK;
     x->c = cfg_load(x->cfg_path, x->envp, err, sizeof err);
     if (!x->c)
-        return cli_fail(x, CLI_FAIL, "%s", err);
+        return cli_fail(x, CLI_CONFIG, "%s", err);
     return CLI_OK;
 }
 
 int cli_rq(cli *x) {
     char err[HQ_ERRLEN];
+    int rc;
     if (x->r)
         return CLI_OK;
-    if (cli_cfg(x) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = cli_cfg(x)) != CLI_OK)
+        return rc;
     x->r = rconn_connect(x->c->redis_url, x->c->redis_connect_timeout_ms,
                          x->c->redis_command_timeout_ms, err, sizeof err);
     if (!x->r)
@@ -162,7 +164,7 @@ done:
             fputs(usage_all, errf);
     } else if (rc != CLI_OK) {
         fprintf(errf, "hookq: %s\n", x.err[0] ? x.err : "failed");
-        rc = CLI_FAIL;
+        rc = rc == CLI_CONFIG ? CLI_USAGE : CLI_FAIL;
     }
     fflush(out);
     rconn_free(x.r);

@@ -18,6 +18,10 @@
 #define CLI_FAIL  1
 #define CLI_USAGE 2
 #define CLI_HELP  3 /* internal: --help was asked; cli_main prints usage and exits 0 */
+/* internal: the configuration did not load or validate (message in x->err). cli_main
+ * prints "hookq: <message>" without the usage and exits 2, as hookq-worker does: a bad
+ * config is the caller's mistake, like a bad argument, not a runtime failure. */
+#define CLI_CONFIG 4
 
 #define CLI_ERRLEN 1024
 
@@ -44,7 +48,8 @@ int cli_fail(cli *x, int code, const char *fmt, ...) __attribute__((format(print
 void cli_warn(cli *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Load the config (-c, $HOOKQ_CONFIG, ./hookq.yaml, env) / connect to Redis once.
- * CLI_OK or CLI_FAIL with x->err set. */
+ * CLI_OK, or with x->err set: CLI_CONFIG if the config did not load (cli_rq too), CLI_FAIL
+ * if Redis could not be reached. Callers return the code they got. */
 int cli_cfg(cli *x);
 int cli_rq(cli *x);
 

@@ -96,8 +96,8 @@ int cli_cmd_deliveries(cli *x, int argc, char **argv) {
     l.failed_only = cli_has(&a, "failed");
     if (id_valid(a.pos[0], err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "endpoint id: %s", err);
-    if (cli_rq(x) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = cli_rq(x)) != CLI_OK)
+        return rc;
     if (key_log(x->c->redis_prefix, a.pos[0], logkey, sizeof logkey) != HQ_OK ||
         key_endpoint(x->c->redis_prefix, a.pos[0], epkey, sizeof epkey) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "key too long");
@@ -145,8 +145,9 @@ static int add_dead(cli *x, const redisReply *en, void *ud) {
 }
 
 static int dead_key(cli *x, char *buf, size_t len) {
-    if (cli_rq(x) != CLI_OK)
-        return CLI_FAIL;
+    int rc = cli_rq(x);
+    if (rc != CLI_OK)
+        return rc;
     if (key_dead(x->c->redis_prefix, buf, len) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "key too long");
     return CLI_OK;
@@ -167,8 +168,8 @@ static int dead_list(cli *x, int argc, char **argv) {
     if ((rc = cli_get_int(x, &a, "limit", 50, LIMIT_MAX, &l.limit)) != CLI_OK)
         return rc;
     l.endpoint = cli_get(&a, "endpoint");
-    if (dead_key(x, dead, sizeof dead) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = dead_key(x, dead, sizeof dead)) != CLI_OK)
+        return rc;
     return list_stream(x, &l, dead, 9, hdr, add_dead);
 }
 
@@ -352,8 +353,8 @@ static int dead_replay(cli *x, int argc, char **argv) {
         return rc;
     if ((rc = select_mode(x, &a, "replay")) != CLI_OK)
         return rc;
-    if (dead_key(x, dead, sizeof dead) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = dead_key(x, dead, sizeof dead)) != CLI_OK)
+        return rc;
     key_jobs(x->c->redis_prefix, jobs, sizeof jobs);
     key_events(x->c->redis_prefix, events, sizeof events);
     ps.endpoint = cli_get(&a, "endpoint");
@@ -433,8 +434,8 @@ static int dead_purge(cli *x, int argc, char **argv) {
         return rc;
     if ((rc = select_mode(x, &a, "purge")) != CLI_OK)
         return rc;
-    if (dead_key(x, dead, sizeof dead) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = dead_key(x, dead, sizeof dead)) != CLI_OK)
+        return rc;
     if (cli_has(&a, "all")) {
         if (!(rep = cli_cmd(x, (const char *[]){"XLEN", dead, NULL})))
             return CLI_FAIL;

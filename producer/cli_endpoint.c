@@ -163,11 +163,12 @@ static int save(cli *x, const ep *e) {
 
 static int load(cli *x, const char *id, ep **out) {
     char err[HQ_ERRLEN];
+    int rc;
     *out = NULL;
     if (id_valid(id, err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "endpoint id: %s", err);
-    if (cli_rq(x) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = cli_rq(x)) != CLI_OK)
+        return rc;
     if (ep_load(x->r, x->c->redis_prefix, id, out, err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "%s", err);
     return CLI_OK;
@@ -239,7 +240,7 @@ static int ep_add(cli *x, int argc, char **argv) {
     }
     e->enabled = 1;
     e->created_at = e->updated_at = now;
-    if (cli_rq(x) != CLI_OK || save(x, e) != CLI_OK)
+    if ((rc = cli_rq(x)) != CLI_OK || (rc = save(x, e)) != CLI_OK)
         goto cleanup;
     /* The secret is shown here and by rotate-secret only: always as JSON, so it can be
      * captured by a script. */
@@ -338,8 +339,8 @@ static int ep_show(cli *x, int argc, char **argv) {
     x->usage = "hookq endpoint show ID [--json]";
     if ((rc = cli_parse(x, argc, argv, spec, 1, 1, &a)) != CLI_OK)
         return rc;
-    if (load(x, a.pos[0], &e) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
+        return rc;
     rc = print_ep(x, e, 0);
     ep_free(e);
     return rc;
@@ -358,8 +359,8 @@ static int ep_update(cli *x, int argc, char **argv) {
         return cli_fail(x, CLI_USAGE, "--github-signature and --no-github-signature conflict");
     if ((rc = check_github_secret(x, &a)) != CLI_OK)
         return rc;
-    if (load(x, a.pos[0], &e) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
+        return rc;
     rc = CLI_FAIL;
     if (apply(x, e, &a) != CLI_OK)
         goto cleanup;
@@ -387,8 +388,8 @@ static int set_enabled(cli *x, int argc, char **argv, int on) {
                   : "hookq endpoint disable ID [--reason TEXT] [--json]";
     if ((rc = cli_parse(x, argc, argv, on ? en_opts : dis_opts, 1, 1, &a)) != CLI_OK)
         return rc;
-    if (load(x, a.pos[0], &e) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
+        return rc;
     rc = CLI_FAIL;
     e->enabled = on;
     e->updated_at = now;
@@ -438,8 +439,8 @@ static int ep_rotate(cli *x, int argc, char **argv) {
     x->usage = "hookq endpoint rotate-secret ID [--secret whsec_...]";
     if ((rc = cli_parse(x, argc, argv, spec, 1, 1, &a)) != CLI_OK)
         return rc;
-    if (load(x, a.pos[0], &e) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
+        return rc;
     rc = CLI_FAIL;
     /* The old secret keeps signing (second signature) until the grace period ends, so
      * receivers can switch without rejecting deliveries. */
@@ -468,8 +469,8 @@ static int ep_rm(cli *x, int argc, char **argv) {
     x->usage = "hookq endpoint rm ID";
     if ((rc = cli_parse(x, argc, argv, spec, 1, 1, &a)) != CLI_OK)
         return rc;
-    if (load(x, a.pos[0], &e) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
+        return rc;
     ep_free(e);
     if (ep_delete(x->r, x->c->redis_prefix, a.pos[0], err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "%s", err);

@@ -128,8 +128,8 @@ int cli_cmd_retry(cli *x, int argc, char **argv) {
         return cli_fail(x, CLI_FAIL, "event id: %s", err);
     if (only && id_valid(only, err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "endpoint id: %s", err);
-    if (cli_rq(x) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = cli_rq(x)) != CLI_OK)
+        return rc;
     key_events(x->c->redis_prefix, events, sizeof events);
     key_jobs(x->c->redis_prefix, jobs, sizeof jobs);
     rc = CLI_FAIL;

@@ -48,8 +48,8 @@ int cli_cmd_stats(cli *x, int argc, char **argv) {
     x->usage = "hookq stats [--json]";
     if ((rc = cli_parse(x, argc, argv, spec, 0, 0, &a)) != CLI_OK)
         return rc;
-    if (cli_rq(x) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = cli_rq(x)) != CLI_OK)
+        return rc;
     key_events(x->c->redis_prefix, events, sizeof events);
     key_jobs(x->c->redis_prefix, jobs, sizeof jobs);
     key_delay(x->c->redis_prefix, delay, sizeof delay);
@@ -114,7 +114,7 @@ int cli_cmd_config(cli *x, int argc, char **argv) {
      * environment, then validation: what a worker started here would run with. */
     c = cfg_load(a.npos ? a.pos[0] : x->cfg_path, x->envp, err, sizeof err);
     if (!c)
-        return cli_fail(x, CLI_FAIL, "%s", err);
+        return cli_fail(x, CLI_CONFIG, "%s", err);
     rc = cfg_dump(c, x->out, x->json) == HQ_OK ? CLI_OK : cli_fail(x, CLI_FAIL, "cannot print");
     cfg_free(c);
     return rc;
