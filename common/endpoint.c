@@ -1,6 +1,8 @@
 /* endpoint.c -- endpoint records in Redis (P:{ep_ID}:endpoint hashes, P:endpoints set,
  * P:{q}:endpoints:version counter). Every write goes through MULTI/EXEC together with the
- * version bump, so a worker that sees the new version also sees the new data. */
+ * version bump, so a worker that sees the new version also sees the new data. Batches of
+ * commands (the transactions, the HGETALLs of a load) go through common/pipeline.h, the
+ * one pipeline mechanism hookq has. */
 #include "endpoint.h"
 
 #include <stdlib.h>
@@ -8,7 +10,7 @@
 
 #include "hq.h"
 #include "redis_keys.h"
-#include "log.h"
+#include "pipeline.h"
 #include "timestamp.h"
 #include "validate.h"
 
@@ -156,7 +158,12 @@ int ep_from_hash(ep *e, const char *id, const redisReply *h, char *err, size_t e
             rc = parse_bool_field(id, f, v, &e->enabled, err, errlen);
         else if (strcmp(f, "github_signature") == 0)
             rc = parse_bool_field(id, f, v, &e->github_signature, err, errlen);
-        else if (strcmp(f, "headers") == 0)
+        else if (strcmp(f, "github_secret") == 0) {
+            if (ep_github_secret_parse(v, &e->github_secret) != HQ_OK)
+                rc = hq_seterr(err, errlen,
+                               "endpoint %s: field '%s': expected current or previous, got '%.32s'",
+                               id, f, v);
+        } else if (strcmp(f, "headers") == 0)
             rc = parse_headers(e, v, err, errlen);
         else if (strcmp(f, "created_at") == 0)
             rc = parse_time_field(id, f, v, &e->created_at, err, errlen);
@@ -227,54 +234,133 @@ static int cmp_ep(const void *a, const void *b) {
     return strcmp((*(ep *const *)a)->id, (*(ep *const *)b)->id);
 }
 
-/* Read n pipelined replies; the first error is kept, the rest are still drained so the
- * connection stays in sync. */
-static int read_replies(rconn *r, redisContext *c, size_t n, redisReply **reps, char *err,
-                        size_t errlen) {
-    for (size_t i = 0; i < n; i++) {
-        void *p = NULL;
-        if (redisGetReply(c, &p) != REDIS_OK) {
-            rconn_set_broken(r);
-            for (size_t j = 0; j < i; j++) {
-                freeReplyObject(reps[j]);
-                reps[j] = NULL;
-            }
-            return hq_seterr(err, errlen, "Redis at %s: %s", rconn_where(r),
-                             c->errstr[0] ? c->errstr : "connection lost");
-        }
-        reps[i] = p;
+/* ---- batches (common/pipeline.h) ------------------------------------------------- */
+
+/* Tags of the commands this file sends, so an error reply can name its command. */
+enum {
+    T_MULTI,
+    T_EXEC,
+    T_GET,
+    T_SMEMBERS,
+    T_HGETALL,
+    T_HSET,
+    T_HDEL,
+    T_SADD,
+    T_SREM,
+    T_INCR,
+    T_DEL
+};
+static const char *const tag_names[] = {"MULTI", "EXEC", "GET",  "SMEMBERS", "HGETALL", "HSET",
+                                        "HDEL",  "SADD", "SREM", "INCR",     "DEL"};
+
+/* Queue one command of argc NUL-terminated arguments. */
+static void queue(pipeline *p, int tag, int argc, const char *const *argv) {
+    pipeline_begin(p, tag, NULL);
+    for (int i = 0; i < argc; i++)
+        pipeline_arg(p, argv[i]);
+    pipeline_end(p);
+}
+
+/* Send p and read every reply. pipeline_exec can fail with part of the batch already in
+ * hiredis's output buffer (OOM while appending); marking the connection broken makes the
+ * next call reconnect instead of sending that half -- which for a MULTI would leave the
+ * connection inside a transaction. */
+static int send_batch(pipeline *p, rconn *r, char *err, size_t errlen) {
+    if (pipeline_exec(p, r, err, errlen) == HQ_OK)
+        return HQ_OK;
+    rconn_set_broken(r);
+    return HQ_ERR;
+}
+
+/* Send p, which holds MULTI, the commands, EXEC, and check every reply: HQ_OK only if the
+ * transaction ran and no command in it failed. *exec gets the EXEC reply (owned by p). */
+static int send_multi(pipeline *p, rconn *r, const redisReply **exec, char *err, size_t errlen) {
+    size_t n = pipeline_len(p);
+    *exec = NULL;
+    if (send_batch(p, r, err, errlen) != HQ_OK)
+        return HQ_ERR;
+    for (size_t i = 0; i + 1 < n; i++) {
+        const redisReply *q = pipeline_reply(p, i);
+        if (q->type == REDIS_REPLY_ERROR)
+            return hq_seterr(err, errlen, "Redis: %s: %s", tag_names[pipeline_tag(p, i)], q->str);
     }
+    const redisReply *x = pipeline_reply(p, n - 1);
+    if (x->type != REDIS_REPLY_ARRAY || x->elements != n - 2)
+        return reply_err("EXEC", x, err, errlen);
+    for (size_t i = 0; i < x->elements; i++)
+        if (x->element[i]->type == REDIS_REPLY_ERROR)
+            return hq_seterr(err, errlen, "Redis: %s: %s", tag_names[pipeline_tag(p, i + 1)],
+                             x->element[i]->str);
+    *exec = x;
     return HQ_OK;
 }
 
-int ep_load_all(rconn *r, const char *prefix, ep ***out, size_t *n, int64_t *version, char *err,
-                size_t errlen) {
+/* ---- loading every endpoint ------------------------------------------------------ */
+
+void ep_table_clear(ep_table *t) {
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n; i++)
+        ep_free(t->eps[i]);
+    free(t->eps);
+    for (size_t i = 0; i < t->n_bad; i++) {
+        free(t->bad[i].id);
+        free(t->bad[i].error);
+    }
+    free(t->bad);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Record that id did not parse (error says why). t->bad has room: it is sized for every
+ * member of the set. */
+static int add_bad(ep_table *t, const char *id, const char *error) {
+    ep_bad *b = &t->bad[t->n_bad];
+    b->id = strdup(id);
+    b->error = strdup(error);
+    if (!b->id || !b->error) {
+        free(b->id);
+        free(b->error);
+        return HQ_ERR;
+    }
+    t->n_bad++;
+    return HQ_OK;
+}
+
+static int cmp_bad(const void *a, const void *b) {
+    return strcmp(((const ep_bad *)a)->id, ((const ep_bad *)b)->id);
+}
+
+int ep_load_table(rconn *r, const char *prefix, ep_table *t, char *err, size_t errlen) {
     char kv[KEY_MAX], ks[KEY_MAX], k[KEY_MAX], eerr[HQ_ERRLEN];
-    redisReply *vrep = NULL, *members = NULL, **reps = NULL;
-    ep **list = NULL;
-    size_t cnt = 0, m = 0;
+    pipeline *p = pipeline_new(), *h = pipeline_new();
+    size_t m = 0;
     int rc = HQ_ERR;
-    *out = NULL;
-    *n = 0;
-    if (key_ep_version(prefix, kv, sizeof(kv)) != HQ_OK ||
-        key_endpoints(prefix, ks, sizeof(ks)) != HQ_OK)
-        return hq_seterr(err, errlen, "bad key prefix");
-    /* The version first: if an endpoint changes while we read, the version we report is
-     * already stale and the caller reloads again. */
-    vrep = rconn_cmd(r, err, errlen, "GET %s", kv);
-    if (!vrep)
+    memset(t, 0, sizeof(*t));
+    if (!p || !h) {
+        hq_seterr(err, errlen, "out of memory");
         goto cleanup;
+    }
+    if (key_ep_version(prefix, kv, sizeof(kv)) != HQ_OK ||
+        key_endpoints(prefix, ks, sizeof(ks)) != HQ_OK) {
+        hq_seterr(err, errlen, "bad key prefix");
+        goto cleanup;
+    }
+    /* The version before the members: if an endpoint changes while we read, the version
+     * we report is already stale and the caller reloads again. One round trip: replies
+     * come back in order. */
+    queue(p, T_GET, 2, (const char *[]){"GET", kv});
+    queue(p, T_SMEMBERS, 2, (const char *[]){"SMEMBERS", ks});
+    if (send_batch(p, r, err, errlen) != HQ_OK)
+        goto cleanup;
+    const redisReply *vrep = pipeline_reply(p, 0), *members = pipeline_reply(p, 1);
     if (vrep->type == REDIS_REPLY_NIL)
-        *version = 0;
+        t->version = 0;
     else if (vrep->type == REDIS_REPLY_STRING)
-        *version = strtoll(vrep->str, NULL, 10);
+        t->version = strtoll(vrep->str, NULL, 10);
     else {
         reply_err("GET endpoints version", vrep, err, errlen);
         goto cleanup;
     }
-    members = rconn_cmd(r, err, errlen, "SMEMBERS %s", ks);
-    if (!members)
-        goto cleanup;
     if (members->type != REDIS_REPLY_ARRAY) {
         reply_err("SMEMBERS", members, err, errlen);
         goto cleanup;
@@ -284,137 +370,77 @@ int ep_load_all(rconn *r, const char *prefix, ep ***out, size_t *n, int64_t *ver
         rc = HQ_OK;
         goto cleanup;
     }
-    reps = calloc(m, sizeof(*reps));
-    list = calloc(m, sizeof(*list));
-    if (!reps || !list) {
+    t->eps = calloc(m, sizeof(*t->eps));
+    t->bad = calloc(m, sizeof(*t->bad));
+    if (!t->eps || !t->bad) {
         hq_seterr(err, errlen, "out of memory");
         goto cleanup;
     }
-    redisContext *c = rconn_ctx(r);
-    if (!c) {
-        hq_seterr(err, errlen, "cannot reconnect to Redis at %s", rconn_where(r));
-        goto cleanup;
-    }
+    /* One HGETALL per member; a member too long to be a key gets none (it is bad). */
     for (size_t i = 0; i < m; i++) {
         const char *id = members->element[i]->str;
-        if (!id || key_endpoint(prefix, id, k, sizeof(k)) != HQ_OK) {
-            hq_seterr(err, errlen, "bad endpoint id in the endpoints set");
-            /* Replies already requested must still be read to keep the pipeline in sync. */
-            read_replies(r, c, i, reps, eerr, sizeof(eerr));
-            m = i;
-            goto cleanup;
-        }
-        if (redisAppendCommand(c, "HGETALL %s", k) != REDIS_OK) {
-            hq_seterr(err, errlen, "out of memory");
-            rconn_set_broken(r);
-            m = 0;
-            goto cleanup;
-        }
+        if (key_endpoint(prefix, id, k, sizeof(k)) == HQ_OK)
+            queue(h, T_HGETALL, 2, (const char *[]){"HGETALL", k});
     }
-    if (read_replies(r, c, m, reps, err, errlen) != HQ_OK)
+    if (send_batch(h, r, err, errlen) != HQ_OK)
         goto cleanup;
-    for (size_t i = 0; i < m; i++) {
+    for (size_t i = 0, j = 0; i < m; i++) {
         const char *id = members->element[i]->str;
-        if (reps[i]->type != REDIS_REPLY_ARRAY) {
-            reply_err("HGETALL", reps[i], err, errlen);
-            goto cleanup;
-        }
-        if (reps[i]->elements == 0)
+        const redisReply *rep = NULL;
+        if (key_endpoint(prefix, id, k, sizeof(k)) != HQ_OK) {
+            hq_seterr(eerr, sizeof(eerr), "endpoint %.64s...: id too long for a key", id);
+        } else if ((rep = pipeline_reply(h, j++))->type != REDIS_REPLY_ARRAY) {
+            /* WRONGTYPE and the like: that one key is damaged, not the load. */
+            hq_seterr(eerr, sizeof(eerr), "endpoint %s: HGETALL: %s", id,
+                      rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply type");
+            rep = NULL;
+        } else if (rep->elements == 0) {
             continue; /* deleted between SMEMBERS and HGETALL */
-        ep *e = ep_new();
-        if (!e) {
+        } else {
+            ep *e = ep_new();
+            if (!e) {
+                hq_seterr(err, errlen, "out of memory");
+                goto cleanup;
+            }
+            if (ep_from_hash(e, id, rep, eerr, sizeof(eerr)) == HQ_OK) {
+                t->eps[t->n++] = e;
+                continue;
+            }
+            ep_free(e);
+        }
+        if (add_bad(t, id, eerr) != HQ_OK) {
             hq_seterr(err, errlen, "out of memory");
             goto cleanup;
         }
-        if (ep_from_hash(e, id, reps[i], eerr, sizeof(eerr)) != HQ_OK) {
-            /* One damaged hash must not stop delivery to every other endpoint. */
-            LOG_W("skipping endpoint %s: %s", id, eerr);
-            ep_free(e);
-            continue;
-        }
-        list[cnt++] = e;
     }
-    qsort(list, cnt, sizeof(*list), cmp_ep);
-    *out = list;
-    *n = cnt;
-    list = NULL;
+    qsort(t->eps, t->n, sizeof(*t->eps), cmp_ep);
+    qsort(t->bad, t->n_bad, sizeof(*t->bad), cmp_bad);
     rc = HQ_OK;
 cleanup:
-    if (list) {
-        for (size_t i = 0; i < cnt; i++)
-            ep_free(list[i]);
-        free(list);
-    }
-    if (reps)
-        for (size_t i = 0; i < m; i++)
-            if (reps[i])
-                freeReplyObject(reps[i]);
-    free(reps);
-    if (members)
-        freeReplyObject(members);
-    if (vrep)
-        freeReplyObject(vrep);
+    if (rc != HQ_OK)
+        ep_table_clear(t);
+    pipeline_free(h);
+    pipeline_free(p);
     return rc;
+}
+
+int ep_load_all(rconn *r, const char *prefix, ep ***out, size_t *n, int64_t *version, char *err,
+                size_t errlen) {
+    ep_table t;
+    *out = NULL;
+    *n = 0;
+    if (ep_load_table(r, prefix, &t, err, errlen) != HQ_OK)
+        return HQ_ERR;
+    *out = t.eps;
+    *n = t.n;
+    *version = t.version;
+    t.eps = NULL;
+    t.n = 0;
+    ep_table_clear(&t);
+    return HQ_OK;
 }
 
 /* ---- writing --------------------------------------------------------------------- */
-
-/* Run the commands in cmds (argv arrays) inside MULTI/EXEC as one pipeline. On success
- * *exec gets the EXEC reply (caller frees). */
-typedef struct cmdv {
-    int argc;
-    const char *argv[40];
-} cmdv;
-
-static int run_multi(rconn *r, const cmdv *cmds, size_t n, redisReply **exec, char *err,
-                     size_t errlen) {
-    redisContext *c = rconn_ctx(r);
-    redisReply **reps = NULL;
-    int rc = HQ_ERR;
-    size_t total = n + 2;
-    *exec = NULL;
-    if (!c)
-        return hq_seterr(err, errlen, "cannot reconnect to Redis at %s", rconn_where(r));
-    reps = calloc(total, sizeof(*reps));
-    if (!reps)
-        return hq_seterr(err, errlen, "out of memory");
-    int ok = redisAppendCommand(c, "MULTI") == REDIS_OK;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = redisAppendCommandArgv(c, cmds[i].argc, (const char **)cmds[i].argv, NULL) == REDIS_OK;
-    ok = ok && redisAppendCommand(c, "EXEC") == REDIS_OK;
-    if (!ok) {
-        /* Half a transaction may sit in the output buffer: never send it. */
-        rconn_set_broken(r);
-        hq_seterr(err, errlen, "out of memory");
-        goto cleanup;
-    }
-    if (read_replies(r, c, total, reps, err, errlen) != HQ_OK)
-        goto cleanup;
-    for (size_t i = 0; i + 1 < total; i++)
-        if (reps[i]->type == REDIS_REPLY_ERROR) {
-            hq_seterr(err, errlen, "Redis: %s", reps[i]->str);
-            goto cleanup;
-        }
-    redisReply *x = reps[total - 1];
-    if (x->type != REDIS_REPLY_ARRAY || x->elements != n) {
-        reply_err("EXEC", x, err, errlen);
-        goto cleanup;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (x->element[i]->type == REDIS_REPLY_ERROR) {
-            hq_seterr(err, errlen, "Redis: %s: %s", cmds[i].argv[0], x->element[i]->str);
-            goto cleanup;
-        }
-    *exec = x;
-    reps[total - 1] = NULL;
-    rc = HQ_OK;
-cleanup:
-    for (size_t i = 0; i < total; i++)
-        if (reps[i])
-            freeReplyObject(reps[i]);
-    free(reps);
-    return rc;
-}
 
 static char *headers_json(const ep *e) {
     json_t *a = json_array();
@@ -435,12 +461,18 @@ cleanup:
     return out;
 }
 
+/* One hash field to write: value NULL means the field is HDEL'd. */
+typedef struct field {
+    const char *name;
+    const char *value;
+} field;
+
 int ep_save(rconn *r, const char *prefix, const ep *e, char *err, size_t errlen) {
     char kh[KEY_MAX], ks[KEY_MAX], kv[KEY_MAX];
     char t_old[TS_ISO_LEN], t_created[TS_ISO_LEN], t_updated[TS_ISO_LEN], t_disabled[TS_ISO_LEN];
     char *events = NULL, *headers = NULL;
-    redisReply *x = NULL;
-    cmdv cmds[4] = {{0}};
+    pipeline *p = NULL;
+    const redisReply *x;
     int rc = HQ_ERR;
     if (!e->id || !e->url || !e->secret)
         return hq_seterr(err, errlen, "endpoint needs an id, a url and a secret");
@@ -450,65 +482,65 @@ int ep_save(rconn *r, const char *prefix, const ep *e, char *err, size_t errlen)
         return hq_seterr(err, errlen, "endpoint id or prefix too long");
     events = e->events.n ? pat_list_join(&e->events) : strdup("*");
     headers = headers_json(e);
-    if (!events || !headers) {
+    p = pipeline_new();
+    if (!events || !headers || !p) {
         hq_seterr(err, errlen, "out of memory");
         goto cleanup;
     }
     ts_iso(e->created_at, t_created, sizeof(t_created));
     ts_iso(e->updated_at, t_updated, sizeof(t_updated));
-
-    cmdv *hs = &cmds[0], *hd = &cmds[1];
-    hs->argv[hs->argc++] = "HSET";
-    hs->argv[hs->argc++] = kh;
-    hd->argv[hd->argc++] = "HDEL";
-    hd->argv[hd->argc++] = kh;
-#define PUT(f, v)                                                                                  \
-    do {                                                                                           \
-        hs->argv[hs->argc++] = (f);                                                                \
-        hs->argv[hs->argc++] = (v);                                                                \
-    } while (0)
-#define OPT(f, v)                                                                                  \
-    do {                                                                                           \
-        const char *v_ = (v);                                                                      \
-        if (v_)                                                                                    \
-            PUT(f, v_);                                                                            \
-        else                                                                                       \
-            hd->argv[hd->argc++] = (f);                                                            \
-    } while (0)
-    PUT("url", e->url);
-    PUT("events", events);
-    PUT("secret", e->secret);
-    OPT("secret_old", e->secret_old);
     if (e->secret_old_until > 0)
         ts_iso(e->secret_old_until, t_old, sizeof(t_old));
-    const char *old_until = e->secret_old_until > 0 ? t_old : NULL;
-    OPT("secret_old_until", old_until);
-    OPT("description", e->description);
-    OPT("tenant", e->tenant);
-    PUT("enabled", e->enabled ? "true" : "false");
-    PUT("github_signature", e->github_signature ? "true" : "false");
-    PUT("headers", headers);
-    PUT("created_at", t_created);
-    PUT("updated_at", t_updated);
     if (e->disabled_at > 0)
         ts_iso(e->disabled_at, t_disabled, sizeof(t_disabled));
-    const char *dis_at = e->disabled_at > 0 ? t_disabled : NULL;
-    OPT("disabled_at", dis_at);
-    OPT("disabled_reason", e->disabled_reason);
-#undef PUT
-#undef OPT
-    size_t n = 0;
-    cmds[n++] = *hs;
-    if (hd->argc > 2)
-        cmds[n++] = *hd;
-    cmds[n] = (cmdv){3, {"SADD", ks, e->id}};
-    n++;
-    cmds[n] = (cmdv){2, {"INCR", kv}};
-    n++;
-    rc = run_multi(r, cmds, n, &x, err, errlen);
+    const field fields[] = {
+        {"url", e->url},
+        {"events", events},
+        {"secret", e->secret},
+        {"secret_old", e->secret_old},
+        {"secret_old_until", e->secret_old_until > 0 ? t_old : NULL},
+        {"description", e->description},
+        {"tenant", e->tenant},
+        {"enabled", e->enabled ? "true" : "false"},
+        {"github_signature", e->github_signature ? "true" : "false"},
+        {"github_secret", ep_github_secret_name(e->github_secret)},
+        {"headers", headers},
+        {"created_at", t_created},
+        {"updated_at", t_updated},
+        {"disabled_at", e->disabled_at > 0 ? t_disabled : NULL},
+        {"disabled_reason", e->disabled_reason},
+    };
+    size_t nf = sizeof(fields) / sizeof(fields[0]), n_del = 0;
+
+    /* The hash, the set and the version in one transaction: a worker that sees the new
+     * version also sees the new fields. */
+    queue(p, T_MULTI, 1, (const char *[]){"MULTI"});
+    pipeline_begin(p, T_HSET, NULL);
+    pipeline_arg(p, "HSET");
+    pipeline_arg(p, kh);
+    for (size_t i = 0; i < nf; i++)
+        if (fields[i].value) {
+            pipeline_arg(p, fields[i].name);
+            pipeline_arg(p, fields[i].value);
+        } else {
+            n_del++;
+        }
+    pipeline_end(p);
+    if (n_del) {
+        pipeline_begin(p, T_HDEL, NULL);
+        pipeline_arg(p, "HDEL");
+        pipeline_arg(p, kh);
+        for (size_t i = 0; i < nf; i++)
+            if (!fields[i].value)
+                pipeline_arg(p, fields[i].name);
+        pipeline_end(p);
+    }
+    queue(p, T_SADD, 3, (const char *[]){"SADD", ks, e->id});
+    queue(p, T_INCR, 2, (const char *[]){"INCR", kv});
+    queue(p, T_EXEC, 1, (const char *[]){"EXEC"});
+    rc = send_multi(p, r, &x, err, errlen);
 cleanup:
-    if (x)
-        freeReplyObject(x);
+    pipeline_free(p);
     free(events);
     free(headers);
     return rc;
@@ -516,26 +548,27 @@ cleanup:
 
 int ep_delete(rconn *r, const char *prefix, const char *id, char *err, size_t errlen) {
     char kh[KEY_MAX], kf[KEY_MAX], kl[KEY_MAX], ks[KEY_MAX], kv[KEY_MAX];
-    redisReply *x = NULL;
+    const redisReply *x;
     if (key_endpoint(prefix, id, kh, sizeof(kh)) != HQ_OK ||
         key_failures(prefix, id, kf, sizeof(kf)) != HQ_OK ||
         key_log(prefix, id, kl, sizeof(kl)) != HQ_OK ||
         key_endpoints(prefix, ks, sizeof(ks)) != HQ_OK ||
         key_ep_version(prefix, kv, sizeof(kv)) != HQ_OK)
         return hq_seterr(err, errlen, "endpoint id or prefix too long");
-    cmdv cmds[4] = {
-        {2, {"DEL", kh}},
-        {3, {"DEL", kf, kl}},
-        {3, {"SREM", ks, id}},
-        {2, {"INCR", kv}},
-    };
-    if (run_multi(r, cmds, 4, &x, err, errlen) != HQ_OK)
-        return HQ_ERR;
-    int existed = x->element[0]->integer > 0 || x->element[2]->integer > 0;
-    freeReplyObject(x);
-    if (!existed)
-        return hq_seterr(err, errlen, "endpoint %s not found", id);
-    return HQ_OK;
+    pipeline *p = pipeline_new();
+    if (!p)
+        return hq_seterr(err, errlen, "out of memory");
+    queue(p, T_MULTI, 1, (const char *[]){"MULTI"});
+    queue(p, T_DEL, 2, (const char *[]){"DEL", kh});
+    queue(p, T_DEL, 3, (const char *[]){"DEL", kf, kl});
+    queue(p, T_SREM, 3, (const char *[]){"SREM", ks, id});
+    queue(p, T_INCR, 2, (const char *[]){"INCR", kv});
+    queue(p, T_EXEC, 1, (const char *[]){"EXEC"});
+    int rc = send_multi(p, r, &x, err, errlen);
+    if (rc == HQ_OK && x->element[0]->integer == 0 && x->element[2]->integer == 0)
+        rc = hq_seterr(err, errlen, "endpoint %s not found", id);
+    pipeline_free(p);
+    return rc;
 }
 
 /* ---- JSON view ------------------------------------------------------------------- */
@@ -571,6 +604,7 @@ json_t *ep_to_json(const ep *e, int show_secret) {
     json_object_set_new(o, "tenant", str_or_null(e->tenant));
     json_object_set_new(o, "enabled", json_boolean(e->enabled));
     json_object_set_new(o, "github_signature", json_boolean(e->github_signature));
+    json_object_set_new(o, "github_secret", json_string(ep_github_secret_name(e->github_secret)));
     /* "Name: value", the form --header takes and the hash stores. */
     for (size_t i = 0; i < e->n_headers; i++) {
         json_t *h = json_sprintf("%s: %s", e->header_names[i], e->header_values[i]);
@@ -592,6 +626,31 @@ json_t *ep_to_json(const ep *e, int show_secret) {
     }
     return o;
 }
+
+/* ---- signing ---------------------------------------------------------------------- */
+
+const char *ep_github_secret(const ep *e, int64_t now_ms) {
+    if (e->github_secret == EP_GITHUB_SECRET_PREVIOUS && e->secret_old && *e->secret_old &&
+        now_ms < e->secret_old_until)
+        return e->secret_old;
+    return e->secret;
+}
+
+int ep_github_secret_parse(const char *s, ep_github_secret_mode *out) {
+    if (strcmp(s, "current") == 0)
+        *out = EP_GITHUB_SECRET_CURRENT;
+    else if (strcmp(s, "previous") == 0)
+        *out = EP_GITHUB_SECRET_PREVIOUS;
+    else
+        return HQ_ERR;
+    return HQ_OK;
+}
+
+const char *ep_github_secret_name(ep_github_secret_mode m) {
+    return m == EP_GITHUB_SECRET_PREVIOUS ? "previous" : "current";
+}
+
+/* ---- matching --------------------------------------------------------------------- */
 
 static int str_unset(const char *s) {
     return !s || !*s;

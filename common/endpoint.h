@@ -10,6 +10,8 @@
  *   tenant            tenant id or absent
  *   enabled           "true" | "false"
  *   github_signature  "true" | "false"  (also send X-Hub-Signature-256)
+ *   github_secret     "current" | "previous" (which secret signs X-Hub-Signature-256 during
+ *                     a rotation; absent = current)
  *   headers           JSON array of "Name: value" strings, e.g. ["X-Team: core"]
  *   created_at, updated_at, disabled_at  ISO 8601 UTC
  *   disabled_reason   free text
@@ -23,6 +25,14 @@
 #include "event_pattern.h"
 #include "redis_conn.h"
 
+/* Which secret signs X-Hub-Signature-256 while a rotation's grace runs. That header
+ * carries one signature (webhook-signature carries both), so a receiver that checks one
+ * secret gets a grace only if it is signed with the secret it still has. */
+typedef enum ep_github_secret_mode {
+    EP_GITHUB_SECRET_CURRENT = 0, /* "current": the new secret at once (the default) */
+    EP_GITHUB_SECRET_PREVIOUS     /* "previous": the old one until secret_old_until */
+} ep_github_secret_mode;
+
 typedef struct ep {
     char *id;
     char *url;
@@ -34,6 +44,7 @@ typedef struct ep {
     char *tenant;             /* NULL if none */
     int enabled;
     int github_signature;
+    ep_github_secret_mode github_secret;
     char **header_names; /* n_headers each */
     char **header_values;
     size_t n_headers;
@@ -44,19 +55,57 @@ typedef struct ep {
 ep *ep_new(void);
 void ep_free(ep *e); /* NULL-safe */
 
-/* Fill e from HGETALL field/value pairs (reply->element alternating). HQ_ERR names a
- * bad field. e must be fresh from ep_new; id is copied from id. */
+/* Fill e from HGETALL field/value pairs (reply->element alternating). e must be fresh from
+ * ep_new; id is copied from id.
+ * Forward compatible: a field this version does not know (one a newer hookq wrote) is
+ * ignored, so an older worker keeps delivering to an endpoint a newer CLI updated. A known
+ * field with a bad value, a missing url or secret, or a reply that is not a hash is
+ * HQ_ERR with err naming the endpoint and the field ("endpoint ep_x: field 'enabled':
+ * expected true or false, got 'yes'"). */
 int ep_from_hash(ep *e, const char *id, const redisReply *hgetall, char *err, size_t errlen);
 
-/* Load one endpoint. HQ_ERR with "endpoint ep_x not found" if the hash does not exist. */
+/* Load one endpoint. HQ_ERR with "endpoint ep_x not found" if the hash does not exist, or
+ * ep_from_hash's message if it does not parse. *out is the caller's (ep_free). */
 int ep_load(rconn *r, const char *prefix, const char *id, ep **out, char *err, size_t errlen);
-/* Load every endpoint (SMEMBERS + pipelined HGETALL). *out is a malloc'd array of n
- * ep pointers (free each with ep_free, then the array). *version gets the version
- * counter read before the load (so a change during the load triggers another reload). */
+
+/* An id in P:endpoints whose endpoint could not be read. */
+typedef struct ep_bad {
+    char *id;
+    char *error; /* why, naming the endpoint and field, e.g. ep_from_hash's message */
+} ep_bad;
+
+/* Everything one load saw. */
+typedef struct ep_table {
+    ep **eps; /* n endpoints that parsed, sorted by id */
+    size_t n;
+    ep_bad *bad; /* n_bad ids whose hash exists but did not parse, sorted by id */
+    size_t n_bad;
+    int64_t version; /* P:{q}:endpoints:version, read before the hashes */
+} ep_table;
+
+/* Load every endpoint: GET version + SMEMBERS in one round trip, then every HGETALL in
+ * one pipeline.
+ *   - An id whose hash does not parse (ep_from_hash fails, the key has the wrong type, the
+ *     id is too long for a key) does not fail the load: it is listed in t->bad with the
+ *     reason, and the other endpoints are still returned. A caller that caches the table
+ *     (the worker) should keep its previous entry for such an id rather than treat it as
+ *     deleted: a half-written or newer-format hash is not a removal.
+ *   - An id whose hash is gone (deleted between SMEMBERS and HGETALL) is in neither list.
+ *   - HQ_ERR only when the load as a whole failed: Redis unreachable or answering an error
+ *     to GET/SMEMBERS, out of memory. t is then empty.
+ * t is filled from scratch and owned by the caller: ep_table_clear frees it. A caller may
+ * take t->eps (then set t->eps = NULL, t->n = 0 before clearing). Nothing is logged. */
+int ep_load_table(rconn *r, const char *prefix, ep_table *t, char *err, size_t errlen);
+void ep_table_clear(ep_table *t); /* frees all it holds and zeroes t; NULL-safe */
+
+/* ep_load_table reduced to the endpoints that parsed: *out is a malloc'd array of n ep
+ * pointers (free each with ep_free, then the array); *version as t->version. The ids that
+ * did not parse are dropped without a trace, so a caller that caches endpoints must use
+ * ep_load_table instead (kept for hookq-worker until it moves to ep_load_table). */
 int ep_load_all(rconn *r, const char *prefix, ep ***out, size_t *n, int64_t *version, char *err,
                 size_t errlen);
 /* Write every field (HSET; fields that are NULL are HDEL'd), SADD the id, INCR version,
- * in one MULTI/EXEC. */
+ * in one MULTI/EXEC (one pipeline). */
 int ep_save(rconn *r, const char *prefix, const ep *e, char *err, size_t errlen);
 /* Remove the hash, failures counter and log, SREM the id, INCR version. */
 int ep_delete(rconn *r, const char *prefix, const char *id, char *err, size_t errlen);
@@ -68,6 +117,14 @@ int ep_delete(rconn *r, const char *prefix, const char *id, char *err, size_t er
  * be NULL or empty (unset). 1 if it does, else 0. The worker's index (worker/epindex.c)
  * applies this same rule without scanning; `hookq retry` calls this directly. */
 int ep_matches(const ep *e, const char *type, const char *tenant, const char *target);
+
+/* The secret that must sign X-Hub-Signature-256 at now_ms (unix ms): with
+ * EP_GITHUB_SECRET_PREVIOUS, secret_old while it is set and now_ms < secret_old_until;
+ * otherwise (and after the grace) secret. Pure; the string is owned by e. */
+const char *ep_github_secret(const ep *e, int64_t now_ms);
+/* "current" | "previous" -> mode: HQ_OK, or HQ_ERR for anything else (case matters). */
+int ep_github_secret_parse(const char *s, ep_github_secret_mode *out);
+const char *ep_github_secret_name(ep_github_secret_mode m); /* "current" | "previous" */
 
 /* JSON view for the CLI: secrets only when show_secret (add, rotate-secret). New ref. */
 json_t *ep_to_json(const ep *e, int show_secret);

@@ -12,11 +12,13 @@ static const char usage_all[] =
     "endpoints:\n"
     "  endpoint add --url URL [--events PATTERNS] [--description TEXT] [--tenant T]\n"
     "               [--secret whsec_...] [--header 'Name: value']... [--github-signature]\n"
+    "               [--github-secret current|previous]\n"
     "  endpoint list\n"
     "  endpoint show ID\n"
     "  endpoint update ID [--url URL] [--events PATTERNS] [--description TEXT] [--tenant T]\n"
     "               [--header 'Name: value']... [--no-headers]\n"
     "               [--github-signature | --no-github-signature]\n"
+    "               [--github-secret current|previous]\n"
     "  endpoint enable ID\n"
     "  endpoint disable ID [--reason TEXT]\n"
     "  endpoint rotate-secret ID [--secret whsec_...]\n"
@@ -35,7 +37,8 @@ static const char usage_all[] =
     "  config check [FILE]\n"
     "  version\n"
     "\n"
-    "Every command that prints accepts --json. Exit status: 0 ok, 1 error, 2 usage.\n"
+    "Every command that prints accepts --json.\n"
+    "Exit status: 0 ok, 1 error, 2 usage or configuration error.\n"
     "Configuration: -c FILE (else $HOOKQ_CONFIG, else ./hookq.yaml), then HOOKQ_* variables.\n";
 
 int cli_fail(cli *x, int code, const char *fmt, ...) {
@@ -46,22 +49,32 @@ int cli_fail(cli *x, int code, const char *fmt, ...) {
     return code;
 }
 
+void cli_warn(cli *x, const char *fmt, ...) {
+    va_list ap;
+    fputs("hookq: ", x->errf);
+    va_start(ap, fmt);
+    vfprintf(x->errf, fmt, ap);
+    va_end(ap);
+    fputc('\n', x->errf);
+}
+
 int cli_cfg(cli *x) {
     char err[HQ_ERRLEN];
     if (x->c)
         return CLI_OK;
     x->c = cfg_load(x->cfg_path, x->envp, err, sizeof err);
     if (!x->c)
-        return cli_fail(x, CLI_FAIL, "%s", err);
+        return cli_fail(x, CLI_CONFIG, "%s", err);
     return CLI_OK;
 }
 
 int cli_rq(cli *x) {
     char err[HQ_ERRLEN];
+    int rc;
     if (x->r)
         return CLI_OK;
-    if (cli_cfg(x) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = cli_cfg(x)) != CLI_OK)
+        return rc;
     x->r = rconn_connect(x->c->redis_url, x->c->redis_connect_timeout_ms,
                          x->c->redis_command_timeout_ms, err, sizeof err);
     if (!x->r)
@@ -151,7 +164,7 @@ done:
             fputs(usage_all, errf);
     } else if (rc != CLI_OK) {
         fprintf(errf, "hookq: %s\n", x.err[0] ? x.err : "failed");
-        rc = CLI_FAIL;
+        rc = rc == CLI_CONFIG ? CLI_USAGE : CLI_FAIL;
     }
     fflush(out);
     rconn_free(x.r);

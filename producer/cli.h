@@ -3,7 +3,8 @@
  * Every command is a function `int cmd(cli *x, int argc, char **argv)` with argv[0] the
  * command word; it returns CLI_OK, CLI_FAIL (runtime error: message in x->err, printed as
  * "hookq: <message>") or CLI_USAGE (message in x->err, printed with the command's usage).
- * Commands print to x->out only; errors go to x->errf through cli_main. */
+ * Commands print results to x->out; the error that ends a command goes to x->errf through
+ * cli_main, and a problem with one item of a command that goes on (cli_warn) at once. */
 #ifndef HQ_CLI_H
 #define HQ_CLI_H
 #include <stdio.h>
@@ -17,6 +18,10 @@
 #define CLI_FAIL  1
 #define CLI_USAGE 2
 #define CLI_HELP  3 /* internal: --help was asked; cli_main prints usage and exits 0 */
+/* internal: the configuration did not load or validate (message in x->err). cli_main
+ * prints "hookq: <message>" without the usage and exits 2, as hookq-worker does: a bad
+ * config is the caller's mistake, like a bad argument, not a runtime failure. */
+#define CLI_CONFIG 4
 
 #define CLI_ERRLEN 1024
 
@@ -37,9 +42,14 @@ int cli_main(int argc, char **argv, char *const *envp, FILE *out, FILE *errf);
 
 /* Set x->err; returns code so commands can `return cli_fail(x, CLI_FAIL, ...)`. */
 int cli_fail(cli *x, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Print "hookq: <message>" on x->errf now, for one item of a command that goes on with the
+ * others (like cp naming each file it could not copy). The command still decides the exit
+ * status, usually CLI_FAIL at the end. */
+void cli_warn(cli *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Load the config (-c, $HOOKQ_CONFIG, ./hookq.yaml, env) / connect to Redis once.
- * CLI_OK or CLI_FAIL with x->err set. */
+ * CLI_OK, or with x->err set: CLI_CONFIG if the config did not load (cli_rq too), CLI_FAIL
+ * if Redis could not be reached. Callers return the code they got. */
 int cli_cfg(cli *x);
 int cli_rq(cli *x);
 

@@ -96,8 +96,8 @@ int cli_cmd_deliveries(cli *x, int argc, char **argv) {
     l.failed_only = cli_has(&a, "failed");
     if (id_valid(a.pos[0], err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "endpoint id: %s", err);
-    if (cli_rq(x) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = cli_rq(x)) != CLI_OK)
+        return rc;
     if (key_log(x->c->redis_prefix, a.pos[0], logkey, sizeof logkey) != HQ_OK ||
         key_endpoint(x->c->redis_prefix, a.pos[0], epkey, sizeof epkey) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "key too long");
@@ -145,8 +145,9 @@ static int add_dead(cli *x, const redisReply *en, void *ud) {
 }
 
 static int dead_key(cli *x, char *buf, size_t len) {
-    if (cli_rq(x) != CLI_OK)
-        return CLI_FAIL;
+    int rc = cli_rq(x);
+    if (rc != CLI_OK)
+        return rc;
     if (key_dead(x->c->redis_prefix, buf, len) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "key too long");
     return CLI_OK;
@@ -167,15 +168,16 @@ static int dead_list(cli *x, int argc, char **argv) {
     if ((rc = cli_get_int(x, &a, "limit", 50, LIMIT_MAX, &l.limit)) != CLI_OK)
         return rc;
     l.endpoint = cli_get(&a, "endpoint");
-    if (dead_key(x, dead, sizeof dead) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = dead_key(x, dead, sizeof dead)) != CLI_OK)
+        return rc;
     return list_stream(x, &l, dead, 9, hdr, add_dead);
 }
 
 /* A dead letter selected for replay or purge. */
 typedef struct pick {
     char *id;
-    char *event;    /* NULL if not replayable */
+    char *event;    /* events stream id; NULL if not replayable */
+    char *event_id; /* the event's id, for messages; NULL if the entry has none */
     char *endpoint; /* NULL if not replayable */
     char *why;      /* why not replayable */
 } pick;
@@ -191,6 +193,7 @@ static void picks_clear(picks *ps) {
     for (i = 0; i < ps->n; i++) {
         free(ps->p[i].id);
         free(ps->p[i].event);
+        free(ps->p[i].event_id);
         free(ps->p[i].endpoint);
         free(ps->p[i].why);
     }
@@ -233,14 +236,40 @@ static int add_pick(cli *x, const redisReply *en, void *ud) {
     } else if (!event || !*event || !ep || !*ep) {
         p->why = strdup("the entry has no event/endpoint fields to replay");
     } else {
+        const char *event_id = cli_entry_field(en, "event_id");
         p->event = dup_or_null(event);
+        p->event_id = dup_or_null(event_id);
         p->endpoint = dup_or_null(ep);
-        if (!p->event || !p->endpoint)
+        if (!p->event || !p->endpoint || (event_id && !p->event_id))
             return scan_oom(x);
     }
     if (!p->id || (!p->event && !p->why))
         return scan_oom(x);
     return 0;
+}
+
+/* Whether the dead letter's event is still in the events stream. The worker needs the
+ * entry to deliver: a job for a trimmed event (older than events.retention) would only
+ * become a new dead letter. CLI_OK with *why empty if it is there; CLI_OK with *why set
+ * (the reason, for the operator) if it is not; CLI_FAIL if Redis could not be asked. */
+static int event_present(cli *x, const char *events, const pick *p, char *why, size_t len) {
+    redisReply *rep = cli_cmd_keeperr(
+        x, (const char *[]){"XRANGE", events, p->event, p->event, "COUNT", "1", NULL});
+    why[0] = '\0';
+    if (!rep)
+        return CLI_FAIL;
+    if (rep->type == REDIS_REPLY_ERROR)
+        snprintf(why, len,
+                 "dead letter %s: its event field '%.64s' is not a stream id (%s); not replayed",
+                 p->id, p->event, rep->str);
+    else if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0)
+        snprintf(why, len,
+                 "dead letter %s: event %s%s%s%s is no longer in the events stream (past "
+                 "events.retention); not replayed",
+                 p->id, p->event_id ? p->event_id : p->event, p->event_id ? " (" : "",
+                 p->event_id ? p->event : "", p->event_id ? ")" : "");
+    freeReplyObject(rep);
+    return CLI_OK;
 }
 
 /* Move one dead letter back to the jobs stream, attempt 1, in one MULTI/EXEC so it is
@@ -314,9 +343,9 @@ static int dead_replay(cli *x, int argc, char **argv) {
     static const cli_opt spec[] = {{"endpoint", 1}, {"all", 0}, {NULL, 0}};
     cli_args a;
     picks ps = {0};
-    char dead[KEY_MAX], jobs[KEY_MAX];
-    size_t i, done = 0, skipped = 0;
-    json_t *jr = NULL, *js = NULL;
+    char dead[KEY_MAX], jobs[KEY_MAX], events[KEY_MAX], why[CLI_ERRLEN];
+    size_t i, done = 0, skipped = 0, failed = 0;
+    json_t *jr = NULL, *js = NULL, *jf = NULL;
     int rc;
 
     x->usage = "hookq dead replay ID... | --endpoint ID | --all [--json]";
@@ -324,16 +353,18 @@ static int dead_replay(cli *x, int argc, char **argv) {
         return rc;
     if ((rc = select_mode(x, &a, "replay")) != CLI_OK)
         return rc;
-    if (dead_key(x, dead, sizeof dead) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = dead_key(x, dead, sizeof dead)) != CLI_OK)
+        return rc;
     key_jobs(x->c->redis_prefix, jobs, sizeof jobs);
+    key_events(x->c->redis_prefix, events, sizeof events);
     ps.endpoint = cli_get(&a, "endpoint");
     rc = a.npos ? pick_ids(x, dead, &a, &ps) : cli_scan_rev(x, dead, "1000", add_pick, &ps);
     if (rc != CLI_OK)
         goto cleanup;
     jr = json_array();
     js = json_array();
-    if (!jr || !js) {
+    jf = json_array();
+    if (!jr || !js || !jf) {
         rc = cli_fail(x, CLI_FAIL, "out of memory");
         goto cleanup;
     }
@@ -347,6 +378,18 @@ static int dead_replay(cli *x, int argc, char **argv) {
                 fprintf(x->out, "skipped %s: %s\n", p->id, p->why);
             continue;
         }
+        /* Checked, then replayed: the event could still be trimmed in between, but trimming
+         * takes entries older than events.retention, and a dead letter's event that close
+         * to the edge is as good as gone anyway. The dead letter stays for dead list. */
+        if ((rc = event_present(x, events, p, why, sizeof why)) != CLI_OK)
+            goto cleanup;
+        if (why[0]) {
+            failed++;
+            json_array_append_new(
+                jf, json_pack("{s:s,s:s,s:s}", "id", p->id, "event", p->event, "reason", why));
+            cli_warn(x, "%s", why);
+            continue;
+        }
         if ((rc = replay_one(x, jobs, dead, p)) != CLI_OK)
             goto cleanup;
         done++;
@@ -354,18 +397,24 @@ static int dead_replay(cli *x, int argc, char **argv) {
     }
     if (x->json)
         cli_print_json(x,
-                       json_pack("{s:I,s:O,s:I,s:O}", "replayed", (json_int_t)done, "replayed_ids",
-                                 jr, "skipped", (json_int_t)skipped, "skipped_ids", js));
+                       json_pack("{s:I,s:O,s:I,s:O,s:I,s:O}", "replayed", (json_int_t)done,
+                                 "replayed_ids", jr, "skipped", (json_int_t)skipped, "skipped_ids",
+                                 js, "failed", (json_int_t)failed, "failed_ids", jf));
     else
-        fprintf(x->out, "replayed %zu dead letter%s%s\n", done, done == 1 ? "" : "s",
-                skipped ? " (some skipped, see above)" : "");
+        fprintf(x->out, "replayed %zu dead letter%s%s%s\n", done, done == 1 ? "" : "s",
+                skipped ? " (some skipped, see above)" : "",
+                failed ? " (some not replayed, see stderr)" : "");
     rc = CLI_OK;
-    /* Asking for specific entries that cannot be replayed is an error worth an exit code. */
-    if (a.npos && skipped)
-        rc = cli_fail(x, CLI_FAIL, "%zu of the given dead letters could not be replayed", skipped);
+    /* A job dead letter that could not be replayed is a failure whichever way it was
+     * selected. A malformed entry (skipped) is no replay candidate at all: it only counts
+     * when it was asked for by id. */
+    if (failed || (a.npos && skipped))
+        rc = cli_fail(x, CLI_FAIL, "%zu of %zu dead letters could not be replayed",
+                      failed + (a.npos ? skipped : 0), done + failed + (a.npos ? skipped : 0));
 cleanup:
     json_decref(jr);
     json_decref(js);
+    json_decref(jf);
     picks_clear(&ps);
     return rc;
 }
@@ -385,8 +434,8 @@ static int dead_purge(cli *x, int argc, char **argv) {
         return rc;
     if ((rc = select_mode(x, &a, "purge")) != CLI_OK)
         return rc;
-    if (dead_key(x, dead, sizeof dead) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = dead_key(x, dead, sizeof dead)) != CLI_OK)
+        return rc;
     if (cli_has(&a, "all")) {
         if (!(rep = cli_cmd(x, (const char *[]){"XLEN", dead, NULL})))
             return CLI_FAIL;

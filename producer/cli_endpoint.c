@@ -16,11 +16,12 @@
 
 static const char u_add[] =
     "hookq endpoint add --url URL [--events PATTERNS] [--description TEXT] [--tenant T]\n"
-    "       [--secret whsec_...] [--header 'Name: value']... [--github-signature]";
+    "       [--secret whsec_...] [--header 'Name: value']... [--github-signature]\n"
+    "       [--github-secret current|previous]";
 static const char u_update[] =
     "hookq endpoint update ID [--url URL] [--events PATTERNS] [--description TEXT]\n"
     "       [--tenant T] [--header 'Name: value']... [--no-headers]\n"
-    "       [--github-signature | --no-github-signature]";
+    "       [--github-signature | --no-github-signature] [--github-secret current|previous]";
 
 /* Replace *dst with a copy of s ("" or NULL clears when allow_null). */
 static int set_str(cli *x, char **dst, const char *s, int allow_null) {
@@ -85,7 +86,17 @@ static int set_headers(cli *x, ep *e, const cli_args *a) {
     return CLI_OK;
 }
 
-/* Apply the options add and update share. */
+/* --github-secret takes one of two words: anything else is a usage error, found before
+ * Redis is asked anything. */
+static int check_github_secret(cli *x, const cli_args *a) {
+    ep_github_secret_mode m;
+    const char *v = cli_get(a, "github-secret");
+    if (v && ep_github_secret_parse(v, &m) != HQ_OK)
+        return cli_fail(x, CLI_USAGE, "--github-secret: expected current or previous, got '%s'", v);
+    return CLI_OK;
+}
+
+/* Apply the options add and update share (check_github_secret has run). */
 static int apply(cli *x, ep *e, const cli_args *a) {
     char err[HQ_ERRLEN];
     const char *v;
@@ -122,6 +133,8 @@ static int apply(cli *x, ep *e, const cli_args *a) {
         e->github_signature = 1;
     if (cli_has(a, "no-github-signature"))
         e->github_signature = 0;
+    if ((v = cli_get(a, "github-secret")))
+        ep_github_secret_parse(v, &e->github_secret);
     return CLI_OK;
 }
 
@@ -150,11 +163,12 @@ static int save(cli *x, const ep *e) {
 
 static int load(cli *x, const char *id, ep **out) {
     char err[HQ_ERRLEN];
+    int rc;
     *out = NULL;
     if (id_valid(id, err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "endpoint id: %s", err);
-    if (cli_rq(x) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = cli_rq(x)) != CLI_OK)
+        return rc;
     if (ep_load(x->r, x->c->redis_prefix, id, out, err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "%s", err);
     return CLI_OK;
@@ -184,13 +198,13 @@ static int print_ep(cli *x, const ep *e, int show_secret) {
 }
 
 static const cli_opt edit_opts[] = {
-    {"url", 1},    {"events", 1}, {"description", 1},      {"tenant", 1},
-    {"secret", 1}, {"header", 1}, {"github-signature", 0}, {NULL, 0},
+    {"url", 1},    {"events", 1},           {"description", 1},   {"tenant", 1}, {"secret", 1},
+    {"header", 1}, {"github-signature", 0}, {"github-secret", 1}, {NULL, 0},
 };
 static const cli_opt update_opts[] = {
-    {"url", 1},    {"events", 1},     {"description", 1},      {"tenant", 1},
-    {"header", 1}, {"no-headers", 0}, {"github-signature", 0}, {"no-github-signature", 0},
-    {NULL, 0},
+    {"url", 1},           {"events", 1},     {"description", 1},      {"tenant", 1},
+    {"header", 1},        {"no-headers", 0}, {"github-signature", 0}, {"no-github-signature", 0},
+    {"github-secret", 1}, {NULL, 0},
 };
 
 static int ep_add(cli *x, int argc, char **argv) {
@@ -205,6 +219,8 @@ static int ep_add(cli *x, int argc, char **argv) {
         return rc;
     if (!cli_get(&a, "url"))
         return cli_fail(x, CLI_USAGE, "--url is required");
+    if ((rc = check_github_secret(x, &a)) != CLI_OK)
+        return rc;
     if (!(e = ep_new()))
         return cli_fail(x, CLI_FAIL, "out of memory");
     rc = CLI_FAIL;
@@ -224,7 +240,7 @@ static int ep_add(cli *x, int argc, char **argv) {
     }
     e->enabled = 1;
     e->created_at = e->updated_at = now;
-    if (cli_rq(x) != CLI_OK || save(x, e) != CLI_OK)
+    if ((rc = cli_rq(x)) != CLI_OK || (rc = save(x, e)) != CLI_OK)
         goto cleanup;
     /* The secret is shown here and by rotate-secret only: always as JSON, so it can be
      * captured by a script. */
@@ -235,54 +251,83 @@ cleanup:
     return rc;
 }
 
-static int cmp_ep(const void *a, const void *b) {
-    return strcmp((*(ep *const *)a)->id, (*(ep *const *)b)->id);
+/* The reason an endpoint did not parse, without the "endpoint ID: " ep_from_hash puts
+ * first (the table shows the id in its own column). */
+static const char *bad_reason(const ep_bad *b) {
+    size_t n = strlen(b->id);
+    if (strncmp(b->error, "endpoint ", 9) == 0 && strncmp(b->error + 9, b->id, n) == 0 &&
+        strncmp(b->error + 9 + n, ": ", 2) == 0)
+        return b->error + 9 + n + 2;
+    return b->error;
 }
 
+static int list_row(cli_table *t, const ep *e) {
+    char *events = pat_list_join(&e->events);
+    const char *row[] = {e->id,     e->enabled ? "true" : "false",
+                         e->url,    events ? events : "",
+                         e->tenant, e->description};
+    int rc = events ? cli_table_add(t, row) : HQ_ERR;
+    free(events);
+    return rc;
+}
+
+/* Endpoints that do not parse are listed too, in id order, flagged "unreadable" with the
+ * reason, and named on stderr: hiding them would make a damaged endpoint look deleted. */
 static int ep_list(cli *x, int argc, char **argv) {
     static const cli_opt spec[] = {{NULL, 0}};
     static const char *const hdr[] = {"ID", "ENABLED", "URL", "EVENTS", "TENANT", "DESCRIPTION"};
     cli_args a;
-    ep **all = NULL;
-    size_t n = 0, i;
-    int64_t version;
+    ep_table tb;
+    size_t i = 0, j = 0;
     char err[HQ_ERRLEN];
+    json_t *arr = NULL;
+    cli_table *t = NULL;
     int rc;
 
     x->usage = "hookq endpoint list [--json]";
     if ((rc = cli_parse(x, argc, argv, spec, 0, 0, &a)) != CLI_OK)
         return rc;
-    if (cli_rq(x) != CLI_OK)
-        return CLI_FAIL;
-    if (ep_load_all(x->r, x->c->redis_prefix, &all, &n, &version, err, sizeof err) != HQ_OK)
+    if ((rc = cli_rq(x)) != CLI_OK)
+        return rc;
+    if (ep_load_table(x->r, x->c->redis_prefix, &tb, err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "%s", err);
-    if (n > 1)
-        qsort(all, n, sizeof *all, cmp_ep);
-    rc = CLI_OK;
-    if (x->json) {
-        json_t *arr = json_array();
-        for (i = 0; arr && i < n; i++)
-            json_array_append_new(arr, ep_to_json(all[i], 0));
-        rc = cli_print_json(x, arr);
-    } else {
-        cli_table *t = cli_table_new(6, hdr);
-        for (i = 0; t && i < n; i++) {
-            char *events = pat_list_join(&all[i]->events);
-            const char *row[] = {all[i]->id,     all[i]->enabled ? "true" : "false",
-                                 all[i]->url,    events ? events : "",
-                                 all[i]->tenant, all[i]->description};
-            cli_table_add(t, row);
-            free(events);
+    if (x->json)
+        arr = json_array();
+    else
+        t = cli_table_new(6, hdr);
+    rc = arr || t ? CLI_OK : CLI_FAIL;
+    /* Both lists are sorted by id: merge them. */
+    while (rc == CLI_OK && (i < tb.n || j < tb.n_bad)) {
+        int take_bad = j < tb.n_bad && (i == tb.n || strcmp(tb.bad[j].id, tb.eps[i]->id) < 0);
+        if (!take_bad) {
+            const ep *e = tb.eps[i++];
+            if (arr ? json_array_append_new(arr, ep_to_json(e, 0)) != 0 : list_row(t, e) != HQ_OK)
+                rc = CLI_FAIL;
+            continue;
         }
-        if (t)
-            cli_table_print(t, x->out);
-        else
-            rc = cli_fail(x, CLI_FAIL, "out of memory");
-        cli_table_free(t);
+        const ep_bad *b = &tb.bad[j++];
+        cli_warn(x, "%s (hookq endpoint show %s)", b->error, b->id);
+        if (arr) {
+            if (json_array_append_new(arr, json_pack("{s:s,s:b,s:s}", "id", b->id, "unreadable", 1,
+                                                     "error", b->error)) != 0)
+                rc = CLI_FAIL;
+        } else {
+            const char *row[] = {b->id, "unreadable", NULL, NULL, NULL, bad_reason(b)};
+            if (cli_table_add(t, row) != HQ_OK)
+                rc = CLI_FAIL;
+        }
     }
-    for (i = 0; i < n; i++)
-        ep_free(all[i]);
-    free(all);
+    if (rc != CLI_OK) {
+        rc = cli_fail(x, CLI_FAIL, "out of memory");
+    } else if (arr) {
+        rc = cli_print_json(x, arr);
+        arr = NULL;
+    } else {
+        cli_table_print(t, x->out);
+    }
+    json_decref(arr);
+    cli_table_free(t);
+    ep_table_clear(&tb);
     return rc;
 }
 
@@ -294,8 +339,8 @@ static int ep_show(cli *x, int argc, char **argv) {
     x->usage = "hookq endpoint show ID [--json]";
     if ((rc = cli_parse(x, argc, argv, spec, 1, 1, &a)) != CLI_OK)
         return rc;
-    if (load(x, a.pos[0], &e) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
+        return rc;
     rc = print_ep(x, e, 0);
     ep_free(e);
     return rc;
@@ -312,8 +357,10 @@ static int ep_update(cli *x, int argc, char **argv) {
         return cli_fail(x, CLI_USAGE, "nothing to update");
     if (cli_has(&a, "github-signature") && cli_has(&a, "no-github-signature"))
         return cli_fail(x, CLI_USAGE, "--github-signature and --no-github-signature conflict");
-    if (load(x, a.pos[0], &e) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = check_github_secret(x, &a)) != CLI_OK)
+        return rc;
+    if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
+        return rc;
     rc = CLI_FAIL;
     if (apply(x, e, &a) != CLI_OK)
         goto cleanup;
@@ -341,8 +388,8 @@ static int set_enabled(cli *x, int argc, char **argv, int on) {
                   : "hookq endpoint disable ID [--reason TEXT] [--json]";
     if ((rc = cli_parse(x, argc, argv, on ? en_opts : dis_opts, 1, 1, &a)) != CLI_OK)
         return rc;
-    if (load(x, a.pos[0], &e) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
+        return rc;
     rc = CLI_FAIL;
     e->enabled = on;
     e->updated_at = now;
@@ -392,8 +439,8 @@ static int ep_rotate(cli *x, int argc, char **argv) {
     x->usage = "hookq endpoint rotate-secret ID [--secret whsec_...]";
     if ((rc = cli_parse(x, argc, argv, spec, 1, 1, &a)) != CLI_OK)
         return rc;
-    if (load(x, a.pos[0], &e) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
+        return rc;
     rc = CLI_FAIL;
     /* The old secret keeps signing (second signature) until the grace period ends, so
      * receivers can switch without rejecting deliveries. */
@@ -422,8 +469,8 @@ static int ep_rm(cli *x, int argc, char **argv) {
     x->usage = "hookq endpoint rm ID";
     if ((rc = cli_parse(x, argc, argv, spec, 1, 1, &a)) != CLI_OK)
         return rc;
-    if (load(x, a.pos[0], &e) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
+        return rc;
     ep_free(e);
     if (ep_delete(x->r, x->c->redis_prefix, a.pos[0], err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "%s", err);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "cli.h"
 #include "endpoint.h"
+#include "hookq_int.h"
 #include "ids.h"
 #include "redis_keys.h"
 
@@ -14,6 +15,7 @@ typedef struct found {
     char *type;
     char *tenant;
     char *endpoint;
+    char *gone; /* the stream id the idempotency mark names when that entry is gone */
 } found;
 
 static void found_clear(found *f) {
@@ -21,6 +23,7 @@ static void found_clear(found *f) {
     free(f->type);
     free(f->tenant);
     free(f->endpoint);
+    free(f->gone);
 }
 
 /* The event id of an entry: its `id` field, or for raw producers that left it out, the
@@ -68,11 +71,15 @@ static int find_event(cli *x, const char *events, found *f) {
     if (!(rep = cli_cmd(x, (const char *[]){"GET", idem, NULL})))
         return CLI_FAIL;
     if (rep->type == REDIS_REPLY_STRING) {
-        redisReply *e =
-            cli_cmd(x, (const char *[]){"XRANGE", events, rep->str, rep->str, "COUNT", "1", NULL});
+        char sid[HOOKQ_SID_MAX];
+        snprintf(sid, sizeof sid, "%s", rep->str);
         freeReplyObject(rep);
+        redisReply *e =
+            cli_cmd_keeperr(x, (const char *[]){"XRANGE", events, sid, sid, "COUNT", "1", NULL});
         if (!e)
             return CLI_FAIL;
+        /* An error reply (the mark does not hold a stream id) leaves it to the scan. */
+        int empty = e->type == REDIS_REPLY_ARRAY && e->elements == 0;
         if (e->type == REDIS_REPLY_ARRAY && e->elements == 1 && cli_entry_ok(e->element[0]))
             r = take(x, e->element[0], f);
         freeReplyObject(e);
@@ -80,6 +87,11 @@ static int find_event(cli *x, const char *events, found *f) {
             return CLI_FAIL;
         if (r > 0)
             return CLI_OK;
+        /* The mark outlived its entry (trimmed by events.retention while the mark's
+         * events.idempotency_ttl ran, or deleted): the event was published and is gone.
+         * The scan still runs: a raw entry could carry the same id field. */
+        if (empty && !(f->gone = strdup(sid)))
+            return cli_fail(x, CLI_FAIL, "out of memory");
     } else {
         freeReplyObject(rep);
     }
@@ -101,10 +113,9 @@ int cli_cmd_retry(cli *x, int argc, char **argv) {
     found f = {0};
     char events[KEY_MAX], jobs[KEY_MAX], err[HQ_ERRLEN];
     const char *only;
-    ep **all = NULL;
+    ep_table tb = {0};
     ep *one = NULL;
-    size_t n = 0, i;
-    int64_t version;
+    size_t i;
     json_t *queued = NULL;
     int rc;
 
@@ -117,16 +128,27 @@ int cli_cmd_retry(cli *x, int argc, char **argv) {
         return cli_fail(x, CLI_FAIL, "event id: %s", err);
     if (only && id_valid(only, err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "endpoint id: %s", err);
-    if (cli_rq(x) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = cli_rq(x)) != CLI_OK)
+        return rc;
     key_events(x->c->redis_prefix, events, sizeof events);
     key_jobs(x->c->redis_prefix, jobs, sizeof jobs);
     rc = CLI_FAIL;
     if (find_event(x, events, &f) != CLI_OK)
         goto cleanup;
+    /* No entry, no job: the worker could only turn a job without its event into a new
+     * dead letter. */
+    if (!f.sid && f.gone) {
+        cli_fail(x, CLI_FAIL,
+                 "event %s (%s) is no longer in the events stream (past events.retention); not "
+                 "retried",
+                 f.want, f.gone);
+        goto cleanup;
+    }
     if (!f.sid) {
         cli_fail(x, CLI_FAIL,
-                 "event %s not found in the events stream (older than events.retention?)", f.want);
+                 "event %s is not in the events stream (never published, or past "
+                 "events.retention); not retried",
+                 f.want);
         goto cleanup;
     }
     if (!(queued = json_array())) {
@@ -148,16 +170,20 @@ int cli_cmd_retry(cli *x, int argc, char **argv) {
             goto cleanup;
         json_array_append_new(queued, json_string(one->id));
     } else {
-        if (ep_load_all(x->r, x->c->redis_prefix, &all, &n, &version, err, sizeof err) != HQ_OK) {
+        if (ep_load_table(x->r, x->c->redis_prefix, &tb, err, sizeof err) != HQ_OK) {
             cli_fail(x, CLI_FAIL, "%s", err);
             goto cleanup;
         }
-        for (i = 0; i < n; i++) {
-            if (!ep_matches(all[i], f.type, f.tenant, f.endpoint))
+        /* Whether an unreadable endpoint receives the event cannot be told: say so rather
+         * than skip it silently. */
+        for (i = 0; i < tb.n_bad; i++)
+            cli_warn(x, "%s; not considered for this retry", tb.bad[i].error);
+        for (i = 0; i < tb.n; i++) {
+            if (!ep_matches(tb.eps[i], f.type, f.tenant, f.endpoint))
                 continue;
-            if (queue_job(x, jobs, f.sid, all[i]->id) != CLI_OK)
+            if (queue_job(x, jobs, f.sid, tb.eps[i]->id) != CLI_OK)
                 goto cleanup;
-            json_array_append_new(queued, json_string(all[i]->id));
+            json_array_append_new(queued, json_string(tb.eps[i]->id));
         }
         if (json_array_size(queued) == 0) {
             cli_fail(x, CLI_FAIL, "no enabled endpoint receives event %s (type %s)", f.want,
@@ -176,9 +202,7 @@ int cli_cmd_retry(cli *x, int argc, char **argv) {
     }
 cleanup:
     json_decref(queued);
-    for (i = 0; i < n; i++)
-        ep_free(all[i]);
-    free(all);
+    ep_table_clear(&tb);
     ep_free(one);
     found_clear(&f);
     return rc;

@@ -92,8 +92,8 @@ int cli_cmd_send(cli *x, int argc, char **argv) {
     x->usage = "hookq send TYPE [DATA|-|@FILE] [--id ID] [--tenant T] [--endpoint ID] [--json]";
     if ((rc = cli_parse(x, argc, argv, spec, 1, 2, &a)) != CLI_OK)
         return rc;
-    if (cli_cfg(x) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = cli_cfg(x)) != CLI_OK)
+        return rc;
     lim = limits(x);
     if (load_data(x, a.npos > 1 ? a.pos[1] : NULL, lim.max_payload, &data, &len) != CLI_OK)
         return CLI_FAIL;
@@ -106,9 +106,9 @@ int cli_cmd_send(cli *x, int argc, char **argv) {
         rc = cli_fail(x, CLI_FAIL, "%s", err);
         goto cleanup;
     }
-    rc = CLI_FAIL;
-    if (cli_rq(x) != CLI_OK)
+    if ((rc = cli_rq(x)) != CLI_OK)
         goto cleanup;
+    rc = CLI_FAIL;
     e = hookq__publish(x->r, x->c->redis_prefix, &lim, x->c->events_idempotency_ttl_ms, &p, &res,
                        err, sizeof err);
     if (e != HOOKQ_OK) {
@@ -202,8 +202,8 @@ int cli_cmd_test(cli *x, int argc, char **argv) {
         return cli_fail(x, CLI_USAGE, "--wait: %s", err);
     if (id_valid(a.pos[0], err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "endpoint id: %s", err);
-    if (cli_rq(x) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = cli_rq(x)) != CLI_OK)
+        return rc;
     if (ep_load(x->r, x->c->redis_prefix, a.pos[0], &e, err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "%s", err);
     rc = CLI_FAIL;

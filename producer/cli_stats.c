@@ -41,16 +41,15 @@ int cli_cmd_stats(cli *x, int argc, char **argv) {
     cli_args a;
     char events[KEY_MAX], jobs[KEY_MAX], delay[KEY_MAX], dead[KEY_MAX], err[HQ_ERRLEN];
     long long n_events, n_jobs, p_events, p_jobs, n_delay, n_dead, en = 0, dis = 0;
-    ep **all = NULL;
-    size_t n = 0, i;
-    int64_t version;
+    ep_table tb;
+    size_t i;
     int rc;
 
     x->usage = "hookq stats [--json]";
     if ((rc = cli_parse(x, argc, argv, spec, 0, 0, &a)) != CLI_OK)
         return rc;
-    if (cli_rq(x) != CLI_OK)
-        return CLI_FAIL;
+    if ((rc = cli_rq(x)) != CLI_OK)
+        return rc;
     key_events(x->c->redis_prefix, events, sizeof events);
     key_jobs(x->c->redis_prefix, jobs, sizeof jobs);
     key_delay(x->c->redis_prefix, delay, sizeof delay);
@@ -62,34 +61,36 @@ int cli_cmd_stats(cli *x, int argc, char **argv) {
         int_cmd(x, (const char *[]){"ZCARD", delay, NULL}, &n_delay) != CLI_OK ||
         int_cmd(x, (const char *[]){"XLEN", dead, NULL}, &n_dead) != CLI_OK)
         return CLI_FAIL;
-    if (ep_load_all(x->r, x->c->redis_prefix, &all, &n, &version, err, sizeof err) != HQ_OK)
+    if (ep_load_table(x->r, x->c->redis_prefix, &tb, err, sizeof err) != HQ_OK)
         return cli_fail(x, CLI_FAIL, "%s", err);
-    for (i = 0; i < n; i++) {
-        if (all[i]->enabled)
+    for (i = 0; i < tb.n; i++) {
+        if (tb.eps[i]->enabled)
             en++;
         else
             dis++;
-        ep_free(all[i]);
     }
-    free(all);
+    long long bad = (long long)tb.n_bad;
+    ep_table_clear(&tb);
 
     if (x->json)
         return cli_print_json(
-            x, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "events", (json_int_t)n_events,
-                         "events_pending", (json_int_t)p_events, "jobs", (json_int_t)n_jobs,
-                         "jobs_pending", (json_int_t)p_jobs, "delayed", (json_int_t)n_delay, "dead",
-                         (json_int_t)n_dead, "endpoints_enabled", (json_int_t)en,
-                         "endpoints_disabled", (json_int_t)dis));
+            x,
+            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "events", (json_int_t)n_events,
+                      "events_pending", (json_int_t)p_events, "jobs", (json_int_t)n_jobs,
+                      "jobs_pending", (json_int_t)p_jobs, "delayed", (json_int_t)n_delay, "dead",
+                      (json_int_t)n_dead, "endpoints_enabled", (json_int_t)en, "endpoints_disabled",
+                      (json_int_t)dis, "endpoints_unreadable", (json_int_t)bad));
     fprintf(x->out,
-            "events              %-8lld (stream length)\n"
-            "events pending      %-8lld (read by a worker, fanout not finished)\n"
-            "jobs                %-8lld (stream length)\n"
-            "jobs pending        %-8lld (delivery in progress)\n"
-            "delayed             %-8lld (waiting for a retry)\n"
-            "dead                %lld\n"
-            "endpoints enabled   %lld\n"
-            "endpoints disabled  %lld\n",
-            n_events, p_events, n_jobs, p_jobs, n_delay, n_dead, en, dis);
+            "events                %-8lld (stream length)\n"
+            "events pending        %-8lld (read by a worker, fanout not finished)\n"
+            "jobs                  %-8lld (stream length)\n"
+            "jobs pending          %-8lld (delivery in progress)\n"
+            "delayed               %-8lld (waiting for a retry)\n"
+            "dead                  %lld\n"
+            "endpoints enabled     %lld\n"
+            "endpoints disabled    %lld\n"
+            "endpoints unreadable  %-8lld (hash does not parse: see hookq endpoint list)\n",
+            n_events, p_events, n_jobs, p_jobs, n_delay, n_dead, en, dis, bad);
     return CLI_OK;
 }
 
@@ -113,7 +114,7 @@ int cli_cmd_config(cli *x, int argc, char **argv) {
      * environment, then validation: what a worker started here would run with. */
     c = cfg_load(a.npos ? a.pos[0] : x->cfg_path, x->envp, err, sizeof err);
     if (!c)
-        return cli_fail(x, CLI_FAIL, "%s", err);
+        return cli_fail(x, CLI_CONFIG, "%s", err);
     rc = cfg_dump(c, x->out, x->json) == HQ_OK ? CLI_OK : cli_fail(x, CLI_FAIL, "cannot print");
     cfg_free(c);
     return rc;

@@ -136,6 +136,41 @@ class EndpointTest(h.RedisTestCase):
         self.assertEqual(f2['secret'], json.loads(r2.stdout)['secret'])
         self.assertLess(f2['secret_old_until'], f['secret_old_until'])
 
+    def test_github_secret(self):
+        ep = self.add('--url', 'http://127.0.0.1:9000/a', '--github-signature',
+                      '--github-secret', 'previous')
+        key = 'hookq:{%s}:endpoint' % ep['id']
+        self.assertEqual(ep['github_secret'], 'previous')
+        self.assertEqual(hgetall(self.rs, key)['github_secret'], 'previous')
+        show = self.cli('endpoint', 'show', ep['id']).stdout
+        self.assertRegex(show, r'(?m)^github_secret\s+previous$')
+        # rotate-secret keeps the setting (the worker then signs X-Hub-Signature-256 with
+        # secret_old until secret_old_until)
+        self.cli('endpoint', 'rotate-secret', ep['id'])
+        f = hgetall(self.rs, key)
+        self.assertEqual(f['github_secret'], 'previous')
+        self.assertEqual(f['secret_old'], ep['secret'])
+        js = json.loads(self.cli('endpoint', 'update', ep['id'], '--github-secret', 'current',
+                                 '--json').stdout)
+        self.assertEqual(js['github_secret'], 'current')
+        self.assertEqual(hgetall(self.rs, key)['github_secret'], 'current')
+        # the default is current
+        other = self.add('--url', 'http://127.0.0.1:9000/b')
+        self.assertEqual(other['github_secret'], 'current')
+        self.assertEqual(hgetall(self.rs, 'hookq:{%s}:endpoint' % other['id'])['github_secret'],
+                         'current')
+        # anything else is a usage error and changes nothing
+        v = self.rs.call('GET', 'hookq:{q}:endpoints:version')
+        for args in (['endpoint', 'update', ep['id'], '--github-secret', 'old'],
+                     ['endpoint', 'add', '--url', 'http://127.0.0.1:9000/c',
+                      '--github-secret', 'both']):
+            r = self.cli(*args, ok=False)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn('--github-secret: expected current or previous', r.stderr)
+            self.assertIn('usage: hookq endpoint', r.stderr)
+        self.assertEqual(self.rs.call('GET', 'hookq:{q}:endpoints:version'), v)
+        self.assertEqual(self.rs.call('SCARD', 'hookq:endpoints'), 2)
+
     def test_rm(self):
         ep = self.add('--url', 'http://127.0.0.1:9000/a')
         other = self.add('--url', 'http://127.0.0.1:9000/b')
@@ -152,6 +187,52 @@ class EndpointTest(h.RedisTestCase):
         r = self.cli('endpoint', 'show', i, ok=False)
         self.assertEqual(r.returncode, 1)
         self.assertTrue(r.stderr.startswith('hookq: '))
+
+    def test_unreadable_endpoint_is_listed_not_hidden(self):
+        # A hash hookq cannot parse (a bad known field) must not make `list` fail or hide
+        # it; a field from a newer hookq is no reason to call a hash unreadable.
+        good = self.add('--url', 'http://127.0.0.1:9000/good')
+        newer = self.add('--url', 'http://127.0.0.1:9000/newer')
+        self.rs.call('HSET', 'hookq:{%s}:endpoint' % newer['id'], 'retry_policy', 'fancy-v9')
+        bad = 'ep_0broken'
+        self.rs.call('HSET', 'hookq:{%s}:endpoint' % bad, 'url', 'http://127.0.0.1:9000/bad',
+                     'secret', good['secret'], 'enabled', 'yes')
+        self.rs.call('SADD', 'hookq:endpoints', bad)
+        wrong = 'ep_0wrongtype'
+        self.rs.call('SET', 'hookq:{%s}:endpoint' % wrong, 'not a hash')
+        self.rs.call('SADD', 'hookq:endpoints', wrong)
+
+        r = self.cli('endpoint', 'list')
+        rows = {line.split()[0]: line for line in r.stdout.strip().split('\n')[1:]}
+        self.assertEqual(sorted(rows), sorted([good['id'], newer['id'], bad, wrong]))
+        self.assertIn('unreadable', rows[bad])
+        self.assertIn("field 'enabled'", rows[bad])
+        self.assertIn('unreadable', rows[wrong])
+        self.assertIn('true', rows[newer['id']])
+        self.assertIn("hookq: endpoint %s: field 'enabled': expected true or false" % bad,
+                      r.stderr)
+        self.assertIn('WRONGTYPE', r.stderr)
+        self.assertNotIn(newer['id'], r.stderr)
+
+        js = {e['id']: e for e in json.loads(self.cli('endpoint', 'list', '--json').stdout)}
+        self.assertEqual(js[bad]['unreadable'], True)
+        self.assertIn("field 'enabled'", js[bad]['error'])
+        self.assertEqual(js[newer['id']]['url'], 'http://127.0.0.1:9000/newer')
+        self.assertNotIn('unreadable', js[good['id']])
+
+        # show names the endpoint and field; stats counts it
+        r = self.cli('endpoint', 'show', bad, ok=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("endpoint %s: field 'enabled'" % bad, r.stderr)
+        st = json.loads(self.cli('stats', '--json').stdout)
+        self.assertEqual((st['endpoints_enabled'], st['endpoints_unreadable']), (2, 2))
+
+        # retry still queues for the readable ones, and says which it could not consider
+        eid = self.cli('send', 'a.b', '{}').stdout.strip()
+        r = self.cli('retry', eid, '--json')
+        self.assertEqual(sorted(json.loads(r.stdout)['endpoints']),
+                         sorted([good['id'], newer['id']]))
+        self.assertIn(bad, r.stderr)
 
     def test_validation_errors(self):
         cases = [

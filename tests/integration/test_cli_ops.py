@@ -17,7 +17,8 @@ class StatsTest(h.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(json.loads(r.stdout), {
                 'events': 0, 'events_pending': 0, 'jobs': 0, 'jobs_pending': 0, 'delayed': 0,
-                'dead': 0, 'endpoints_enabled': 0, 'endpoints_disabled': 0})
+                'dead': 0, 'endpoints_enabled': 0, 'endpoints_disabled': 0,
+                'endpoints_unreadable': 0})
             for i in range(5):
                 self.assertEqual(h.hookq(rs, 'send', 'a.b', '{"i":%d}' % i).returncode, 0)
             for i in range(3):
@@ -40,7 +41,8 @@ class StatsTest(h.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(json.loads(r.stdout), {
                 'events': 5, 'events_pending': 0, 'jobs': 3, 'jobs_pending': 2, 'delayed': 4,
-                'dead': 1, 'endpoints_enabled': 2, 'endpoints_disabled': 1})
+                'dead': 1, 'endpoints_enabled': 2, 'endpoints_disabled': 1,
+                'endpoints_unreadable': 0})
             text = h.hookq(rs, 'stats').stdout
             self.assertRegex(text, r'(?m)^events\s+5\b')
             self.assertRegex(text, r'(?m)^jobs pending\s+2\b')
@@ -78,13 +80,14 @@ class ConfigCheckTest(h.TestCase):
         for text, words in cases:
             path = self.write(text)
             r = h.hookq(None, 'config', 'check', path)
-            self.assertEqual(r.returncode, 1, text)
+            self.assertEqual(r.returncode, 2, text)  # a config error, like hookq-worker
             self.assertTrue(r.stderr.startswith('hookq: '), r.stderr)
             for w in words:
                 self.assertIn(w, r.stderr, text)
+            self.assertNotIn('usage:', r.stderr)  # the command line was fine
             self.assertEqual(r.stdout, '')
         r = h.hookq(None, 'config', 'check', '/nonexistent/hookq.yaml')
-        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.returncode, 2)
         self.assertIn('/nonexistent/hookq.yaml', r.stderr)
 
     def test_check_without_file_uses_the_lookup_and_env(self):
@@ -96,7 +99,7 @@ class ConfigCheckTest(h.TestCase):
         self.assertIn('delivery.concurrency: 70\n', r.stdout)
         self.assertIn('delivery.batch: 5\n', r.stdout)
         r = h.hookq(None, 'config', 'check', env={'HOOKQ_DELIVERY_BATCH': 'x'})
-        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.returncode, 2)
         self.assertIn('HOOKQ_DELIVERY_BATCH', r.stderr)
 
     def test_global_config_file_is_used(self):
@@ -109,11 +112,21 @@ class ConfigCheckTest(h.TestCase):
             r = h.hookq(None, '-c', path, 'send', 'a.b', '{}', env={'HOOKQ_REDIS_PREFIX': 'env'})
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(rs.call('XLEN', 'env:{q}:events'), 1)
-            # a bad global config is a runtime error naming the key
+            # a bad global config is a config error (exit 2) naming the key, for every
+            # command that loads it; nothing is written
             bad = self.write('redis:\n  prefx: x\n')
-            r = h.hookq(None, '-c', bad, 'stats')
-            self.assertEqual(r.returncode, 1)
-            self.assertIn('prefx', r.stderr)
+            for args in (['stats'], ['send', 'a.b', '{}'], ['endpoint', 'list'],
+                         ['endpoint', 'add', '--url', 'http://127.0.0.1:9/x'],
+                         ['endpoint', 'show', 'ep_x'], ['dead', 'list'], ['retry', 'evt_x'],
+                         ['deliveries', 'ep_x'], ['test', 'ep_x']):
+                r = h.hookq(None, '-c', bad, *args, env={'HOOKQ_REDIS_URL': rs.url})
+                self.assertEqual(r.returncode, 2, args)
+                self.assertIn('prefx', r.stderr, args)
+                self.assertNotIn('usage:', r.stderr, args)
+                r = h.hookq(rs, *args, env={'HOOKQ_REDIS_PREFIX': 'bad:prefix'})
+                self.assertEqual(r.returncode, 2, args)
+                self.assertIn('redis.prefix', r.stderr, args)
+            self.assertEqual(rs.call('DBSIZE'), 2)  # the two events sent above
 
 
 class ConnectionTest(h.TestCase):

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "cli.h"
 #include "endpoint.h"
@@ -154,6 +155,23 @@ static void test_usage_exit_codes(void **state) {
     assert_int_equal(r.rc, 2);
     RUN(&r, "test", "ep_x", "--wait", "forever");
     assert_int_equal(r.rc, 2);
+    /* --github-secret: one of two words, checked before Redis is asked anything (the
+     * RUN environment points at a socket that does not exist) */
+    RUN(&r, "endpoint", "add", "--url", "http://example.com/", "--github-secret", "old");
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "--github-secret: expected current or previous, got 'old'"));
+    assert_non_null(strstr(r.err, "usage: hookq endpoint add"));
+    RUN(&r, "endpoint", "update", "ep_x", "--github-secret", "Previous");
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "usage: hookq endpoint update"));
+    RUN(&r, "endpoint", "update", "ep_x", "--github-secret", "");
+    assert_int_equal(r.rc, 2);
+    RUN(&r, "endpoint", "update", "ep_x", "--github-secret");
+    assert_int_equal(r.rc, 2);
+    /* a valid word gets past the check: the failure is then the missing Redis */
+    RUN(&r, "endpoint", "update", "ep_x", "--github-secret", "previous");
+    assert_int_equal(r.rc, 1);
+    assert_null(strstr(r.err, "usage:"));
 }
 
 static void test_version_and_help(void **state) {
@@ -172,6 +190,82 @@ static void test_version_and_help(void **state) {
     RUN(&r, "send", "--help");
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "usage: hookq send TYPE"));
+}
+
+/* A configuration that does not load is exit 2 (like hookq-worker), for config check and
+ * for every command that needs the config; the message names the key and line, and no
+ * usage is printed (the command line was fine). Runtime errors stay 1. */
+static void test_config_errors_exit_2(void **state) {
+    char path[] = "/tmp/hookq-test-cli-XXXXXX";
+    int fd = mkstemp(path);
+    run r;
+    (void)state;
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs("delivery:\n  concurrency: many\n", f);
+    fclose(f);
+    char *bad_env[] = {"HOOKQ_REDIS_URL=unix:///nonexistent/hookq-test.sock",
+                       "HOOKQ_DELIVERY_BATCH=x", NULL};
+    char *ok_env[] = {"HOOKQ_REDIS_URL=unix:///nonexistent/hookq-test.sock", NULL};
+    {
+        char *argv[] = {"hookq", "config", "check", path, NULL};
+        run_cli(&r, ok_env, 4, argv);
+        assert_int_equal(r.rc, 2);
+        assert_non_null(strstr(r.err, "hookq: "));
+        assert_non_null(strstr(r.err, ":2: key 'delivery.concurrency'"));
+        assert_null(strstr(r.err, "usage:"));
+        assert_string_equal(r.out, "");
+    }
+    {
+        char *argv[] = {"hookq", "config", "check", "/nonexistent/hookq.yaml", NULL};
+        run_cli(&r, ok_env, 4, argv);
+        assert_int_equal(r.rc, 2);
+        assert_non_null(strstr(r.err, "/nonexistent/hookq.yaml"));
+    }
+    {
+        char *argv[] = {"hookq", "config", "check", NULL};
+        run_cli(&r, bad_env, 3, argv);
+        assert_int_equal(r.rc, 2);
+        assert_non_null(strstr(r.err, "HOOKQ_DELIVERY_BATCH"));
+    }
+    /* any command, with -c FILE or a bad variable */
+    {
+        char *argv[] = {"hookq", "-c", path, "stats", NULL};
+        run_cli(&r, ok_env, 4, argv);
+        assert_int_equal(r.rc, 2);
+        assert_non_null(strstr(r.err, "delivery.concurrency"));
+        assert_null(strstr(r.err, "usage:"));
+    }
+    const char *const cmds[][4] = {
+        {"send", "a.b", "{}", NULL},
+        {"stats", NULL},
+        {"endpoint", "list", NULL},
+        {"endpoint", "show", "ep_x", NULL},
+        {"endpoint", "rm", "ep_x", NULL},
+        {"dead", "list", NULL},
+        {"dead", "purge", "--all", NULL},
+        {"retry", "evt_x", NULL},
+        {"deliveries", "ep_x", NULL},
+        {"test", "ep_x", NULL},
+        {"endpoint", "disable", "ep_x", NULL},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char *argv[6] = {"hookq"};
+        int argc = 1;
+        for (size_t k = 0; cmds[i][k]; k++)
+            argv[argc++] = (char *)cmds[i][k];
+        run_cli(&r, bad_env, argc, argv);
+        if (r.rc != 2 || !strstr(r.err, "HOOKQ_DELIVERY_BATCH"))
+            fail_msg("hookq %s: rc %d, %s", cmds[i][0], r.rc, r.err);
+    }
+    /* a valid config with an unreachable Redis is a runtime error */
+    {
+        char *argv[] = {"hookq", "stats", NULL};
+        run_cli(&r, ok_env, 2, argv);
+        assert_int_equal(r.rc, 1);
+    }
+    unlink(path);
 }
 
 /* Input errors are reported before any connection is attempted (the URL points at a
@@ -289,6 +383,7 @@ int main(void) {
         cmocka_unit_test(test_usage_exit_codes),
         cmocka_unit_test(test_version_and_help),
         cmocka_unit_test(test_validation_before_connect),
+        cmocka_unit_test(test_config_errors_exit_2),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_sid_iso),
         cmocka_unit_test(test_matches),

@@ -53,6 +53,8 @@ static const char *const full[] = {"url",
                                    "false",
                                    "github_signature",
                                    "true",
+                                   "github_secret",
+                                   "previous",
                                    "headers",
                                    "[\"X-Team: core\", \"X-Env:  prod \"]",
                                    "created_at",
@@ -91,6 +93,7 @@ static void test_from_hash_full(void **state) {
     assert_string_equal(e->tenant, "acme");
     assert_int_equal(e->enabled, 0);
     assert_int_equal(e->github_signature, 1);
+    assert_int_equal(e->github_secret, EP_GITHUB_SECRET_PREVIOUS);
     assert_int_equal(e->n_headers, 2);
     assert_string_equal(e->header_names[0], "X-Team");
     assert_string_equal(e->header_values[0], "core");
@@ -184,6 +187,161 @@ static void test_from_hash_errors(void **state) {
     ep_free(e);
 }
 
+/* A newer hookq may add fields: they are skipped wherever they appear and whatever they
+ * hold, while the known fields around them still parse. */
+static void test_from_hash_unknown_fields(void **state) {
+    (void)state;
+    hash h;
+    char err[HQ_ERRLEN] = "";
+    const char *const kv[] = {"retry_policy",
+                              "{\"not\": \"parsed\"}",
+                              "url",
+                              "http://h/x",
+                              "enabled_v2",
+                              "maybe",
+                              "secret",
+                              SECRET,
+                              "",
+                              "empty name",
+                              "enabled",
+                              "false",
+                              "headers_extra",
+                              "[1,2,3]",
+                              "created_at_ns",
+                              "not a time",
+                              NULL};
+    build(&h, kv);
+    ep *e = ep_new();
+    if (ep_from_hash(e, "ep_new", &h.top, err, sizeof(err)) != HQ_OK)
+        fail_msg("unknown fields must be ignored: %s", err);
+    assert_string_equal(e->url, "http://h/x");
+    assert_string_equal(e->secret, SECRET);
+    assert_int_equal(e->enabled, 0);
+    assert_int_equal(e->n_headers, 0);
+    assert_int_equal(e->created_at, 0);
+    ep_free(e);
+
+    /* ...but a known field next to them with a bad value still fails, naming both the
+     * endpoint and the field. */
+    const char *const bad[] = {"retry_policy", "x",       "url", "http://h/x", "secret",
+                               SECRET,         "enabled", "1",   NULL};
+    build(&h, bad);
+    e = ep_new();
+    assert_int_equal(ep_from_hash(e, "ep_new", &h.top, err, sizeof(err)), HQ_ERR);
+    assert_string_equal(err, "endpoint ep_new: field 'enabled': expected true or false, got '1'");
+    ep_free(e);
+}
+
+static void test_table_clear(void **state) {
+    (void)state;
+    ep_table t;
+    memset(&t, 0, sizeof(t));
+    ep_table_clear(&t); /* an empty table, as a failed load leaves it */
+    ep_table_clear(NULL);
+    t.eps = calloc(2, sizeof(*t.eps));
+    t.bad = calloc(1, sizeof(*t.bad));
+    assert_non_null(t.eps);
+    assert_non_null(t.bad);
+    t.eps[0] = ep_new();
+    t.eps[1] = ep_new();
+    t.n = 2;
+    t.bad[0].id = strdup("ep_x");
+    t.bad[0].error = strdup("endpoint ep_x: field 'enabled': bad");
+    t.n_bad = 1;
+    t.version = 7;
+    ep_table_clear(&t);
+    assert_null(t.eps);
+    assert_null(t.bad);
+    assert_int_equal(t.n + t.n_bad, 0);
+    assert_int_equal(t.version, 0);
+}
+
+static void test_github_secret_field(void **state) {
+    (void)state;
+    hash h;
+    char err[HQ_ERRLEN] = "";
+    const char *const kv[] = {"url",           "http://h/x", "secret", SECRET,
+                              "github_secret", "previous",   NULL};
+    build(&h, kv);
+    ep *e = ep_new();
+    assert_int_equal(ep_from_hash(e, "ep_g", &h.top, err, sizeof(err)), HQ_OK);
+    assert_int_equal(e->github_secret, EP_GITHUB_SECRET_PREVIOUS);
+    json_t *j = ep_to_json(e, 0);
+    assert_string_equal(json_string_value(json_object_get(j, "github_secret")), "previous");
+    json_decref(j);
+    ep_free(e);
+
+    /* absent: current, today's behaviour */
+    const char *const none[] = {"url", "http://h/x", "secret", SECRET, NULL};
+    build(&h, none);
+    e = ep_new();
+    assert_int_equal(ep_from_hash(e, "ep_g", &h.top, err, sizeof(err)), HQ_OK);
+    assert_int_equal(e->github_secret, EP_GITHUB_SECRET_CURRENT);
+    j = ep_to_json(e, 0);
+    assert_string_equal(json_string_value(json_object_get(j, "github_secret")), "current");
+    json_decref(j);
+    ep_free(e);
+
+    bad_field("github_secret", "old", "endpoint ep_bad: field 'github_secret': expected current");
+    bad_field("github_secret", "", "field 'github_secret'");
+    bad_field("github_secret", "PREVIOUS", "field 'github_secret'");
+
+    ep_github_secret_mode m = EP_GITHUB_SECRET_PREVIOUS;
+    assert_int_equal(ep_github_secret_parse("current", &m), HQ_OK);
+    assert_int_equal(m, EP_GITHUB_SECRET_CURRENT);
+    assert_int_equal(ep_github_secret_parse("previous", &m), HQ_OK);
+    assert_int_equal(m, EP_GITHUB_SECRET_PREVIOUS);
+    assert_int_equal(ep_github_secret_parse("both", &m), HQ_ERR);
+    assert_int_equal(m, EP_GITHUB_SECRET_PREVIOUS); /* untouched on error */
+    assert_string_equal(ep_github_secret_name(EP_GITHUB_SECRET_CURRENT), "current");
+    assert_string_equal(ep_github_secret_name(EP_GITHUB_SECRET_PREVIOUS), "previous");
+}
+
+/* Which secret signs X-Hub-Signature-256: before, within and after a rotation's grace,
+ * with both settings, and with no old secret at all. */
+static void test_github_secret_choice(void **state) {
+    (void)state;
+    const int64_t until = 1800000000000LL; /* secret_old_until */
+    ep e;
+    memset(&e, 0, sizeof(e));
+    e.secret = SECRET;
+
+    for (int mode = 0; mode < 2; mode++) {
+        e.github_secret = mode ? EP_GITHUB_SECRET_PREVIOUS : EP_GITHUB_SECRET_CURRENT;
+        /* no rotation: always the one secret */
+        e.secret_old = NULL;
+        e.secret_old_until = 0;
+        assert_string_equal(ep_github_secret(&e, until - 1), SECRET);
+        assert_string_equal(ep_github_secret(&e, 0), SECRET);
+        /* an old secret without an end time has no grace left */
+        e.secret_old = SECRET_OLD;
+        assert_string_equal(ep_github_secret(&e, until - 1), SECRET);
+        /* an empty old secret (as a hand-edited hash may hold) is none */
+        e.secret_old = "";
+        e.secret_old_until = until;
+        assert_string_equal(ep_github_secret(&e, until - 1), SECRET);
+    }
+
+    e.secret_old = SECRET_OLD;
+    e.secret_old_until = until;
+    /* current: the new secret at once, during the grace and after it */
+    e.github_secret = EP_GITHUB_SECRET_CURRENT;
+    assert_string_equal(ep_github_secret(&e, until - 86400000), SECRET);
+    assert_string_equal(ep_github_secret(&e, until - 1), SECRET);
+    assert_string_equal(ep_github_secret(&e, until), SECRET);
+    assert_string_equal(ep_github_secret(&e, until + 1), SECRET);
+    /* previous: the old secret while now < secret_old_until (right after the rotation and
+     * up to its last millisecond), the new one from secret_old_until on */
+    e.github_secret = EP_GITHUB_SECRET_PREVIOUS;
+    assert_string_equal(ep_github_secret(&e, until - 86400000), SECRET_OLD);
+    assert_string_equal(ep_github_secret(&e, until - 1), SECRET_OLD);
+    assert_string_equal(ep_github_secret(&e, until), SECRET);
+    assert_string_equal(ep_github_secret(&e, until + 86400000), SECRET);
+    /* the string returned is e's own, not a copy */
+    assert_ptr_equal(ep_github_secret(&e, until - 1), e.secret_old);
+    assert_ptr_equal(ep_github_secret(&e, until), e.secret);
+}
+
 static void test_to_json(void **state) {
     (void)state;
     hash h;
@@ -247,6 +405,10 @@ int main(void) {
         cmocka_unit_test(test_from_hash_full),
         cmocka_unit_test(test_from_hash_minimal),
         cmocka_unit_test(test_from_hash_errors),
+        cmocka_unit_test(test_from_hash_unknown_fields),
+        cmocka_unit_test(test_table_clear),
+        cmocka_unit_test(test_github_secret_field),
+        cmocka_unit_test(test_github_secret_choice),
         cmocka_unit_test(test_to_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
