@@ -170,13 +170,21 @@ int pipeline_exec(pipeline *p, rconn *r, char *err, size_t errlen) {
     for (size_t i = 0; i < p->ncmds; i++) {
         const char **argv;
         size_t *lens;
-        if (pipeline_argv(p, &p->cmds[i], &argv, &lens) != HQ_OK)
+        if (pipeline_argv(p, &p->cmds[i], &argv, &lens) != HQ_OK) {
+            /* commands already appended would go out with the next one: drop the
+             * connection so nothing half-sent (a half MULTI) survives */
+            rconn_set_broken(r);
             return hq_seterr(err, errlen, "out of memory sending a Redis pipeline");
+        }
         int rc = redisAppendCommandArgv(ctx, (int)p->cmds[i].argc, argv, lens);
         free(argv);
         free(lens);
-        if (rc != REDIS_OK)
+        if (rc != REDIS_OK) {
+            /* commands already appended would go out with the next one: drop the
+             * connection so nothing half-sent (a half MULTI) survives */
+            rconn_set_broken(r);
             return hq_seterr(err, errlen, "out of memory sending a Redis pipeline");
+        }
     }
     int noscript = 0;
     for (size_t i = 0; i < p->ncmds; i++) {

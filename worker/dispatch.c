@@ -11,7 +11,8 @@
 #include "string_map.h"
 #include "timestamp.h"
 
-#define DEFER_MS 1000
+#define DEFER_MS        1000
+#define BROKEN_DEFER_MS 10000
 
 struct dispatch {
     const cfg *c;
@@ -119,6 +120,13 @@ dispatch_out dispatch_run(dispatch *d, job_table *jobs, const epindex *eps, int6
         if (http_inflight(d->http) >= cap)
             break;
         const epindex_ent *en = epindex_get(eps, j->ep_id);
+        if (!en && epindex_is_broken(eps, j->ep_id)) {
+            /* in Redis but unreadable: not a removal. Back through the delay zset, same
+             * attempt, until an operator fixes the hash */
+            j->due_ms = ts_now_ms() + BROKEN_DEFER_MS;
+            job_transition(j, JOB_DEFERRED, "endpoint hash does not parse; waiting");
+            continue;
+        }
         if (!en) {
             if (loaded_us > j->read_us) {
                 snprintf(j->error, sizeof j->error, "endpoint deleted");

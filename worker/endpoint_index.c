@@ -19,6 +19,7 @@ struct epindex {
     etv all;        /* "*" subscribers */
     etv res;        /* epindex_match result */
     unsigned gen;
+    strmap *broken; /* ids in Redis that did not parse and have no older copy */
 };
 
 static int etv_push(etv *v, epindex_ent *e) {
@@ -75,6 +76,7 @@ void epindex_free(epindex *t) {
     if (!t)
         return;
     epindex_clear(t);
+    strmap_free(t->broken);
     free(t->all.v);
     free(t->res.v);
     free(t);
@@ -157,7 +159,30 @@ size_t epindex_len(const epindex *t) {
 }
 
 const epindex_ent *epindex_get(const epindex *t, const char *id) {
-    return t->by_id ? strmap_get(t->by_id, id) : NULL;
+    const epindex_ent *en = t->by_id ? strmap_get(t->by_id, id) : NULL;
+    return en && en->e ? en : NULL;
+}
+
+ep *epindex_take(epindex *t, const char *id) {
+    epindex_ent *en = t->by_id ? strmap_get(t->by_id, id) : NULL;
+    if (!en || !en->e)
+        return NULL;
+    ep *e = en->e;
+    en->e = NULL;
+    return e;
+}
+
+int epindex_set_broken(epindex *t, const char *const *ids, size_t n) {
+    if (!t->broken && n > 0 && !(t->broken = strmap_new()))
+        return HQ_ERR;
+    for (size_t i = 0; i < n; i++)
+        if (strmap_put(t->broken, ids[i], t) != HQ_OK)
+            return HQ_ERR;
+    return HQ_OK;
+}
+
+int epindex_is_broken(const epindex *t, const char *id) {
+    return t->broken && strmap_get(t->broken, id) != NULL;
 }
 
 static int epindex_tenant_ok(const ep *e, const char *tenant) {

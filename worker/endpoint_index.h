@@ -37,6 +37,15 @@ size_t epindex_len(const epindex *t);
 /* Entry by endpoint id (enabled or not), NULL if unknown. Valid until the next epindex_set. */
 const epindex_ent *epindex_get(const epindex *t, const char *id);
 
+/* Take the ep of id out of t (the caller owns it now): for carrying an endpoint whose
+ * newer hash does not parse over into the next table. t is then only good for
+ * epindex_free (its match lists may still point at the entry). NULL if unknown. */
+ep *epindex_take(epindex *t, const char *id);
+/* Ids that are in Redis but did not parse, with no older copy to keep: jobs for them
+ * wait (dispatch defers them) instead of being dropped as deleted. HQ_ERR on OOM. */
+int epindex_set_broken(epindex *t, const char *const *ids, size_t n);
+int epindex_is_broken(const epindex *t, const char *id);
+
 /* Mark an endpoint disabled in this table at once (this worker learned it from a
  * result, before the next reload): jobs for it are then not sent. 1 if it was known. */
 int epindex_mark_disabled(epindex *t, const char *id);

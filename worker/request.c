@@ -33,8 +33,7 @@ void request_clear(request *r) {
 /* The secret string that signs X-Hub-Signature-256 now: the current one, or during a
  * rotation's grace the previous one when the endpoint chose so (endpoint.h). */
 static const char *github_secret(const ep *e, int64_t now_ms) {
-    (void)now_ms; /* MERGE: ep_github_secret */
-    return e->secret;
+    return ep_github_secret(e, now_ms);
 }
 
 int request_build(request *out, const epindex_ent *en, const evcache_ev *ev, int attempt,

@@ -288,39 +288,69 @@ static void handle(worker *w, link_kind k, const char *what, const char *err) {
 }
 
 /* Load the endpoint index into a new table and swap it in only when complete, so a
- * failed load (Redis gone, OOM) leaves the previous one, never an empty one. */
+ * failed load (Redis gone, OOM) leaves the previous one, never an empty one. An endpoint
+ * whose hash does not parse keeps the entry the previous table had for it (a half-written
+ * or bad hash is not a removal); one with no previous entry is marked broken, so its
+ * jobs wait instead of being acknowledged as deleted. */
 static int reload(worker *w) {
-    ep **eps = NULL;
-    size_t n = 0;
-    int64_t ver = 0, started = ts_mono_us();
+    ep_table t = {0};
+    int64_t started = ts_mono_us();
     char err[HQ_ERRLEN];
     w->reloaded = 1;
     if (!link_is_up(w->link))
         return HQ_ERR;
-    if (ep_load_all(link_conn(w->link), w->c->redis_prefix, &eps, &n, &ver, err, sizeof err) !=
-        HQ_OK) {
-        if (!link_is_up(w->link) || !rconn_connected(link_conn(w->link)))
+    if (ep_load_table(link_conn(w->link), w->c->redis_prefix, &t, err, sizeof err) != HQ_OK) {
+        if (!rconn_connected(link_conn(w->link)))
             go_down(w, err);
         else
             LOG_E("endpoints: reload failed (keeping the previous table): %s", err);
         return HQ_ERR;
     }
+    ep **eps = realloc(t.eps, (t.n + t.n_bad + 1) * sizeof *eps);
+    const char **broken = calloc(t.n_bad + 1, sizeof *broken);
     epindex *next = epindex_new();
-    if (!next || epindex_set(next, eps, n, err, sizeof err) != HQ_OK) {
-        if (!next) {
-            for (size_t i = 0; i < n; i++)
-                ep_free(eps[i]);
-            free(eps);
-        }
+    if (!eps || !broken || !next) {
+        if (eps)
+            t.eps = eps;
+        free(broken);
         epindex_free(next);
-        LOG_E("endpoints: out of memory building the index (keeping the previous table)");
+        ep_table_clear(&t);
+        LOG_E("endpoints: out of memory loading the index (keeping the previous table)");
+        return HQ_ERR;
+    }
+    t.eps = eps;
+    size_t n = t.n, nbroken = 0;
+    for (size_t i = 0; i < t.n_bad; i++) {
+        ep *old = epindex_take(w->eps, t.bad[i].id);
+        LOG_E("endpoints: %s; %s", t.bad[i].error,
+              old ? "keeping its previous settings" : "its jobs wait until it can be read");
+        if (old)
+            eps[n++] = old;
+        else
+            broken[nbroken++] = t.bad[i].id;
+    }
+    t.eps = NULL; /* handed to the index below, also on error */
+    t.n = 0;
+    int rc = epindex_set(next, eps, n, err, sizeof err);
+    if (rc == HQ_OK)
+        rc = epindex_set_broken(next, broken, nbroken);
+    free(broken);
+    size_t n_bad = t.n_bad;
+    int64_t ver = t.version;
+    ep_table_clear(&t);
+    if (rc != HQ_OK) {
+        epindex_free(next);
+        /* the previous table may have lent entries above: load again from scratch */
+        w->ep_version = -1;
+        LOG_E("endpoints: out of memory building the index");
         return HQ_ERR;
     }
     epindex_free(w->eps);
     w->eps = next;
     w->ep_version = ver;
     w->loaded_us = started;
-    LOG_I("endpoints: loaded %zu (version %lld)", n, (long long)ver);
+    LOG_I("endpoints: loaded %zu (version %lld)%s", n, (long long)ver,
+          n_bad ? ", some unreadable (above)" : "");
     return HQ_OK;
 }
 

@@ -115,6 +115,34 @@ static void test_github_header(void **state) {
     request_clear(&r);
 }
 
+/* github_secret previous: during the grace the single X-Hub-Signature-256 is signed with
+ * the old secret, so a receiver that checks one secret keeps verifying; after it, new. */
+static void test_github_previous_during_grace(void **state) {
+    (void)state;
+    fx f;
+    setup_fx(&f, 1);
+    f.e.github_signature = 1;
+    f.e.github_secret = EP_GITHUB_SECRET_PREVIOUS;
+    request r = {0};
+    char err[HQ_ERRLEN], want_old[SIGN_GH_LEN], want_new[SIGN_GH_LEN];
+    assert_int_equal(sign_github(f.old, f.ev.body, f.ev.bodylen, want_old, sizeof want_old), HQ_OK);
+    assert_int_equal(sign_github(f.secret, f.ev.body, f.ev.bodylen, want_new, sizeof want_new),
+                     HQ_OK);
+    assert_int_equal(request_build(&r, &f.en, &f.ev, 1, "dlv_1", 1700000000000LL, err, sizeof err),
+                     HQ_OK);
+    assert_string_equal(hval(&r, "X-Hub-Signature-256"), want_old);
+    request_clear(&r);
+    assert_int_equal(request_build(&r, &f.en, &f.ev, 1, "dlv_1", 2100000000000LL, err, sizeof err),
+                     HQ_OK);
+    assert_string_equal(hval(&r, "X-Hub-Signature-256"), want_new);
+    request_clear(&r);
+    f.e.github_secret = EP_GITHUB_SECRET_CURRENT; /* the default: the new one at once */
+    assert_int_equal(request_build(&r, &f.en, &f.ev, 1, "dlv_1", 1700000000000LL, err, sizeof err),
+                     HQ_OK);
+    assert_string_equal(hval(&r, "X-Hub-Signature-256"), want_new);
+    request_clear(&r);
+}
+
 static void test_no_secret_is_an_error(void **state) {
     (void)state;
     fx f;
@@ -132,6 +160,7 @@ int main(void) {
         cmocka_unit_test(test_headers_and_signature),
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_github_header),
+        cmocka_unit_test(test_github_previous_during_grace),
         cmocka_unit_test(test_no_secret_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
