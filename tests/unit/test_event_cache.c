@@ -1,4 +1,4 @@
-/* test_worker_parts.c -- the worker's hash map, event cache and pipeline builder (no network). */
+/* test_event_cache.c -- the event cache: LRU order, references, the byte budget. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,40 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "event_cache.h"
-#include "string_map.h"
 #include "hq.h"
-#include "pipeline.h"
-#include "job.h"
-
-static void test_hm(void **state) {
-    (void)state;
-    strmap *m = strmap_new();
-    assert_non_null(m);
-    static int vals[5000];
-    char k[32];
-    for (int i = 0; i < 5000; i++) {
-        snprintf(k, sizeof k, "key-%d", i);
-        vals[i] = i;
-        assert_int_equal(HQ_OK, strmap_put(m, k, &vals[i]));
-    }
-    assert_int_equal(5000, strmap_len(m));
-    for (int i = 0; i < 5000; i++) {
-        snprintf(k, sizeof k, "key-%d", i);
-        int *v = strmap_get(m, k);
-        assert_non_null(v);
-        assert_int_equal(i, *v);
-    }
-    assert_null(strmap_get(m, "key-5000"));
-    assert_ptr_equal(&vals[7], strmap_getn(m, "key-7xyz", 5));
-    assert_int_equal(HQ_OK, strmap_put(m, "key-1", &vals[2])); /* replace */
-    assert_int_equal(5000, strmap_len(m));
-    assert_ptr_equal(&vals[2], strmap_del(m, "key-1"));
-    assert_null(strmap_del(m, "key-1"));
-    assert_int_equal(4999, strmap_len(m));
-    strmap_free(m);
-    strmap_free(NULL);
-}
+#include "event_cache.h"
 
 static envelope mkev(const char *id) {
     envelope e = {0};
@@ -125,45 +93,10 @@ static void test_ec_bytes(void **state) {
     evcache_free(c);
 }
 
-static void test_pl_build(void **state) {
-    (void)state;
-    pipeline *p = pipeline_new();
-    assert_non_null(p);
-    for (int i = 0; i < 1000; i++) {
-        pipeline_begin(p, i % 3, (void *)(intptr_t)i);
-        pipeline_arg(p, "XADD");
-        pipeline_argn(p, "k\0ey", 4);
-        pipeline_argi(p, -1234567890123LL);
-        pipeline_end(p);
-    }
-    assert_int_equal(1000, pipeline_len(p));
-    assert_int_equal(2, pipeline_tag(p, 998));
-    assert_int_equal(999, (int)(intptr_t)pipeline_ud(p, 999));
-    pipeline_reset(p);
-    assert_int_equal(0, pipeline_len(p));
-    pipeline_free(p);
-    pipeline_free(NULL);
-}
-
-/* Every job state has its own name in logs (a missing one printed "(null)"). */
-static void test_state_names(void **state) {
-    (void)state;
-    for (int a = 0; a < JOB_NSTATES; a++) {
-        const char *na = job_state_name((job_state)a);
-        assert_non_null(na);
-        assert_string_not_equal(na, "?");
-        for (int b = 0; b < a; b++)
-            assert_string_not_equal(na, job_state_name((job_state)b));
-    }
-    assert_string_equal(job_state_name(JOB_DEFERRED), "deferred");
-    assert_string_equal(job_state_name(JOB_NSTATES), "?");
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hm),          cmocka_unit_test(test_ec),
-        cmocka_unit_test(test_ec_bytes),    cmocka_unit_test(test_pl_build),
-        cmocka_unit_test(test_state_names),
+        cmocka_unit_test(test_ec),
+        cmocka_unit_test(test_ec_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
