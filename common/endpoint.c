@@ -424,22 +424,6 @@ cleanup:
     return rc;
 }
 
-int ep_load_all(rconn *r, const char *prefix, ep ***out, size_t *n, int64_t *version, char *err,
-                size_t errlen) {
-    ep_table t;
-    *out = NULL;
-    *n = 0;
-    if (ep_load_table(r, prefix, &t, err, errlen) != HQ_OK)
-        return HQ_ERR;
-    *out = t.eps;
-    *n = t.n;
-    *version = t.version;
-    t.eps = NULL;
-    t.n = 0;
-    ep_table_clear(&t);
-    return HQ_OK;
-}
-
 /* ---- writing --------------------------------------------------------------------- */
 
 static char *headers_json(const ep *e) {

@@ -98,12 +98,6 @@ typedef struct ep_table {
 int ep_load_table(rconn *r, const char *prefix, ep_table *t, char *err, size_t errlen);
 void ep_table_clear(ep_table *t); /* frees all it holds and zeroes t; NULL-safe */
 
-/* ep_load_table reduced to the endpoints that parsed: *out is a malloc'd array of n ep
- * pointers (free each with ep_free, then the array); *version as t->version. The ids that
- * did not parse are dropped without a trace, so a caller that caches endpoints must use
- * ep_load_table instead (kept for hookq-worker until it moves to ep_load_table). */
-int ep_load_all(rconn *r, const char *prefix, ep ***out, size_t *n, int64_t *version, char *err,
-                size_t errlen);
 /* Write every field (HSET; fields that are NULL are HDEL'd), SADD the id, INCR version,
  * in one MULTI/EXEC (one pipeline). */
 int ep_save(rconn *r, const char *prefix, const ep *e, char *err, size_t errlen);

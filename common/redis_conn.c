@@ -542,23 +542,6 @@ cleanup:
     return rep;
 }
 
-int rconn_append_eval(rconn *r, const rconn_script *s, int numkeys, int argc, const char **argv,
-                      const size_t *argvlen) {
-    const char **a = NULL;
-    size_t *l = NULL;
-    char nk[16];
-    redisContext *c = rconn_ctx(r);
-    if (!c)
-        return HQ_ERR;
-    if (eval_argv(s, numkeys, argc, argv, argvlen, nk, sizeof(nk), &a, &l) != HQ_OK)
-        return HQ_ERR;
-    /* hiredis copies the formatted command into its output buffer, so a/l may go. */
-    int rc = redisAppendCommandArgv(c, argc + 3, a, l) == REDIS_OK ? HQ_OK : HQ_ERR;
-    free(a);
-    free(l);
-    return rc;
-}
-
 int rconn_load_scripts(rconn *r, char *err, size_t errlen) {
     if (ensure(r, err, errlen) != HQ_OK)
         return HQ_ERR;

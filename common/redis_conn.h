@@ -61,9 +61,6 @@ redisReply *rconn_cmdargv(rconn *r, int argc, const char **argv, const size_t *a
  * NOSCRIPT it loads the script and retries once. Same return contract as rconn_cmd. */
 redisReply *rconn_eval(rconn *r, const rconn_script *s, int numkeys, int argc, const char **argv,
                        const size_t *argvlen, char *err, size_t errlen);
-/* Append EVALSHA to the pipeline (no reply read). */
-int rconn_append_eval(rconn *r, const rconn_script *s, int numkeys, int argc, const char **argv,
-                      const size_t *argvlen);
 /* 1 if reply is a NOSCRIPT error. */
 int rconn_is_noscript(const redisReply *reply);
 /* Load every built-in script (after a NOSCRIPT seen in a pipeline). */

@@ -1,6 +1,6 @@
 /* endpoint_index.h -- the worker's cached endpoint table and its matching index.
  *
- * Built from ep_load_all and replaced whole on reload (P:endpoints:version moved).
+ * Built from ep_load_table and replaced whole on reload (P:endpoints:version moved).
  * Matching an event costs a few hash lookups, never a scan of all endpoints:
  *   - exact patterns: map type -> endpoints
  *   - prefix patterns ("task:*"): map "task:" -> endpoints; an event type is looked up

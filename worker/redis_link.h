@@ -40,7 +40,7 @@ int link_connect(redis_link *l, char *err, size_t errlen);
 void link_down(redis_link *l);
 int link_is_up(const redis_link *l);
 const char *link_where(const redis_link *l); /* "host:port" for logs; "" before connecting */
-/* The connection, for common/ functions that take one (ep_load_all). NULL before the
+/* The connection, for common/ functions that take one (ep_load_table). NULL before the
  * first connect. Callers go through link_is_up first and report LINK_IO themselves. */
 struct rconn *link_conn(redis_link *l);
 

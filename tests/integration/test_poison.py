@@ -1,4 +1,4 @@
-"""Poison input (issue 6, "Bad input"): 10,000 malformed events-stream entries
+"""Poison input: 10,000 malformed events-stream entries
 interleaved with 500 good events.
 
 The worker must not crash; every malformed entry must land in P:{q}:dead exactly once

@@ -1,4 +1,4 @@
-"""Hostile receivers, through the real worker (issue 6, "Outbound safety").
+"""Hostile receivers, through the real worker.
 
 A receiver may drip its answer one byte per second, accept and never answer, send a
 100 MB body, or send endless or enormous headers. Each attempt must end within

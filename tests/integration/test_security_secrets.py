@@ -1,5 +1,4 @@
-"""Secrets never leak (issue 6, "Faults": "Secrets never appear in logs or the delivery
-log").
+"""Secrets never leak: they never appear in logs or in the delivery log.
 
 Redis runs with --requirepass; endpoints have signing secrets (one mid-rotation, one with
 the GitHub-style signature). The worker runs at debug level through successes, failures,

@@ -1,4 +1,4 @@
-"""SSRF defence, end to end through hookq-worker (issue 6, "Outbound safety").
+"""SSRF defence, end to end through hookq-worker.
 
 With security.allow_private_networks off, every spelling of a loopback address must be
 refused at connect time: a canary TCP listener counting accepted connections sees none,

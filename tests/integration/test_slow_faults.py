@@ -1,4 +1,4 @@
-"""Redis faults under load (issue 6, "Faults"). Label "slow": this file takes a few minutes.
+"""Redis faults under load. Label "slow": this file takes a few minutes.
 
 (a) redis-server with AOF everysec killed with SIGKILL and restarted during a run of
     3,000 deliveries: no acknowledged event lost, the worker delivering new events again

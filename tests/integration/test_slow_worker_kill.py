@@ -1,4 +1,4 @@
-"""Issue 4: kill -9 one of 3 workers every 2 s for 20 s during 20,000 deliveries:
+"""kill -9 one of 3 workers every 2 s for 20 s during 20,000 deliveries:
 nothing lost, duplicates bounded by what was in flight, PEL empty at the end."""
 import os
 import random

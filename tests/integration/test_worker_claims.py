@@ -1,4 +1,4 @@
-"""Issue 4: a job that keeps crashing its worker is dead-lettered after max claims."""
+"""A job that keeps crashing its worker is dead-lettered after max claims."""
 import os
 import sys
 import time

@@ -1,4 +1,4 @@
-"""Issue 3: fanout and signed delivery (real redis-server, real receivers)."""
+"""Fanout and signed delivery (real redis-server, real receivers)."""
 import json
 import os
 import signal

@@ -1,4 +1,4 @@
-"""Issue 4: consecutive failures and auto-disable, exactly at the threshold."""
+"""Consecutive failures and auto-disable, exactly at the threshold."""
 import json
 import os
 import sys

@@ -1,4 +1,4 @@
-"""Issue 3: sharing work, endpoint changes, slow endpoints, bad entries, rotation."""
+"""Sharing work, endpoint changes, slow endpoints, bad entries, rotation."""
 import os
 import sys
 import time

@@ -1,4 +1,4 @@
-"""Issue 3: SIGTERM hand-over and Redis outages."""
+"""SIGTERM hand-over and Redis outages."""
 import os
 import signal
 import sys

@@ -1,4 +1,4 @@
-"""Issue 4: 10,000 jobs due in the same millisecond, 3 workers promoting concurrently:
+"""10,000 jobs due in the same millisecond, 3 workers promoting concurrently:
 each is promoted exactly once."""
 import os
 import sys

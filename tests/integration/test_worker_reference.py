@@ -1,4 +1,4 @@
-"""Issue 3: every delivery verifies with the Standard Webhooks reference library.
+"""Every delivery verifies with the Standard Webhooks reference library.
 
 Real deliveries (a plain `redis-cli XADD`-style event with only type and data, events
 from `hookq send`, and events sent during a secret rotation, which carry two

@@ -1,4 +1,4 @@
-"""Issue 4: retries with backoff, dead letters and replay, Retry-After, 410."""
+"""Retries with backoff, dead letters and replay, Retry-After, 410."""
 import json
 import os
 import sys
