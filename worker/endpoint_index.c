@@ -194,7 +194,7 @@ static void epindex_add_list(epindex *t, const etv *v, const char *tenant) {
         return;
     for (size_t i = 0; i < v->n; i++) {
         epindex_ent *en = v->v[i];
-        if (en->mark == t->gen || !epindex_tenant_ok(en->e, tenant))
+        if (!en->e || en->mark == t->gen || !epindex_tenant_ok(en->e, tenant))
             continue;
         if (etv_push(&t->res, en) == HQ_OK)
             en->mark = t->gen;
@@ -216,7 +216,7 @@ size_t epindex_match(epindex *t, const char *type, const char *tenant, const cha
     }
     if (target) {
         epindex_ent *en = t->by_id ? strmap_get(t->by_id, target) : NULL;
-        if (en && en->e->enabled && epindex_tenant_ok(en->e, tenant))
+        if (en && en->e && en->e->enabled && epindex_tenant_ok(en->e, tenant))
             etv_push(&t->res, en);
     } else if (t->by_id) {
         epindex_add_list(t, strmap_get(t->exact, type), tenant);
@@ -231,7 +231,7 @@ size_t epindex_match(epindex *t, const char *type, const char *tenant, const cha
 
 int epindex_mark_disabled(epindex *t, const char *id) {
     epindex_ent *en = strmap_get(t->by_id, id);
-    if (!en)
+    if (!en || !en->e)
         return 0;
     /* still in the pattern index until the next reload: fanout may make jobs for it,
      * which dispatch then acknowledges as disabled without a request */

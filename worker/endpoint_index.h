@@ -38,8 +38,8 @@ size_t epindex_len(const epindex *t);
 const epindex_ent *epindex_get(const epindex *t, const char *id);
 
 /* Take the ep of id out of t (the caller owns it now): for carrying an endpoint whose
- * newer hash does not parse over into the next table. t is then only good for
- * epindex_free (its match lists may still point at the entry). NULL if unknown. */
+ * newer hash does not parse over into the next table. t then behaves as if it did not
+ * know id (get, match and mark skip it). NULL if unknown. */
 ep *epindex_take(epindex *t, const char *id);
 /* Ids that are in Redis but did not parse, with no older copy to keep: jobs for them
  * wait (dispatch defers them) instead of being dropped as deleted. HQ_ERR on OOM. */

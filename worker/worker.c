@@ -319,15 +319,18 @@ static int reload(worker *w) {
         return HQ_ERR;
     }
     t.eps = eps;
-    size_t n = t.n, nbroken = 0;
+    size_t n = t.n, nbroken = 0, ntaken = 0;
+    const char **taken = calloc(t.n_bad + 1, sizeof *taken);
     for (size_t i = 0; i < t.n_bad; i++) {
-        ep *old = epindex_take(w->eps, t.bad[i].id);
+        ep *old = taken ? epindex_take(w->eps, t.bad[i].id) : NULL;
         LOG_E("endpoints: %s; %s", t.bad[i].error,
               old ? "keeping its previous settings" : "its jobs wait until it can be read");
-        if (old)
+        if (old) {
             eps[n++] = old;
-        else
+            taken[ntaken++] = t.bad[i].id;
+        } else {
             broken[nbroken++] = t.bad[i].id;
+        }
     }
     t.eps = NULL; /* handed to the index below, also on error */
     t.n = 0;
@@ -335,16 +338,21 @@ static int reload(worker *w) {
     if (rc == HQ_OK)
         rc = epindex_set_broken(next, broken, nbroken);
     free(broken);
+    if (rc != HQ_OK) {
+        /* the previous table lent the entries it had for unreadable endpoints (freed
+         * with eps above): mark them broken there, so their jobs wait, never dropped */
+        epindex_set_broken(w->eps, taken, ntaken);
+        free(taken);
+        epindex_free(next);
+        ep_table_clear(&t);
+        w->ep_version = -1; /* load again */
+        LOG_E("endpoints: out of memory building the index (keeping the previous table)");
+        return HQ_ERR;
+    }
+    free(taken);
     size_t n_bad = t.n_bad;
     int64_t ver = t.version;
     ep_table_clear(&t);
-    if (rc != HQ_OK) {
-        epindex_free(next);
-        /* the previous table may have lent entries above: load again from scratch */
-        w->ep_version = -1;
-        LOG_E("endpoints: out of memory building the index");
-        return HQ_ERR;
-    }
     epindex_free(w->eps);
     w->eps = next;
     w->ep_version = ver;
