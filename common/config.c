@@ -90,7 +90,7 @@ static const cfg_key cfg_keys[] = {
     K("events.max_depth", T_INT, events_max_depth, "32"),
     K("events.retention", T_DUR, events_retention_ms, "72h"),
     K("events.idempotency_ttl", T_DUR, events_idempotency_ttl_ms, "24h"),
-    K("events.cache_memory", T_SSIZE, events_cache_memory, "64MiB"),
+    K("events.cache_memory", T_SSIZE, events_cache_memory, "16MiB"),
     K("dead.maxlen", T_INT64, dead_maxlen, "100000"),
     K("security.allow_private_networks", T_BOOL, security_allow_private_networks, "false"),
     L("security.allow_cidrs", T_STRLIST, security_allow_cidrs, security_allow_cidrs_len, ""),

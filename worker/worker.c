@@ -158,7 +158,7 @@ worker *worker_new(const cfg *c, char *err, size_t errlen) {
     w->link = link_new(c);
     w->eps = epindex_new();
     w->cache =
-        evcache_new(c->events_cache_memory > 0 ? (size_t)c->events_cache_memory : (size_t)64 << 20);
+        evcache_new(c->events_cache_memory > 0 ? (size_t)c->events_cache_memory : (size_t)16 << 20);
     w->jobs = job_table_new();
     w->dispatch = dispatch_new(c, w->http, next_rand(w));
     w->fanout = fanout_new();

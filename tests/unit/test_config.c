@@ -94,7 +94,7 @@ static void test_defaults(void **state) {
     assert_int_equal(c->events_max_depth, 32);
     assert_int_equal(c->events_retention_ms, 72 * 3600000LL);
     assert_int_equal(c->events_idempotency_ttl_ms, 24 * 3600000LL);
-    assert_int_equal(c->events_cache_memory, 64 * 1048576LL);
+    assert_int_equal(c->events_cache_memory, 16 * 1048576LL);
     assert_int_equal(c->dead_maxlen, 100000);
     assert_int_equal(c->security_allow_private_networks, 0);
     assert_int_equal(c->security_allow_cidrs_len, 0);
