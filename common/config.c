@@ -74,7 +74,7 @@ static const cfg_key cfg_keys[] = {
     K("delivery.timeout", T_DUR, delivery_timeout_ms, "30s"),
     K("delivery.connect_timeout", T_DUR, delivery_connect_timeout_ms, "10s"),
     K("delivery.concurrency", T_INT, delivery_concurrency, "64"),
-    K("delivery.per_endpoint", T_INT, delivery_per_endpoint, "16"),
+    K("delivery.per_endpoint", T_INT, delivery_per_endpoint, "0"),
     K("delivery.batch", T_INT, delivery_batch, "64"),
     K("delivery.visibility_timeout", T_DUR, delivery_visibility_timeout_ms, "60s"),
     K("delivery.max_claims", T_INT, delivery_max_claims, "5"),
@@ -530,7 +530,7 @@ int cfg_validate(const cfg *c, char *err, size_t errlen) {
                          a, b);
     }
     if (check_int("delivery.concurrency", c->delivery_concurrency, 1, 10000, err, errlen) ||
-        check_int("delivery.per_endpoint", c->delivery_per_endpoint, 1, c->delivery_concurrency,
+        check_int("delivery.per_endpoint", c->delivery_per_endpoint, 0, c->delivery_concurrency,
                   err, errlen) ||
         check_int("delivery.batch", c->delivery_batch, 1, 10000, err, errlen) ||
         check_int("delivery.max_claims", c->delivery_max_claims, 1, 1000, err, errlen) ||

@@ -42,7 +42,8 @@ typedef struct cfg {
     int64_t delivery_timeout_ms;         /* delivery.timeout 30s: total per attempt */
     int64_t delivery_connect_timeout_ms; /* delivery.connect_timeout 10s */
     int delivery_concurrency;  /* delivery.concurrency 64: transfers in flight per worker */
-    int delivery_per_endpoint; /* delivery.per_endpoint 16: in flight per endpoint per worker */
+    int delivery_per_endpoint; /* delivery.per_endpoint 0: cap of one endpoint's adaptive window
+                                  per worker; 0 = delivery.concurrency */
     int delivery_batch;        /* delivery.batch 64: XREADGROUP COUNT */
     int64_t
         delivery_visibility_timeout_ms;   /* delivery.visibility_timeout 60s: > delivery.timeout */

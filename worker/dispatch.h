@@ -1,14 +1,17 @@
 /* dispatch.h -- start transfers for READY jobs and settle them when they finish.
  *
- * For each READY job, in order: an endpoint the index does not know is DROPPED only if
- * the index was loaded (successfully) after the job was read; otherwise the job waits
- * and dispatch_run asks the loop for a reload. A disabled endpoint: DISABLED. An
- * endpoint at delivery.per_endpoint transfers waits; when the local queue is full, the
- * jobs waiting beyond per_endpoint for one busy endpoint are DEFERRED (handed back
- * through the delay zset, same attempt, due in 0.5-1 s) so one slow endpoint cannot
- * fill the queue. Otherwise the signed request (request.h) goes to the HTTP engine and
- * the job is INFLIGHT; when it finishes, job_decide says DELIVERED, RETRY or DEAD. An
- * attempt that cannot start (bad secret, OOM) is a failed attempt like any other. */
+ * For each READY job: an endpoint the index does not know is DROPPED only if the index
+ * was loaded (successfully) after the job was read; otherwise the job waits and
+ * dispatch_run asks the loop for a reload. One whose hash does not parse: DEFERRED. A
+ * disabled endpoint: DISABLED. The rest are grouped by endpoint and the scheduler
+ * (scheduler.h) hands out the free slots: round-robin, each endpoint within its
+ * adaptive window. Jobs beyond their endpoint's window wait in the local queue, leases
+ * renewed, without a round trip through Redis; only when the queue is full does a job
+ * that has waited over a second go back (DEFERRED: delay zset, same attempt, 0.5-1 s),
+ * so reading goes on and the jobs of other endpoints behind it in the stream are read. A started
+ * job is INFLIGHT with the signed request (request.h) on the HTTP engine; when it finishes, its
+ * signal feeds the endpoint's window and job_decide says DELIVERED, RETRY or DEAD. An attempt that
+ * cannot start (bad secret, OOM) is a failed attempt like any other. */
 #ifndef HQ_DISPATCH_H
 #define HQ_DISPATCH_H
 #include <stdint.h>
@@ -32,6 +35,8 @@ typedef struct dispatch_out {
  * the local queue has no room (enables deferral). */
 dispatch_out dispatch_run(dispatch *d, job_table *jobs, const epindex *eps, int64_t loaded_us,
                           int queue_full);
+/* The per-endpoint windows (scheduler.h), for the loop to prune after a reload. */
+struct scheduler *dispatch_scheduler(dispatch *d);
 
 /* Counters since start, for the shutdown line. */
 uint64_t dispatch_delivered(const dispatch *d);

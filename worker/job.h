@@ -83,6 +83,7 @@ typedef struct job {
     char error[400];  /* why, for dead letters and the log */
     int64_t due_ms;   /* RETRY / DEFERRED: when (wall clock ms) */
     void *owner;      /* the stage holding it in flight (dispatch), for the callback */
+    int64_t wait_ms;  /* mono ms since when dispatch has had it waiting for a slot; 0 */
 } job;
 
 /* The lists jobs live on, one per group of states. */

@@ -31,6 +31,7 @@
 #include "redis_keys.h"
 #include "redis_link.h"
 #include "results.h"
+#include "scheduler.h"
 #include "scripts_gen.h"
 #include "timestamp.h"
 
@@ -334,9 +335,18 @@ static int reload(worker *w) {
     }
     t.eps = NULL; /* handed to the index below, also on error */
     t.n = 0;
+    /* endpoint ids of the new table, for the scheduler to forget the others' windows */
+    const char **ids = calloc(n + nbroken + 1, sizeof *ids);
+    for (size_t i = 0; ids && i < n; i++)
+        ids[i] = eps[i]->id;
+    for (size_t i = 0; ids && i < nbroken; i++)
+        ids[n + i] = broken[i];
     int rc = epindex_set(next, eps, n, err, sizeof err);
     if (rc == HQ_OK)
         rc = epindex_set_broken(next, broken, nbroken);
+    if (rc == HQ_OK && ids)
+        scheduler_keep_only(dispatch_scheduler(w->dispatch), ids, n + nbroken);
+    free(ids);
     free(broken);
     if (rc != HQ_OK) {
         /* the previous table lent the entries it had for unreadable endpoints (freed

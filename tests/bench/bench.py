@@ -45,6 +45,8 @@ TARGETS = [
     ('ep1000_over_ep1', '1,000 endpoints / 1 endpoint', '>=', 0.7),
     ('promote_jobs_per_s', 'promotion of delayed jobs (jobs/s)', '>=', 50000.0),
     ('rss_mib_1000', 'worker peak RSS with 1,000 in flight (MiB)', '<=', 64.0),
+    ('defaults_over_tuned', 'defaults, 1 endpoint / tuned (per_endpoint 64)', '>=', 0.9),
+    ('cmds_per_delivery_defaults', 'Redis commands per delivery at the defaults', '<=', 2.5),
 ]
 
 
@@ -514,6 +516,12 @@ class Bench:
         env.update(extra or {})
         return self.drain(rs, rcv, n, n, [(ep_id(0), rcv.url('/hook'), '*')], env, tag)
 
+    def defaults(self, rs, rcv, tag):
+        # what a new user gets: no delivery.* setting at all (concurrency 64, per_endpoint
+        # 0 = up to the concurrency, the scheduler's adaptive windows)
+        n = self.a.n
+        return self.drain(rs, rcv, n, n, [(ep_id(0), rcv.url('/hook'), '*')], {}, tag)
+
     def many_endpoints(self, rs, rcv, tag):
         # 1,000 endpoints, half exact (two exact types each), half prefix wildcards; events
         # of 1,000 types svc<i>.created round-robin, so every event matches exactly one.
@@ -740,6 +748,7 @@ class Bench:
         # machine's other load moves between minutes.
         steps = [
             ('hookq_1ep', lambda: self.one_endpoint(rs, ng, 'hookq_1ep')),
+            ('hookq_1ep_defaults', lambda: self.defaults(rs, ng, 'hookq_1ep_defaults')),
             ('wrk', lambda: self.wrk(ng)),
             ('curl_ceiling', lambda: self.ceiling(ng)),
             ('bullmq', lambda: self.bullmq(rs, ng)),
@@ -845,6 +854,8 @@ def ratios(r):
         'promote_jobs_per_s': get(r, 'promotion', 'jobs_per_s'),
         'rss_mib_1000': get(r, 'rss_1000', 'worker_rss_mib'),
         'nolog_over_log': div(get(r, 'hookq_1ep_nolog', 'deliveries_per_s'), hq),
+        'defaults_over_tuned': div(get(r, 'hookq_1ep_defaults', 'deliveries_per_s'), hq),
+        'cmds_per_delivery_defaults': get(r, 'hookq_1ep_defaults', 'cmds_per_delivery'),
         'hookq_hqb_over_wrk_hqb': div(get(r, 'hookq_1ep_hqb', 'deliveries_per_s'),
                                       get(r, 'wrk_hqb', 'req_per_s')),
     }
@@ -859,6 +870,8 @@ ROWS = [
     # label, path
     ('hookq 1 endpoint (nginx) deliveries/s', ('hookq_1ep', 'deliveries_per_s')),
     ('hookq 1 endpoint, delivery log off', ('hookq_1ep_nolog', 'deliveries_per_s')),
+    ('hookq 1 endpoint, default settings', ('hookq_1ep_defaults', 'deliveries_per_s')),
+    ('  its Redis commands per delivery', ('hookq_1ep_defaults', 'cmds_per_delivery')),
     ('hookq 1,000 endpoints deliveries/s', ('hookq_1000ep', 'deliveries_per_s')),
     ('hookq 1 endpoint (hqb-recv) deliveries/s', ('hookq_1ep_hqb', 'deliveries_per_s')),
     ('hookq 10% 503 (hqb-recv) deliveries/s', ('hookq_fail10', 'deliveries_per_s')),

@@ -20,7 +20,10 @@ import wkutil as u  # noqa: E402
 import wkmore as m  # noqa: E402
 
 N_EVENTS = 20
-PER_ENDPOINT = 8     # in flight at once; the rest wait in the worker's queue
+PER_ENDPOINT = 8     # the most in flight at once; the rest wait in the worker's queue
+# A receiver that has answered nothing yet gets the scheduler's first window
+# (worker/scheduler.h SCHED_INITIAL_WINDOW): that many requests are held here at once.
+FIRST_WINDOW = 4
 HOLD_AFTER_RM = 1.0  # seconds the held requests stay unanswered after the rm
 WATCH = 3.0          # seconds the keys are watched after the last answer
 # Requests are held for seconds: the attempt timeout must outlast that, and the
@@ -60,7 +63,7 @@ class EndpointRemoved(h.TestCase):
             for i in range(N_EVENTS):
                 u.xadd_event(rs, 'rm.test', '{"i":%d}' % i)
             with h.Worker(rs, env=ENV) as w:
-                self.assertTrue(h.wait_until(lambda: rcv.held()[0] >= PER_ENDPOINT, 20),
+                self.assertTrue(h.wait_until(lambda: rcv.held()[0] >= FIRST_WINDOW, 20),
                                 'requests in flight: %r\n%s' % (rcv.held(), w.log()[-2000:]))
                 r = h.hookq(rs, 'endpoint', 'rm', ep)
                 self.assertEqual(r.returncode, 0, r.stderr)

@@ -6,7 +6,7 @@ what it includes), plus: only redis_link.c calls hiredis. Exit 1 naming each vio
 Layers (a file may include its own header and anything in a LOWER layer):
   0 common/ (any header not in worker/)
   1 outcome, http_engine, event_cache, endpoint_index, stream_entry, dead_letter, redis_link
-  2 job, request
+  2 job, request, scheduler
   3 stages: intake, fanout, event_fetch, dispatch, results, reclaim
   4 worker (the loop)
   5 main
@@ -18,7 +18,7 @@ import sys
 LAYERS = {
     'outcome': 1, 'http_engine': 1, 'event_cache': 1, 'endpoint_index': 1,
     'stream_entry': 1, 'dead_letter': 1, 'redis_link': 1,
-    'job': 2, 'request': 2,
+    'job': 2, 'request': 2, 'scheduler': 2,
     'intake': 3, 'fanout': 3, 'event_fetch': 3, 'dispatch': 3, 'results': 3, 'reclaim': 3,
     'worker': 4, 'main': 5,
 }

@@ -78,7 +78,7 @@ static void test_defaults(void **state) {
     assert_int_equal(c->delivery_timeout_ms, 30000);
     assert_int_equal(c->delivery_connect_timeout_ms, 10000);
     assert_int_equal(c->delivery_concurrency, 64);
-    assert_int_equal(c->delivery_per_endpoint, 16);
+    assert_int_equal(c->delivery_per_endpoint, 0); /* = delivery.concurrency */
     assert_int_equal(c->delivery_batch, 64);
     assert_int_equal(c->delivery_visibility_timeout_ms, 60000);
     assert_int_equal(c->delivery_max_claims, 5);
@@ -502,9 +502,10 @@ static void test_validate(void **state) {
             "key 'delivery.concurrency': 0 is out of range (1..10000)");
     invalid("delivery.concurrency", "10001", "delivery.concurrency");
     valid("delivery.concurrency", "10000");
-    invalid("delivery.per_endpoint", "0", "key 'delivery.per_endpoint'");
+    invalid("delivery.per_endpoint", "-1", "key 'delivery.per_endpoint'");
+    valid("delivery.per_endpoint", "0"); /* = delivery.concurrency */
     invalid("delivery.per_endpoint", "65",
-            "key 'delivery.per_endpoint': 65 is out of range (1..64)");
+            "key 'delivery.per_endpoint': 65 is out of range (0..64)");
     valid("delivery.per_endpoint", "64");
     invalid("delivery.batch", "0", "key 'delivery.batch'");
     invalid("delivery.batch", "10001", "key 'delivery.batch'");

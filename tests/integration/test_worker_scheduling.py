@@ -1,0 +1,115 @@
+"""How a worker shares its transfer slots among endpoints (worker/scheduler.h), with the
+default settings but a small concurrency so the counts are exact:
+
+- an endpoint alone gets every slot: its window grows from the first few to all of
+  delivery.concurrency while its receiver answers 2xx;
+- endpoints that hang (never answer until the timeout) keep only their first window and
+  cannot hold back the fast ones beside them;
+- a job that waits for a slot is delivered once, with its attempt number unchanged.
+"""
+import threading
+import time
+
+import harness as h
+import wkutil as u
+
+CONC = 32  # above the old fixed per_endpoint default (16), so the test can tell
+FIRST_WINDOW = 4  # worker/scheduler.h SCHED_INITIAL_WINDOW
+
+
+class Concurrency:
+    """Counts requests being handled at once, per path prefix."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.now = {}
+        self.peak = {}
+
+    def enter(self, key):
+        with self.lock:
+            self.now[key] = self.now.get(key, 0) + 1
+            self.peak[key] = max(self.peak.get(key, 0), self.now[key])
+
+    def leave(self, key):
+        with self.lock:
+            self.now[key] -= 1
+
+
+def ids_once(test, reqs):
+    seen = {}
+    for r in reqs:
+        seen[r.headers['webhook-id']] = seen.get(r.headers['webhook-id'], 0) + 1
+    twice = {k: v for k, v in seen.items() if v > 1}
+    test.assertEqual(twice, {}, 'delivered more than once')
+    test.assertEqual({r.headers['x-hookq-attempt'] for r in reqs}, {'1'})
+    return seen
+
+
+class Scheduling(h.TestCase):
+    def test_an_endpoint_alone_gets_every_slot(self):
+        cc = Concurrency()
+
+        def handler(req, nth):
+            cc.enter('one')
+            time.sleep(0.15)
+            cc.leave('one')
+            return None
+
+        n = 400
+        with h.RedisServer() as rs, h.Receiver(handler) as rcv:
+            u.add_endpoint(rs, rcv.url('/one'))
+            rs.pipeline([['XADD', u.EVENTS, '*', 'type', 'a.b', 'data', str(i)]
+                         for i in range(n)])
+            # defaults but the concurrency: per_endpoint is 0 (= concurrency)
+            with h.Worker(rs, env=u.env(delivery_concurrency=CONC)) as w:
+                self.assertTrue(rcv.wait_for(n, 60), w.log()[-2000:])
+                self.assertEqual(0, w.stop())
+            self.assertEqual(cc.peak['one'], CONC,
+                             'one endpoint alone should get all %d slots' % CONC)
+            self.assertEqual(len(ids_once(self, rcv.for_path('/one'))), n)
+            self.assertEqual(0, rs.call('ZCARD', u.DELAY), 'nothing went back through Redis')
+
+    def test_hanging_endpoints_do_not_hold_back_fast_ones(self):
+        cc = Concurrency()
+        release = threading.Event()
+
+        def handler(req, nth):
+            if req.path.startswith('/hang'):
+                cc.enter('hang')
+                release.wait(30)  # answered only when the test ends: a timeout for the worker
+                cc.leave('hang')
+            return None
+
+        hang, fast, per_hang, n_fast = 4, 16, 20, 400
+        with h.RedisServer() as rs, h.Receiver(handler) as rcv:
+            for i in range(hang):
+                u.add_endpoint(rs, rcv.url('/hang%d' % i), '--events', 'hang%d' % i)
+            for i in range(fast):
+                u.add_endpoint(rs, rcv.url('/fast%d' % i), '--events', 'fast%d' % i)
+            cmds = [['XADD', u.EVENTS, '*', 'type', 'hang%d' % (i % hang), 'data', str(i)]
+                    for i in range(hang * per_hang)]
+            cmds += [['XADD', u.EVENTS, '*', 'type', 'fast%d' % (i % fast), 'data', str(i)]
+                     for i in range(n_fast)]
+            rs.pipeline(cmds)
+            # 4 hanging endpoints x their first window = 16 of the 32 slots
+            env = u.env(delivery_concurrency=CONC, delivery_timeout='20s',
+                        delivery_visibility_timeout='60s')
+            try:
+                with h.Worker(rs, env=env) as w:
+                    t0 = time.monotonic()
+                    got = rcv.wait_for(hang * FIRST_WINDOW + n_fast, 15)
+                    fast_reqs = [r for r in rcv.requests if r.path.startswith('/fast')]
+                    self.assertTrue(got and len(fast_reqs) == n_fast,
+                                    'fast endpoints got %d of %d in %.1fs\n%s'
+                                    % (len(fast_reqs), n_fast, time.monotonic() - t0,
+                                       w.log()[-2000:]))
+                    # every hanging endpoint holds its first window, no more
+                    self.assertLessEqual(cc.peak.get('hang', 0), hang * FIRST_WINDOW)
+                    ids_once(self, fast_reqs)
+                    w.stop(timeout=2)
+            finally:
+                release.set()
+
+
+if __name__ == '__main__':
+    h.main()
