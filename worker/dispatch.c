@@ -88,7 +88,9 @@ static void finish(dispatch *d, job *j, const http_result *res) {
 static void on_done(void *udata, const http_result *res) {
     job *j = udata;
     dispatch *d = j->owner;
-    scheduler_on_result(d->sched, j->ep_id, scheduler_signal_of(res->curl_code, res->http_status));
+    scheduler_on_result(
+        d->sched, j->ep_id,
+        scheduler_signal_of(res->curl_code, res->http_status, res->retry_after[0] != '\0'));
     finish(d, j, res);
 }
 

@@ -16,7 +16,7 @@ struct scheduler {
     int max;
 };
 
-sched_signal scheduler_signal_of(int curl_code, long http_status) {
+sched_signal scheduler_signal_of(int curl_code, long http_status, int retry_after) {
     switch (curl_code) {
     case CURLE_OK:
         break;
@@ -28,7 +28,7 @@ sched_signal scheduler_signal_of(int curl_code, long http_status) {
     }
     if (http_status >= 200 && http_status <= 299)
         return SCHED_OK;
-    if (http_status == 429 || http_status == 503)
+    if (http_status == 429 || (http_status == 503 && retry_after))
         return SCHED_OVERLOAD;
     return SCHED_NEUTRAL;
 }

@@ -4,7 +4,8 @@
  * like TCP's congestion window:
  *  - it starts at SCHED_INITIAL_WINDOW; each success adds one (slow start: the window
  *    doubles every round trip) up to a threshold, then 1/window (one per round trip);
- *  - an overload signal (429, 503, a timeout, a refused connection) halves it, at least
+ *  - an overload signal (429, a 503 with Retry-After, a timeout, a refused connection:
+ *    the receiver says or shows it cannot keep up) halves it, at least
  *    1, and sets the threshold there: at most once per window's worth of results, so one
  *    burst of failures in flight counts once;
  *  - it stays within [1, max] (delivery.per_endpoint, or delivery.concurrency).
@@ -21,12 +22,15 @@
 
 typedef enum {
     SCHED_OK = 0,  /* a 2xx: the receiver keeps up */
-    SCHED_NEUTRAL, /* a failure that says nothing about load (500, 4xx, bad TLS, ...) */
-    SCHED_OVERLOAD /* 429, 503, a timeout or a refused connection: back off */
+    SCHED_NEUTRAL, /* a failure that says nothing about load (500, a bare 503, 4xx, TLS) */
+    SCHED_OVERLOAD /* 429, 503 + Retry-After, a timeout or a refused connection: back off */
 } sched_signal;
 
-/* What a finished attempt says about the receiver's load. */
-sched_signal scheduler_signal_of(int curl_code, long http_status);
+/* What a finished attempt says about the receiver's load. A 503 without Retry-After is
+ * neutral: receivers use it for failures of every kind, and treating a steady few
+ * percent of them as congestion would collapse the window (AIMD at 10% loss settles
+ * near 2) for a receiver that is not slow at all. retry_after: the answer carried one. */
+sched_signal scheduler_signal_of(int curl_code, long http_status, int retry_after);
 
 typedef struct scheduler scheduler; /* opaque */
 

@@ -103,13 +103,14 @@ static void test_window_grows_and_backs_off(void **state) {
 
 static void test_signals(void **state) {
     (void)state;
-    assert_int_equal(scheduler_signal_of(CURLE_OK, 204), SCHED_OK);
-    assert_int_equal(scheduler_signal_of(CURLE_OK, 429), SCHED_OVERLOAD);
-    assert_int_equal(scheduler_signal_of(CURLE_OK, 503), SCHED_OVERLOAD);
-    assert_int_equal(scheduler_signal_of(CURLE_OPERATION_TIMEDOUT, 0), SCHED_OVERLOAD);
-    assert_int_equal(scheduler_signal_of(CURLE_COULDNT_CONNECT, 0), SCHED_OVERLOAD);
-    assert_int_equal(scheduler_signal_of(CURLE_OK, 500), SCHED_NEUTRAL);
-    assert_int_equal(scheduler_signal_of(CURLE_SSL_CONNECT_ERROR, 0), SCHED_NEUTRAL);
+    assert_int_equal(scheduler_signal_of(CURLE_OK, 204, 0), SCHED_OK);
+    assert_int_equal(scheduler_signal_of(CURLE_OK, 429, 0), SCHED_OVERLOAD);
+    assert_int_equal(scheduler_signal_of(CURLE_OK, 503, 1), SCHED_OVERLOAD);
+    assert_int_equal(scheduler_signal_of(CURLE_OK, 503, 0), SCHED_NEUTRAL);
+    assert_int_equal(scheduler_signal_of(CURLE_OPERATION_TIMEDOUT, 0, 0), SCHED_OVERLOAD);
+    assert_int_equal(scheduler_signal_of(CURLE_COULDNT_CONNECT, 0, 0), SCHED_OVERLOAD);
+    assert_int_equal(scheduler_signal_of(CURLE_OK, 500, 0), SCHED_NEUTRAL);
+    assert_int_equal(scheduler_signal_of(CURLE_SSL_CONNECT_ERROR, 0, 0), SCHED_NEUTRAL);
 }
 
 int main(void) {
