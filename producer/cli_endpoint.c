@@ -1,5 +1,5 @@
 /* cli_endpoint.c -- `hookq endpoint ...`: register and manage endpoints. The hash layout
- * belongs to common/ep.c; this file validates operator input and prints. */
+ * belongs to common/endpoint.c; this file validates operator input and prints. */
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"

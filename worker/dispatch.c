@@ -105,22 +105,22 @@ static void fail_setup(dispatch *d, job *j, const char *msg) {
 
 static void submit(dispatch *d, job *j, const epindex_ent *en) {
     char err[HQ_ERRLEN];
-    request rq = {0};
+    request req = {0};
     if (id_new(ID_PREFIX_DELIVERY, j->dlv, sizeof j->dlv) != HQ_OK) {
         fail_setup(d, j, "cannot make a delivery id");
         return;
     }
-    if (request_build(&rq, en, j->ev, j->attempt, j->dlv, ts_now_ms(), err, sizeof err) != HQ_OK) {
-        request_clear(&rq);
+    if (request_build(&req, en, j->ev, j->attempt, j->dlv, ts_now_ms(), err, sizeof err) != HQ_OK) {
+        request_clear(&req);
         fail_setup(d, j, err);
         return;
     }
     j->owner = d;
     /* the body is borrowed: j holds its reference to the cached event until it is freed,
      * after the transfer's done callback */
-    int rc = http_submit(d->http, en->e->url, (const char *const *)rq.headers, rq.n, j->ev->body,
+    int rc = http_submit(d->http, en->e->url, (const char *const *)req.headers, req.n, j->ev->body,
                          j->ev->bodylen, on_done, j);
-    request_clear(&rq);
+    request_clear(&req);
     if (rc != HQ_OK) {
         fail_setup(d, j, "the request could not be set up");
         return;
