@@ -144,10 +144,7 @@ fanout_out fanout_run(fanout *f, redis_link *l, const cfg *c, const fanout_keys 
     }
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 4) {
         if (rep->element[2]->type == REDIS_REPLY_STRING) {
-            redisReply fake = {.type = REDIS_REPLY_ERROR,
-                               .str = rep->element[2]->str,
-                               .len = rep->element[2]->len};
-            out.claim_kind = link_reply_kind(&fake);
+            out.claim_kind = link_error_kind(rep->element[2]->str);
             snprintf(out.error, sizeof out.error, "%s", rep->element[2]->str);
         }
         out.claimed = entry_stream_entries(rep->element[1]);

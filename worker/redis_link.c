@@ -107,12 +107,9 @@ void link_reply_free(redisReply *r) {
         freeReplyObject(r);
 }
 
-link_kind link_reply_kind(const redisReply *r) {
-    if (!r)
-        return LINK_IO;
-    if (r->type != REDIS_REPLY_ERROR)
-        return LINK_OK;
-    const char *s = r->str ? r->str : "";
+link_kind link_error_kind(const char *s) {
+    if (!s)
+        s = "";
     /* Redis error replies start with an upper-case code word: match the word only */
     static const struct {
         const char *code;
@@ -133,4 +130,10 @@ link_kind link_reply_kind(const redisReply *r) {
     if (strstr(s, "NOGROUP"))
         return LINK_NOGROUP;
     return LINK_ERR;
+}
+
+link_kind link_reply_kind(const redisReply *r) {
+    if (!r)
+        return LINK_IO;
+    return r->type == REDIS_REPLY_ERROR ? link_error_kind(r->str) : LINK_OK;
 }

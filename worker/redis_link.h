@@ -56,5 +56,7 @@ void link_reply_free(redisReply *r); /* NULL-safe */
 
 /* The kind of a reply (LINK_OK for anything that is not an error reply). */
 link_kind link_reply_kind(const redisReply *r);
+/* The kind of an error text (a script may hand one back inside a normal reply). */
+link_kind link_error_kind(const char *msg);
 
 #endif
