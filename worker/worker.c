@@ -307,69 +307,59 @@ static int reload(worker *w) {
             LOG_E("endpoints: reload failed (keeping the previous table): %s", err);
         return HQ_ERR;
     }
+    int rc = HQ_ERR;
+    size_t parsed = t.n, n = t.n, nbroken = 0;
     ep **eps = realloc(t.eps, (t.n + t.n_bad + 1) * sizeof *eps);
+    if (eps)
+        t.eps = eps;
+    /* ids: every endpoint in Redis (the parsed ones, then the unreadable ones); broken:
+     * the unreadable ones with no previous entry to keep */
+    const char **ids = calloc(t.n + t.n_bad + 1, sizeof *ids);
     const char **broken = calloc(t.n_bad + 1, sizeof *broken);
     epindex *next = epindex_new();
-    if (!eps || !broken || !next) {
-        if (eps)
-            t.eps = eps;
-        free(broken);
-        epindex_free(next);
-        ep_table_clear(&t);
+    if (!eps || !ids || !broken || !next) {
         LOG_E("endpoints: out of memory loading the index (keeping the previous table)");
-        return HQ_ERR;
+        goto cleanup;
     }
-    t.eps = eps;
-    size_t n = t.n, nbroken = 0, ntaken = 0;
-    const char **taken = calloc(t.n_bad + 1, sizeof *taken);
+    for (size_t i = 0; i < parsed; i++)
+        ids[i] = eps[i]->id;
     for (size_t i = 0; i < t.n_bad; i++) {
-        ep *old = taken ? epindex_take(w->eps, t.bad[i].id) : NULL;
+        ep *old = epindex_take(w->eps, t.bad[i].id);
         LOG_E("endpoints: %s; %s", t.bad[i].error,
               old ? "keeping its previous settings" : "its jobs wait until it can be read");
-        if (old) {
+        ids[parsed + i] = t.bad[i].id;
+        if (old)
             eps[n++] = old;
-            taken[ntaken++] = t.bad[i].id;
-        } else {
+        else
             broken[nbroken++] = t.bad[i].id;
-        }
     }
-    t.eps = NULL; /* handed to the index below, also on error */
+    t.eps = NULL; /* handed to the index, also on error */
     t.n = 0;
-    /* endpoint ids of the new table, for the scheduler to forget the others' windows */
-    const char **ids = calloc(n + nbroken + 1, sizeof *ids);
-    for (size_t i = 0; ids && i < n; i++)
-        ids[i] = eps[i]->id;
-    for (size_t i = 0; ids && i < nbroken; i++)
-        ids[n + i] = broken[i];
-    int rc = epindex_set(next, eps, n, err, sizeof err);
+    rc = epindex_set(next, eps, n, err, sizeof err);
     if (rc == HQ_OK)
         rc = epindex_set_broken(next, broken, nbroken);
-    if (rc == HQ_OK && ids)
-        scheduler_keep_only(dispatch_scheduler(w->dispatch), ids, n + nbroken);
-    free(ids);
-    free(broken);
     if (rc != HQ_OK) {
-        /* the previous table lent the entries it had for unreadable endpoints (freed
-         * with eps above): mark them broken there, so their jobs wait, never dropped */
-        epindex_set_broken(w->eps, taken, ntaken);
-        free(taken);
-        epindex_free(next);
-        ep_table_clear(&t);
-        w->ep_version = -1; /* load again */
+        /* the previous table lent its entries for the unreadable ids (freed with eps):
+         * mark them broken there, so their jobs wait, never dropped; load again */
+        epindex_set_broken(w->eps, ids + parsed, t.n_bad);
+        w->ep_version = -1;
         LOG_E("endpoints: out of memory building the index (keeping the previous table)");
-        return HQ_ERR;
+        goto cleanup;
     }
-    free(taken);
-    size_t n_bad = t.n_bad;
-    int64_t ver = t.version;
-    ep_table_clear(&t);
+    scheduler_keep_only(dispatch_scheduler(w->dispatch), ids, parsed + t.n_bad);
     epindex_free(w->eps);
     w->eps = next;
-    w->ep_version = ver;
+    next = NULL;
+    w->ep_version = t.version;
     w->loaded_us = started;
-    LOG_I("endpoints: loaded %zu (version %lld)%s", n, (long long)ver,
-          n_bad ? ", some unreadable (above)" : "");
-    return HQ_OK;
+    LOG_I("endpoints: loaded %zu (version %lld)%s", n, (long long)t.version,
+          t.n_bad ? ", some unreadable (above)" : "");
+cleanup:
+    epindex_free(next);
+    free(ids);
+    free(broken);
+    ep_table_clear(&t);
+    return rc;
 }
 
 static void try_connect(worker *w) {
