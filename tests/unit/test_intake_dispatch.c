@@ -16,39 +16,23 @@
 #include "endpoint_index.h"
 #include "hq.h"
 #include "intake.h"
+#include "reply_fixture.h"
 #include "signature.h"
 
-static redisReply *str(const char *s) {
-    redisReply *r = calloc(1, sizeof *r);
-    r->type = REDIS_REPLY_STRING;
-    r->str = strdup(s);
-    r->len = strlen(s);
-    return r;
-}
-
-static redisReply *arr(size_t n) {
-    redisReply *r = calloc(1, sizeof *r);
-    r->type = REDIS_REPLY_ARRAY;
-    r->elements = n;
-    r->element = calloc(n ? n : 1, sizeof *r->element);
-    return r;
-}
-
 static redisReply *job_entry(const char *sid, const char *ev, const char *epid, const char *att) {
-    redisReply *e = arr(2);
-    e->element[0] = str(sid);
+    redisReply *e = reply_arr(2);
+    e->element[0] = reply_str(sid);
     if (!ev) {
-        e->element[1] = calloc(1, sizeof(redisReply));
-        e->element[1]->type = REDIS_REPLY_NIL;
+        e->element[1] = reply_nil();
         return e;
     }
-    redisReply *f = arr(6);
-    f->element[0] = str("event");
-    f->element[1] = str(ev);
-    f->element[2] = str("endpoint");
-    f->element[3] = str(epid);
-    f->element[4] = str("attempt");
-    f->element[5] = str(att);
+    redisReply *f = reply_arr(6);
+    f->element[0] = reply_str("event");
+    f->element[1] = reply_str(ev);
+    f->element[2] = reply_str("endpoint");
+    f->element[3] = reply_str(epid);
+    f->element[4] = reply_str("attempt");
+    f->element[5] = reply_str(att);
     e->element[1] = f;
     return e;
 }
@@ -91,7 +75,7 @@ static int teardown(void **state) {
 
 static void test_intake(void **state) {
     fx *f = *state;
-    redisReply *es = arr(5);
+    redisReply *es = reply_arr(5);
     es->element[0] = job_entry("1-1", "9-0", "ep_a", "1");
     es->element[1] = job_entry("1-2", "1-2-3", "ep_a", "1"); /* not a stream id */
     es->element[2] = job_entry("1-3", NULL, NULL, NULL);     /* deleted while pending */
@@ -121,7 +105,7 @@ static void test_intake(void **state) {
 
 static void test_intake_claimed_too_often(void **state) {
     fx *f = *state;
-    redisReply *es = arr(2);
+    redisReply *es = reply_arr(2);
     es->element[0] = job_entry("2-1", "9-0", "ep_a", "1");
     es->element[1] = job_entry("2-2", "9-0", "ep_a", "1");
     int64_t claims[2] = {f->c->delivery_max_claims + 2, 1};

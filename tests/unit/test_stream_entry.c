@@ -11,36 +11,19 @@
 #include "dead_letter.h"
 #include "hq.h"
 #include "pipeline.h"
+#include "reply_fixture.h"
 #include "stream_entry.h"
-
-static redisReply *str(const char *s, size_t n) {
-    redisReply *r = calloc(1, sizeof *r);
-    r->type = REDIS_REPLY_STRING;
-    r->str = malloc(n + 1);
-    memcpy(r->str, s, n);
-    r->str[n] = '\0';
-    r->len = n;
-    return r;
-}
-
-static redisReply *arr(size_t n) {
-    redisReply *r = calloc(1, sizeof *r);
-    r->type = REDIS_REPLY_ARRAY;
-    r->elements = n;
-    r->element = calloc(n ? n : 1, sizeof *r->element);
-    return r;
-}
 
 /* [sid, [k1, v1, k2, v2, ...]] from NULL-terminated name/value pairs. */
 static redisReply *entry(const char *sid, const char *const *kv) {
     size_t n = 0;
     while (kv[n])
         n++;
-    redisReply *f = arr(n);
+    redisReply *f = reply_arr(n);
     for (size_t i = 0; i < n; i++)
-        f->element[i] = str(kv[i], strlen(kv[i]));
-    redisReply *e = arr(2);
-    e->element[0] = str(sid, strlen(sid));
+        f->element[i] = reply_str(kv[i]);
+    redisReply *e = reply_arr(2);
+    e->element[0] = reply_str(sid);
     e->element[1] = f;
     return e;
 }
@@ -126,14 +109,14 @@ static void test_parse_event_field_limit(void **state) {
 static void test_dead_letter_bounded(void **state) {
     (void)state;
     size_t nf = 5000;
-    redisReply *f = arr(2 * nf);
+    redisReply *f = reply_arr(2 * nf);
     static char big[100 * 1024];
     memset(big, 'v', sizeof big);
     for (size_t i = 0; i < nf; i++) {
         char k[32];
         int kn = snprintf(k, sizeof k, "k%zu", i);
-        f->element[2 * i] = str(k, (size_t)kn);
-        f->element[2 * i + 1] = str(big, i % 2 ? sizeof big : 10);
+        f->element[2 * i] = reply_strn(k, (size_t)kn);
+        f->element[2 * i + 1] = reply_strn(big, i % 2 ? sizeof big : 10);
     }
     size_t pairs = dead_letter_count(f);
     pipeline *p = pipeline_new();
