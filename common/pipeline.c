@@ -21,6 +21,7 @@ struct pipeline {
     size_t nargs, acap;
     pipeline_cmd *cmds;
     size_t ncmds, ccap;
+    size_t nrecv; /* replies received so far (pipeline_recv) */
     int oom;
     int open;
 };
@@ -50,7 +51,7 @@ void pipeline_free(pipeline *p) {
 
 void pipeline_reset(pipeline *p) {
     pipeline_free_replies(p);
-    p->blen = p->nargs = p->ncmds = 0;
+    p->blen = p->nargs = p->ncmds = p->nrecv = 0;
     p->oom = p->open = 0;
 }
 
@@ -158,15 +159,15 @@ static int pipeline_argv(const pipeline *p, const pipeline_cmd *c, const char **
     return HQ_OK;
 }
 
-int pipeline_exec(pipeline *p, rconn *r, char *err, size_t errlen) {
+/* Append every command to the context's output buffer. */
+static int append_all(pipeline *p, rconn *r, char *err, size_t errlen) {
     if (p->oom)
         return hq_seterr(err, errlen, "out of memory building a Redis pipeline");
-    if (p->ncmds == 0)
-        return HQ_OK;
     redisContext *ctx = rconn_ctx(r);
     if (!ctx || !rconn_connected(r))
         return hq_seterr(err, errlen, "not connected to Redis");
     pipeline_free_replies(p);
+    p->nrecv = 0;
     for (size_t i = 0; i < p->ncmds; i++) {
         const char **argv;
         size_t *lens;
@@ -180,22 +181,56 @@ int pipeline_exec(pipeline *p, rconn *r, char *err, size_t errlen) {
         free(argv);
         free(lens);
         if (rc != REDIS_OK) {
-            /* commands already appended would go out with the next one: drop the
-             * connection so nothing half-sent (a half MULTI) survives */
             rconn_set_broken(r);
             return hq_seterr(err, errlen, "out of memory sending a Redis pipeline");
         }
     }
+    return HQ_OK;
+}
+
+int pipeline_send(pipeline *p, rconn *r, char *err, size_t errlen) {
+    if (append_all(p, r, err, errlen) != HQ_OK)
+        return HQ_ERR;
+    if (rconn_flush(r) != HQ_OK)
+        return hq_seterr(err, errlen, "Redis I/O error sending a pipeline");
+    return HQ_OK;
+}
+
+int pipeline_recv(pipeline *p, rconn *r, int *complete, char *err, size_t errlen) {
+    *complete = p->nrecv == p->ncmds;
+    if (*complete)
+        return HQ_OK;
+    if (rconn_read_some(r) != HQ_OK)
+        return hq_seterr(err, errlen, "Redis I/O error: %s", "connection lost");
+    while (p->nrecv < p->ncmds) {
+        void *rep = NULL;
+        if (rconn_take_reply(r, &rep) != HQ_OK)
+            return hq_seterr(err, errlen, "Redis protocol error");
+        if (!rep)
+            break;
+        p->cmds[p->nrecv++].reply = rep;
+    }
+    *complete = p->nrecv == p->ncmds;
+    return HQ_OK;
+}
+
+int pipeline_exec(pipeline *p, rconn *r, char *err, size_t errlen) {
+    if (p->ncmds == 0 && !p->oom)
+        return HQ_OK;
+    if (append_all(p, r, err, errlen) != HQ_OK)
+        return HQ_ERR;
+    redisContext *ctx = rconn_ctx(r);
     int noscript = 0;
     for (size_t i = 0; i < p->ncmds; i++) {
         void *rep = NULL;
-        if (redisGetReply(ctx, &rep) != REDIS_OK || !rep) {
+        if (rconn_get_reply(r, &rep) != REDIS_OK || !rep) {
             hq_seterr(err, errlen, "Redis I/O error: %s",
                       ctx->errstr[0] ? ctx->errstr : "no reply");
             rconn_set_broken(r);
             return HQ_ERR;
         }
         p->cmds[i].reply = rep;
+        p->nrecv = i + 1;
         if (rconn_is_noscript(rep))
             noscript = 1;
     }

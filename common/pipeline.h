@@ -33,6 +33,13 @@ size_t pipeline_len(const pipeline *p);
  * it load the scripts and run that command again on its own. HQ_ERR on an I/O error (the
  * rconn is marked broken; some commands may have run) or OOM. Replies stay owned by p. */
 int pipeline_exec(pipeline *p, rconn *r, char *err, size_t errlen);
+/* The same in two halves, for a connection driven by an event loop: send every command
+ * (the replies are read later), then, each time the socket is readable, read what came
+ * and take the replies that are complete; *complete once every reply is in. Both
+ * HQ_ERR on I/O errors (the rconn is marked broken). No NOSCRIPT handling: for plain
+ * commands only. */
+int pipeline_send(pipeline *p, rconn *r, char *err, size_t errlen);
+int pipeline_recv(pipeline *p, rconn *r, int *complete, char *err, size_t errlen);
 redisReply *pipeline_reply(const pipeline *p, size_t i);
 int pipeline_tag(const pipeline *p, size_t i);
 void *pipeline_ud(const pipeline *p, size_t i);

@@ -24,8 +24,10 @@ struct rconn {
     char where[RQ_WHERE_MAX];
     int64_t connect_timeout_ms;
     int64_t command_timeout_ms;
-    redisContext *ctx; /* NULL when disconnected */
-    int broken;        /* ctx saw an I/O error; freed on the next reconnect */
+    redisContext *ctx;  /* NULL when disconnected */
+    int broken;         /* ctx saw an I/O error; freed on the next reconnect */
+    rconn_wait_fn wait; /* NULL: plain blocking reads */
+    void *wait_ud;
 };
 
 /* ---- URL parsing ---------------------------------------------------------------- */
@@ -460,26 +462,107 @@ static redisReply *io_fail(rconn *r, char *err, size_t errlen) {
     return NULL;
 }
 
+void rconn_set_wait(rconn *r, rconn_wait_fn fn, void *ud) {
+    r->wait = fn;
+    r->wait_ud = ud;
+}
+
+int rconn_fd(const rconn *r) {
+    return r && r->ctx ? r->ctx->fd : -1;
+}
+
+/* Write everything hiredis has buffered. The socket is blocking: a write waits only
+ * while Redis's receive buffer is full, which a reading Redis empties at once. */
+static int flush_out(redisContext *c) {
+    int done = 0;
+    do {
+        if (redisBufferWrite(c, &done) != REDIS_OK)
+            return REDIS_ERR;
+    } while (!done);
+    return REDIS_OK;
+}
+
+int rconn_get_reply(rconn *r, void **reply) {
+    redisContext *c = r->ctx;
+    *reply = NULL;
+    if (!c)
+        return REDIS_ERR;
+    if (!r->wait)
+        return redisGetReply(c, reply);
+    if (redisGetReplyFromReader(c, reply) != REDIS_OK)
+        return REDIS_ERR;
+    if (*reply)
+        return REDIS_OK;
+    if (flush_out(c) != REDIS_OK)
+        return REDIS_ERR;
+    for (;;) {
+        if (redisGetReplyFromReader(c, reply) != REDIS_OK)
+            return REDIS_ERR;
+        if (*reply)
+            return REDIS_OK;
+        int w = r->wait(r->wait_ud, c->fd, r->command_timeout_ms > 0 ? r->command_timeout_ms : -1);
+        if (w <= 0) {
+            c->err = REDIS_ERR_IO;
+            snprintf(c->errstr, sizeof c->errstr, "%s", w == 0 ? "timed out" : "wait failed");
+            return REDIS_ERR;
+        }
+        if (redisBufferRead(c) != REDIS_OK)
+            return REDIS_ERR;
+    }
+}
+
+int rconn_read_some(rconn *r) {
+    if (!r->ctx || redisBufferRead(r->ctx) != REDIS_OK) {
+        r->broken = 1;
+        return HQ_ERR;
+    }
+    return HQ_OK;
+}
+
+int rconn_take_reply(rconn *r, void **reply) {
+    *reply = NULL;
+    if (!r->ctx || redisGetReplyFromReader(r->ctx, reply) != REDIS_OK) {
+        r->broken = 1;
+        return HQ_ERR;
+    }
+    return HQ_OK;
+}
+
+int rconn_flush(rconn *r) {
+    if (!r->ctx || flush_out(r->ctx) != REDIS_OK) {
+        r->broken = 1;
+        return HQ_ERR;
+    }
+    return HQ_OK;
+}
+
+static redisReply *finish_cmd(rconn *r, int appended, char *err, size_t errlen) {
+    void *rep = NULL;
+    if (appended != REDIS_OK) {
+        hq_seterr(err, errlen, "out of memory building a Redis command");
+        r->broken = 1; /* a half-appended command must not go out with the next */
+        return NULL;
+    }
+    if (rconn_get_reply(r, &rep) != REDIS_OK || !rep)
+        return io_fail(r, err, errlen);
+    return rep;
+}
+
 redisReply *rconn_cmd(rconn *r, char *err, size_t errlen, const char *fmt, ...) {
     if (ensure(r, err, errlen) != HQ_OK)
         return NULL;
     va_list ap;
     va_start(ap, fmt);
-    redisReply *rep = redisvCommand(r->ctx, fmt, ap);
+    int rc = redisvAppendCommand(r->ctx, fmt, ap);
     va_end(ap);
-    if (!rep)
-        return io_fail(r, err, errlen);
-    return rep;
+    return finish_cmd(r, rc, err, errlen);
 }
 
 redisReply *rconn_cmdargv(rconn *r, int argc, const char **argv, const size_t *argvlen, char *err,
                           size_t errlen) {
     if (ensure(r, err, errlen) != HQ_OK)
         return NULL;
-    redisReply *rep = redisCommandArgv(r->ctx, argc, argv, argvlen);
-    if (!rep)
-        return io_fail(r, err, errlen);
-    return rep;
+    return finish_cmd(r, redisAppendCommandArgv(r->ctx, argc, argv, argvlen), err, errlen);
 }
 
 int rconn_is_noscript(const redisReply *reply) {

@@ -50,6 +50,24 @@ const char *rconn_where(const rconn *r);
 /* Mark the connection broken after a pipeline I/O error, so the next call reconnects. */
 void rconn_set_broken(rconn *r);
 
+/* A wait hook: block until fd is readable (1), timeout_ms passed (0; -1 = no limit) or
+ * the wait failed (-1), doing whatever else the caller's loop must do meanwhile. With
+ * one set, every reply this rconn waits for (commands, pipelines) is waited for
+ * through it instead of in read(2), so a single-threaded program keeps its other
+ * sockets moving during Redis round trips. The hook must not use this rconn. */
+typedef int (*rconn_wait_fn)(void *ud, int fd, int64_t timeout_ms);
+void rconn_set_wait(rconn *r, rconn_wait_fn fn, void *ud);
+int rconn_fd(const rconn *r); /* -1 when not connected */
+/* The next reply, like redisGetReply (REDIS_OK/REDIS_ERR), through the wait hook. */
+int rconn_get_reply(rconn *r, void **reply);
+/* For replies read as they come (a blocking command on its own connection, driven by
+ * the caller's event loop): send what is buffered; read what the socket has (call when
+ * it is readable: never blocks then); take one complete reply if there is one (*reply
+ * NULL if not yet). HQ_ERR marks the rconn broken. */
+int rconn_flush(rconn *r);
+int rconn_read_some(rconn *r);
+int rconn_take_reply(rconn *r, void **reply);
+
 /* Run one command. Returns the reply (caller frees with freeReplyObject), which may
  * be a REDIS_REPLY_ERROR; NULL on I/O error with err set (and the rconn disconnected).
  * If disconnected, reconnects first (one attempt). */
