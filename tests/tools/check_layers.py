@@ -5,22 +5,24 @@ what it includes), plus: only redis_link.c calls hiredis. Exit 1 naming each vio
 
 Layers (a file may include its own header and anything in a LOWER layer):
   0 common/ (any header not in worker/)
-  1 outcome, http_engine, event_cache, endpoint_index, stream_entry, dead_letter, redis_link
-  2 job, request, scheduler
-  3 stages: intake, fanout, event_fetch, dispatch, results, reclaim
-  4 worker (the loop)
-  5 main
+  1 the loop's primitives: event_loop (epoll), timer_heap
+  2 outcome, http_engine, event_cache, endpoint_index, stream_entry, dead_letter, redis_link
+  3 job, request, scheduler
+  4 stages: intake, fanout, event_fetch, dispatch, results, reclaim
+  5 worker (the loop)
+  6 main
 """
 import os
 import re
 import sys
 
 LAYERS = {
-    'outcome': 1, 'http_engine': 1, 'event_cache': 1, 'endpoint_index': 1,
-    'stream_entry': 1, 'dead_letter': 1, 'redis_link': 1,
-    'job': 2, 'request': 2, 'scheduler': 2,
-    'intake': 3, 'fanout': 3, 'event_fetch': 3, 'dispatch': 3, 'results': 3, 'reclaim': 3,
-    'worker': 4, 'main': 5,
+    'event_loop': 1, 'timer_heap': 1,
+    'outcome': 2, 'http_engine': 2, 'event_cache': 2, 'endpoint_index': 2,
+    'stream_entry': 2, 'dead_letter': 2, 'redis_link': 2,
+    'job': 3, 'request': 3, 'scheduler': 3,
+    'intake': 4, 'fanout': 4, 'event_fetch': 4, 'dispatch': 4, 'results': 4, 'reclaim': 4,
+    'worker': 5, 'main': 6,
 }
 HIREDIS_CALL = re.compile(r'\b(redis[A-Z]\w*|freeReplyObject)\s*\(')
 
