@@ -41,11 +41,18 @@
  *   second for a 100-continue that many receivers never send. TCP_NODELAY avoids the
  *   Nagle delay on small POSTs; TCP_KEEPALIVE finds dead idle connections. NOSIGNAL so
  *   curl never uses SIGALRM for DNS timeouts: the worker owns its signal handling.
- * - http_poll: perform, read finished transfers; only if none finished, wait in
- *   curl_multi_poll and try once more. Finished handles are removed from the multi and
- *   returned to the pool before their done callback runs (the callback gets a copy of
- *   the result), so a callback may submit again, and no handle is ever freed inside a
- *   curl callback. */
+ * - Driven by events, not polling: curl_multi_socket_action with every socket curl
+ *   opens watched in the worker's event loop (event_loop.h, epoll) and curl's one timer
+ *   kept here. A ready socket moves its transfer at once, from whatever wait the worker
+ *   is in (its main wait or a Redis round trip), so transfers never wait for a loop
+ *   iteration; the work per wake-up is proportional to the sockets that are ready, not
+ *   to the transfers in flight (curl_multi_perform looked at all of them).
+ * - Finished transfers are reaped only by http_reap (http_poll calls it), never from a
+ *   socket callback: a transfer that ends during a Redis round trip waits in curl's
+ *   message queue, so no done callback ever runs inside another stage. Reaped handles
+ *   are removed from the multi and returned to the pool before their done callback runs
+ *   (the callback gets a copy of the result), so a callback may submit again, and no
+ *   handle is ever freed inside a curl callback. */
 #include "http_engine.h"
 #include <curl/curl.h>
 #include <stdlib.h>
@@ -54,6 +61,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "event_loop.h"
 #include "hq.h"
 
 #define HE_MAX_HEADER_BYTES (64 * 1024) /* total response header bytes accepted */
@@ -84,8 +92,13 @@ struct http_engine {
     const cfg *c;
     const addr_filter *filter;
     CURLM *multi;
-    int global_init; /* curl_global_init succeeded: pair it with a cleanup */
-    http_req **pool; /* every slot created so far, for http_free */
+    evloop *loop;     /* where curl's sockets are watched */
+    int own_loop;     /* created by http_new: freed with the engine */
+    int64_t timer_ms; /* curl's timer: mono ms it is due, -1 = none */
+    int running;      /* transfers curl still runs (from socket_action) */
+    int in_multi;     /* handles added and not yet removed */
+    int global_init;  /* curl_global_init succeeded: pair it with a cleanup */
+    http_req **pool;  /* every slot created so far, for http_free */
     int npool;
     int cap;              /* delivery.concurrency */
     int busy;             /* submitted and not yet handed to their done callback */
@@ -268,7 +281,15 @@ static int http__scheme_ok(const char *url, int *why) {
     return 0;
 }
 
+static int http__on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp);
+static int http__on_timer(CURLM *m, long timeout_ms, void *userp);
+
 http_engine *http_new(const cfg *c, const addr_filter *filter, char *err, size_t errlen) {
+    return http_new_in(c, filter, NULL, err, errlen);
+}
+
+http_engine *http_new_in(const cfg *c, const addr_filter *filter, evloop *loop, char *err,
+                         size_t errlen) {
     http_engine *h = NULL;
     if (!c || !filter) {
         hq_seterr(err, errlen, "http_new: config and address filter are required");
@@ -285,6 +306,16 @@ http_engine *http_new(const cfg *c, const addr_filter *filter, char *err, size_t
     }
     h->c = c;
     h->filter = filter;
+    h->timer_ms = -1;
+    h->loop = loop;
+    if (!h->loop) {
+        h->loop = evloop_new(err, errlen);
+        if (!h->loop) {
+            free(h);
+            return NULL;
+        }
+        h->own_loop = 1;
+    }
     h->cap = c->delivery_concurrency;
     h->excerpt_max = c->delivery_response_excerpt < 0 ? 0 : (size_t)c->delivery_response_excerpt;
     if (h->excerpt_max > sizeof h->pool[0]->res.excerpt - 1)
@@ -300,8 +331,12 @@ http_engine *http_new(const cfg *c, const addr_filter *filter, char *err, size_t
         hq_seterr(err, errlen, "out of memory");
         goto cleanup;
     }
-    if (curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)h->cap) != CURLM_OK) {
-        hq_seterr(err, errlen, "curl_multi_setopt(MAXCONNECTS) failed");
+    if (curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)h->cap) != CURLM_OK ||
+        curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, http__on_socket) != CURLM_OK ||
+        curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h) != CURLM_OK ||
+        curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, http__on_timer) != CURLM_OK ||
+        curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h) != CURLM_OK) {
+        hq_seterr(err, errlen, "curl_multi_setopt failed");
         goto cleanup;
     }
     return h;
@@ -320,7 +355,11 @@ void http_free(http_engine *h) {
         http__req_free(h->pool[i]);
     }
     free(h->pool);
+    /* cleanup calls the socket callback with REMOVE for sockets still open: the loop
+     * must still exist (it is freed below, or by its owner after us) */
     curl_multi_cleanup(h->multi);
+    if (h->own_loop)
+        evloop_free(h->loop);
     if (h->global_init)
         curl_global_cleanup();
     free(h);
@@ -392,6 +431,7 @@ int http_submit(http_engine *h, const char *url, const char *const *headers, siz
         http__release(h, r);
         return HQ_ERR;
     }
+    h->in_multi++; /* curl sets its timer to 0: the next http_tick starts it */
     return HQ_OK;
 }
 
@@ -432,8 +472,61 @@ static void http__deliver(http_engine *h, http_req *r) {
     done(udata, &res);
 }
 
-int http_poll(http_engine *h, int timeout_ms) {
-    int finished = 0, running = 0;
+/* ---- events ---------------------------------------------------------------------- */
+
+static void http__on_ready(void *ud, int fd, int events) {
+    http_engine *h = ud;
+    int flags = (events & EVL_IN ? CURL_CSELECT_IN : 0) |
+                (events & EVL_OUT ? CURL_CSELECT_OUT : 0) |
+                (events & EVL_ERR ? CURL_CSELECT_ERR : 0);
+    curl_multi_socket_action(h->multi, fd, flags, &h->running);
+}
+
+static int http__on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp) {
+    http_engine *h = userp;
+    (void)e;
+    (void)socketp;
+    if (what == CURL_POLL_REMOVE) {
+        evloop_unwatch(h->loop, s);
+        return 0;
+    }
+    int ev = (what & CURL_POLL_IN ? EVL_IN : 0) | (what & CURL_POLL_OUT ? EVL_OUT : 0);
+    /* -1 tells curl to fail the transfers on this socket rather than wait forever */
+    return evloop_watch(h->loop, s, ev, http__on_ready, h) == HQ_OK ? 0 : -1;
+}
+
+static int http__on_timer(CURLM *m, long timeout_ms, void *userp) {
+    http_engine *h = userp;
+    (void)m;
+    /* never call curl from here: http_tick runs it */
+    h->timer_ms = timeout_ms < 0 ? -1 : http__mono_ms() + timeout_ms;
+    return 0;
+}
+
+int http_timeout_ms(const http_engine *h) {
+    if (!h)
+        return -1;
+    if (h->early_head)
+        return 0;
+    if (h->timer_ms < 0)
+        return -1;
+    int64_t left = h->timer_ms - http__mono_ms();
+    return left <= 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
+}
+
+void http_tick(http_engine *h) {
+    if (!h || h->timer_ms < 0 || h->timer_ms > http__mono_ms())
+        return;
+    h->timer_ms = -1; /* curl sets it again if it wants */
+    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &h->running);
+}
+
+int http_has_done(const http_engine *h) {
+    return h && (h->early_head || h->running < h->in_multi);
+}
+
+int http_reap(http_engine *h) {
+    int finished = 0;
     http_req *ready = NULL, **tail = &ready;
     CURLMsg *m;
     int left;
@@ -452,22 +545,17 @@ int http_poll(http_engine *h, int timeout_ms) {
         http__deliver(h, r);
         finished++;
     }
-    for (int round = 0; round < 2; round++) {
-        curl_multi_perform(h->multi, &running);
-        while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
-            http_req *r = NULL;
-            if (m->msg != CURLMSG_DONE)
-                continue;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-            http__finish(r, m->data.result);
-            /* m is invalid after this call, and it is the last use of it. */
-            curl_multi_remove_handle(h->multi, r->easy);
-            *tail = r;
-            tail = &r->next;
-        }
-        if (ready || finished || round == 1 || timeout_ms <= 0)
-            break;
-        curl_multi_poll(h->multi, NULL, 0, timeout_ms, NULL);
+    while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+        http_req *r = NULL;
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        http__finish(r, m->data.result);
+        /* m is invalid after this call, and it is the last use of it. */
+        curl_multi_remove_handle(h->multi, r->easy);
+        h->in_multi--;
+        *tail = r;
+        tail = &r->next;
     }
     while (ready) {
         http_req *r = ready;
@@ -477,6 +565,20 @@ int http_poll(http_engine *h, int timeout_ms) {
         finished++;
     }
     return finished;
+}
+
+int http_poll(http_engine *h, int timeout_ms) {
+    if (!h)
+        return 0;
+    http_tick(h);
+    if (!http_has_done(h) && timeout_ms != 0) {
+        int t = http_timeout_ms(h);
+        if (t < 0 || (timeout_ms >= 0 && t > timeout_ms))
+            t = timeout_ms;
+        evloop_run(h->loop, t);
+        http_tick(h);
+    }
+    return http_reap(h);
 }
 
 int http_inflight(const http_engine *h) {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include "config.h"
 #include "addr_filter.h"
+#include "event_loop.h"
 
 typedef struct http_engine http_engine; /* opaque */
 
@@ -31,7 +32,11 @@ typedef struct http_result {
  * result is valid only during the call. */
 typedef void (*http_done_fn)(void *udata, const http_result *res);
 
-/* NULL + err on failure. cfg and filter must outlive the engine. */
+/* NULL + err on failure. cfg, filter and loop must outlive the engine. Every socket
+ * curl opens is watched in loop (event_loop.h), and moves when the loop runs, wherever
+ * that is. http_new makes a loop of its own, run by http_poll. */
+http_engine *http_new_in(const cfg *c, const addr_filter *filter, evloop *loop, char *err,
+                         size_t errlen);
 http_engine *http_new(const cfg *c, const addr_filter *filter, char *err, size_t errlen);
 void http_free(
     http_engine *h); /* aborts transfers still in flight without calling their callbacks */
@@ -44,8 +49,19 @@ void http_free(
  * CURLE_URL_MALFORMAT. */
 int http_submit(http_engine *h, const char *url, const char *const *headers, size_t n,
                 const char *body, size_t bodylen, http_done_fn done, void *udata);
-/* Run transfers for up to timeout_ms (0 = don't wait), calling done callbacks for
- * finished ones. Returns the number finished. */
+/* curl's timer: ms until http_tick must run (0 = now, -1 = no timer). A loop waits at
+ * most this long, then calls http_tick, which runs curl's timeouts (and starts
+ * transfers submitted since: curl starts a new handle from its timer). */
+int http_timeout_ms(const http_engine *h);
+void http_tick(http_engine *h);
+/* 1 if some transfer has finished and waits for http_reap. */
+int http_has_done(const http_engine *h);
+/* Call the done callbacks of finished transfers (only here: never from a socket event).
+ * Returns the number finished. */
+int http_reap(http_engine *h);
+/* For a caller without a loop of its own (tests, tools): tick, wait in the engine's loop
+ * for up to timeout_ms (-1 = until something happens) if nothing has finished, tick
+ * again, reap. Returns the number finished. */
 int http_poll(http_engine *h, int timeout_ms);
 int http_inflight(const http_engine *h);
 int http_capacity(const http_engine *h); /* delivery.concurrency */
