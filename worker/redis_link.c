@@ -12,6 +12,8 @@ struct redis_link {
     const cfg *c;
     rconn *r;
     int up;
+    link_wait_fn wait;
+    void *wait_ud;
 };
 
 const char *link_kind_name(link_kind k) {
@@ -45,6 +47,8 @@ int link_connect(redis_link *l, char *err, size_t errlen) {
         l->r = rconn_connect(l->c->redis_url, l->c->redis_connect_timeout_ms,
                              l->c->redis_command_timeout_ms, err, errlen);
         ok = l->r != NULL;
+        if (ok)
+            rconn_set_wait(l->r, l->wait, l->wait_ud);
     } else {
         ok = rconn_reconnect(l->r, err, errlen) == HQ_OK;
     }
@@ -91,15 +95,126 @@ redisReply *link_cmd(redis_link *l, char *err, size_t errlen, const char *fmt, .
         return NULL;
     }
     redisContext *ctx = rconn_ctx(l->r);
+    void *rep = NULL;
     va_list ap;
     va_start(ap, fmt);
-    redisReply *rep = redisvCommand(ctx, fmt, ap);
+    int rc = ctx ? redisvAppendCommand(ctx, fmt, ap) : REDIS_ERR;
     va_end(ap);
-    if (!rep) {
-        hq_seterr(err, errlen, "Redis I/O error: %s", ctx->errstr[0] ? ctx->errstr : "no reply");
+    if (rc != REDIS_OK || rconn_get_reply(l->r, &rep) != REDIS_OK || !rep) {
+        hq_seterr(err, errlen, "Redis I/O error: %s",
+                  ctx && ctx->errstr[0] ? ctx->errstr : "no reply");
+        if (rep)
+            freeReplyObject(rep);
         link_down(l);
+        return NULL;
     }
     return rep;
+}
+
+int link_fd(const redis_link *l) {
+    return link_is_up(l) ? rconn_fd(l->r) : -1;
+}
+
+void link_set_wait(redis_link *l, link_wait_fn fn, void *ud) {
+    l->wait = fn;
+    l->wait_ud = ud;
+    if (l->r)
+        rconn_set_wait(l->r, fn, ud);
+}
+
+/* ---- readers --------------------------------------------------------------------- */
+
+struct link_reader {
+    const cfg *c;
+    rconn *r;
+    int up;
+    int pending; /* a command was sent and its reply is not complete */
+    long long client_id;
+};
+
+link_reader *link_reader_new(const cfg *c) {
+    link_reader *rd = calloc(1, sizeof *rd);
+    if (rd)
+        rd->c = c;
+    return rd;
+}
+
+void link_reader_free(link_reader *rd) {
+    if (!rd)
+        return;
+    rconn_free(rd->r);
+    free(rd);
+}
+
+int link_reader_connect(link_reader *rd, char *err, size_t errlen) {
+    rd->up = 0;
+    rd->pending = 0;
+    if (!rd->r) {
+        rd->r = rconn_connect(rd->c->redis_url, rd->c->redis_connect_timeout_ms,
+                              rd->c->redis_command_timeout_ms, err, errlen);
+        if (!rd->r)
+            return HQ_ERR;
+    } else if (rconn_reconnect(rd->r, err, errlen) != HQ_OK) {
+        return HQ_ERR;
+    }
+    redisReply *rep = rconn_cmd(rd->r, err, errlen, "CLIENT ID");
+    if (!rep)
+        return HQ_ERR;
+    rd->client_id = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
+    freeReplyObject(rep);
+    rd->up = 1;
+    return HQ_OK;
+}
+
+void link_reader_down(link_reader *rd) {
+    rd->up = 0;
+    rd->pending = 0;
+    if (rd->r)
+        rconn_set_broken(rd->r);
+}
+
+int link_reader_is_up(const link_reader *rd) {
+    return rd->up && rd->r && rconn_connected(rd->r);
+}
+
+int link_reader_fd(const link_reader *rd) {
+    return link_reader_is_up(rd) ? rconn_fd(rd->r) : -1;
+}
+
+long long link_reader_client_id(const link_reader *rd) {
+    return rd->client_id;
+}
+
+int link_reader_pending(const link_reader *rd) {
+    return rd->pending;
+}
+
+link_kind link_reader_send(link_reader *rd, pipeline *p, char *err, size_t errlen) {
+    if (!link_reader_is_up(rd)) {
+        hq_seterr(err, errlen, "not connected to Redis");
+        return LINK_IO;
+    }
+    if (pipeline_send(p, rd->r, err, errlen) != HQ_OK) {
+        link_reader_down(rd);
+        return LINK_IO;
+    }
+    rd->pending = 1;
+    return LINK_OK;
+}
+
+link_kind link_reader_recv(link_reader *rd, pipeline *p, int *complete, char *err, size_t errlen) {
+    *complete = 0;
+    if (!link_reader_is_up(rd) || !rd->pending) {
+        hq_seterr(err, errlen, "not connected to Redis");
+        return LINK_IO;
+    }
+    if (pipeline_recv(p, rd->r, complete, err, errlen) != HQ_OK) {
+        link_reader_down(rd);
+        return LINK_IO;
+    }
+    if (*complete)
+        rd->pending = 0;
+    return LINK_OK;
 }
 
 void link_reply_free(redisReply *r) {

@@ -44,6 +44,14 @@ const char *link_where(const redis_link *l); /* "host:port" for logs; "" before 
  * first connect. Callers go through link_is_up first and report LINK_IO themselves. */
 struct rconn *link_conn(redis_link *l);
 
+/* The connection's fd while up (-1 if not), for the loop to watch; it changes with
+ * every reconnect. */
+int link_fd(const redis_link *l);
+/* Wait for replies through fn (see rconn_wait_fn in redis_conn.h) instead of read(2):
+ * the loop keeps its other sockets moving during round trips. Kept across reconnects. */
+typedef int (*link_wait_fn)(void *ud, int fd, int64_t timeout_ms);
+void link_set_wait(redis_link *l, link_wait_fn fn, void *ud);
+
 /* Send every command of p and read every reply. LINK_IO (and the link is down) if the
  * connection failed; then some commands may have run. Otherwise LINK_OK: look at each
  * reply with link_reply_kind. */
@@ -53,6 +61,25 @@ link_kind link_exec(redis_link *l, pipeline *p, char *err, size_t errlen);
  * link_reply_free. */
 redisReply *link_cmd(redis_link *l, char *err, size_t errlen, const char *fmt, ...);
 void link_reply_free(redisReply *r); /* NULL-safe */
+
+/* A reader: a connection of its own for one blocking command at a time (XREADGROUP
+ * ... BLOCK), sent now and answered whenever Redis has something, while the loop goes
+ * on; its fd is watched by the loop, which calls link_reader_recv when it is readable.
+ * Connected and marked down together with the main link, by the loop. */
+typedef struct link_reader link_reader;                             /* opaque */
+link_reader *link_reader_new(const cfg *c);                         /* NULL on OOM */
+void link_reader_free(link_reader *rd);                             /* NULL-safe */
+int link_reader_connect(link_reader *rd, char *err, size_t errlen); /* HQ_OK / HQ_ERR */
+void link_reader_down(link_reader *rd);
+int link_reader_is_up(const link_reader *rd);
+int link_reader_fd(const link_reader *rd);              /* -1 if down */
+long long link_reader_client_id(const link_reader *rd); /* for CLIENT UNBLOCK */
+int link_reader_pending(const link_reader *rd);         /* sent, reply not complete */
+/* Send p's commands (the reply is read later). LINK_IO: the reader is down. */
+link_kind link_reader_send(link_reader *rd, pipeline *p, char *err, size_t errlen);
+/* Read what has come (call when the fd is readable; never blocks then); *complete once
+ * every reply of p is in. LINK_IO: the reader is down. */
+link_kind link_reader_recv(link_reader *rd, pipeline *p, int *complete, char *err, size_t errlen);
 
 /* The kind of a reply (LINK_OK for anything that is not an error reply). */
 link_kind link_reply_kind(const redisReply *r);

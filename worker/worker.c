@@ -3,13 +3,24 @@
  * each, return what happened as values and a link_kind, and never call each other or
  * back into the loop; only redis_link talks to Redis. docs/architecture.md has the map.
  *
- * One iteration: write the previous results; if just reconnected, take back what is
- * pending for us in Redis; read (endpoint version, due retries, jobs, events: one
- * pipeline, BLOCK only when idle so curl is never starved); fan out the events read;
- * the timers (reclaim, lease renewal, trimming); fetch missing events; start transfers;
- * poll curl briefly. */
+ * The loop runs on events, not on a cadence: it sleeps in one epoll wait
+ * (event_loop.h) until a socket is ready or the earliest timer (timer_heap.h) is due.
+ * - curl's sockets are in that wait, and in every Redis round trip too (the link's
+ *   wait hook), so transfers move while the loop waits for Redis;
+ * - reads are blocking XREADGROUPs on two connections of their own (jobs, events),
+ *   always pending while there is room: a job that another worker, a promotion,
+ *   `hookq retry` or `dead replay` adds is read the moment it lands, and an idle
+ *   worker costs one read per READ_BLOCK_MS per stream;
+ * - timers exist only for what is due: the endpoint version check, promotion (at the
+ *   delay queue's next due time, PROMOTE_IDLE_MS at most), lease renewal, reclaim,
+ *   trimming, a results flush, a reconnect, the shutdown deadline.
+ *
+ * One iteration: reap finished transfers; write results (batched: see flush_due);
+ * after a reconnect, take back what is pending for us; hand what the readers brought
+ * to intake and fanout; run due timers; fetch missing events; start transfers; re-arm
+ * the readers; sleep. */
 #include "worker.h"
-#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +29,7 @@
 #include "dispatch.h"
 #include "endpoint.h"
 #include "endpoint_index.h"
+#include "event_loop.h"
 #include "event_cache.h"
 #include "event_fetch.h"
 #include "fanout.h"
@@ -33,20 +45,37 @@
 #include "results.h"
 #include "scheduler.h"
 #include "scripts_gen.h"
+#include "timer_heap.h"
 #include "timestamp.h"
 
-enum { READ_VERSION = 1, READ_PROMOTE, READ_JOBS, READ_EVENTS };
+enum {
+    TIMER_VERSION = 0,
+    TIMER_PROMOTE,
+    TIMER_RENEW,
+    TIMER_RECLAIM,
+    TIMER_TRIM,
+    TIMER_FANOUT,
+    TIMER_DISPATCH,
+    TIMER_FLUSH,
+    TIMER_CONNECT,
+    TIMER_WATCHDOG,
+    TIMERS
+};
+enum { TAG_VERSION = 1, TAG_PROMOTE, TAG_NEXT_DUE };
+enum { RD_JOBS = 0, RD_EVENTS, READERS };
 
-#define PROMOTE_LIMIT      1000
-#define PROMOTE_EVERY_MS   100
-#define BLOCK_MS           150
-#define FANOUT_EVERY_MS    250 /* fanout at least this often, backlog or not */
-#define BACKOFF_MIN_MS     100
-#define TRIM_EVERY_MS      60000
-#define RECLAIM_COUNT      100
-#define RECLAIM_ROUNDS     10
-#define FANOUT_STALE_TRIES 3
-#define FULL_CLEAR_MS      10000 /* "writes accepted again" only after this long unrefused */
+#define PROMOTE_LIMIT       1000
+#define PROMOTE_IDLE_MS     1000 /* look at the delay queue at least this often */
+#define READ_BLOCK_MS       5000 /* a reader's XREADGROUP BLOCK; re-sent when it ends */
+#define FANOUT_EVERY_MS     250  /* fanout at least this often, backlog or not */
+#define FLUSH_AFTER_MS      2    /* results wait at most this long for a bigger batch */
+#define DISPATCH_RECHECK_MS 250  /* jobs wait for a slot with the queue full: look again */
+#define BACKOFF_MIN_MS      100
+#define TRIM_EVERY_MS       60000
+#define RECLAIM_COUNT       100
+#define RECLAIM_ROUNDS      10
+#define FANOUT_STALE_TRIES  3
+#define FULL_CLEAR_MS       10000 /* "writes accepted again" only after this long unrefused */
 
 struct worker {
     const cfg *c;
@@ -68,20 +97,31 @@ struct worker {
     fanout_keys fkeys;
     reclaim *reclaim;
     intake_ctx intake;
-    pipeline *rd;    /* the read pipeline; its replies live through fanout and intake */
-    pipeline *side;  /* writes from intake and the timers, sent before the results */
-    size_t max_held; /* jobs held at once (delivery.concurrency * 2) */
+    evloop *loop;
+    timer_heap *timers;
+    link_reader *reader[READERS];
+    pipeline *rd[READERS]; /* each reader's one command; replies live through intake/fanout */
+    int rd_ready[READERS]; /* its reply is complete, not yet handled */
+    size_t rd_want;        /* jobs the pending jobs read asked for (reserved room) */
+    int64_t rd_sent[READERS];
+    int main_fd;       /* the main link's fd as watched, -1 if not */
+    int waiting_main;  /* inside a Redis round trip (the wait hook) */
+    int main_ready;    /* the main fd became readable during that wait */
+    int main_hup;      /* readable outside a round trip: closed by Redis (or garbage) */
+    int reader_broken; /* a reader's connection failed */
+    pipeline *tp;      /* the timers' commands */
+    pipeline *side;    /* writes from intake and the timers, sent before the results */
+    size_t max_held;   /* jobs held at once (delivery.concurrency * 2) */
     /* endpoint index */
-    int64_t ep_version; /* of the loaded index; -1 = load it now */
-    int64_t loaded_us;  /* mono us when the last successful load started; 0 = never */
-    int64_t read_us;    /* mono us when the last jobs read was sent */
-    int reloaded;       /* loaded during this iteration (at most one version-driven reload) */
-    /* timers, mono ms */
-    int64_t next_version, next_promote, next_reclaim, next_renew, next_trim, next_fanout;
-    int jobs_backlog; /* the last jobs read came back full: deliver before fanning out more */
+    int64_t ep_version;  /* of the loaded index; -1 = load it now */
+    int64_t loaded_us;   /* mono us when the last successful load started; 0 = never */
+    int64_t read_us;     /* mono us when the last jobs read was sent */
+    int reloaded;        /* loaded during this iteration (at most one version-driven reload) */
+    int jobs_backlog;    /* the last jobs read came back full: deliver before fanning out more */
+    int64_t next_fanout; /* mono ms: with a backlog, fan out again no later than this */
     /* Redis state */
     int up, recovering;
-    int64_t next_connect, backoff_ms;
+    int64_t backoff_ms;
     int full;             /* writes refused with OOM, not yet cleared */
     int64_t full_refused; /* mono ms of the last refusal */
     /* shutdown */
@@ -103,10 +143,16 @@ const char *worker_name(const worker *w) {
     return w->name;
 }
 
+/* Room in the local queue. A pending jobs read is not counted: it asked for no more
+ * than the room when it was sent, but reserving that would shut fanout out while the
+ * read waits for jobs that may never come; so the queue can overshoot max_held by one
+ * read's worth (delivery.batch at most). */
 static size_t room(const worker *w) {
     size_t h = job_held(w->jobs);
     return h >= w->max_held ? 0 : w->max_held - h;
 }
+
+static int wait_redis(void *ud, int fd, int64_t timeout_ms);
 
 worker *worker_new(const cfg *c, char *err, size_t errlen) {
     worker *w = calloc(1, sizeof *w);
@@ -141,7 +187,11 @@ worker *worker_new(const cfg *c, char *err, size_t errlen) {
                                 c->security_allow_cidrs_len, err, errlen);
     if (!w->filter)
         goto fail;
-    w->http = http_new(c, w->filter, err, errlen);
+    w->main_fd = -1;
+    w->loop = evloop_new(err, errlen);
+    if (!w->loop)
+        goto fail;
+    w->http = http_new_in(c, w->filter, w->loop, err, errlen);
     if (!w->http)
         goto fail;
     w->rkeys = (results_keys){.prefix = c->redis_prefix,
@@ -166,13 +216,21 @@ worker *worker_new(const cfg *c, char *err, size_t errlen) {
     w->fetch = event_fetch_new();
     w->results = results_new(c, &w->rkeys);
     w->reclaim = reclaim_new(c, w->k_jobs, w->k_events, w->name);
-    w->rd = pipeline_new();
+    w->timers = theap_new(TIMERS);
+    w->tp = pipeline_new();
     w->side = pipeline_new();
-    if (!w->link || !w->eps || !w->cache || !w->jobs || !w->dispatch || !w->fanout || !w->fetch ||
-        !w->results || !w->reclaim || !w->rd || !w->side) {
+    int parts_ok = 1;
+    for (int i = 0; i < READERS; i++) {
+        w->reader[i] = link_reader_new(c);
+        w->rd[i] = pipeline_new();
+        parts_ok = parts_ok && w->reader[i] && w->rd[i];
+    }
+    if (!parts_ok || !w->link || !w->eps || !w->cache || !w->jobs || !w->dispatch || !w->fanout ||
+        !w->fetch || !w->results || !w->reclaim || !w->timers || !w->tp || !w->side) {
         hq_seterr(err, errlen, "out of memory");
         goto fail;
     }
+    link_set_wait(w->link, wait_redis, w);
     w->intake = (intake_ctx){.c = c,
                              .jobs = w->jobs,
                              .cache = w->cache,
@@ -200,9 +258,15 @@ void worker_free(worker *w) {
     event_fetch_free(w->fetch);
     results_free(w->results);
     reclaim_free(w->reclaim);
-    pipeline_free(w->rd);
+    for (int i = 0; i < READERS; i++) {
+        pipeline_free(w->rd[i]);
+        link_reader_free(w->reader[i]);
+    }
+    pipeline_free(w->tp);
     pipeline_free(w->side);
     link_free(w->link);
+    theap_free(w->timers);
+    evloop_free(w->loop); /* after http_free: curl unwatches its sockets as it closes them */
     addr_filter_free(w->filter);
     free(w);
 }
@@ -214,13 +278,90 @@ static int64_t jitter(worker *w, int64_t ms) {
     return ms / 2 + (int64_t)(next_rand(w) % (uint64_t)(ms / 2 + 1));
 }
 
+/* ------------------------------------------------------------ sockets */
+
+/* The main link's fd: readable during a round trip is the reply (wait_redis); outside
+ * one, Redis sent what nobody asked for, which means it closed the connection. */
+static void on_main(void *ud, int fd, int events) {
+    worker *w = ud;
+    (void)fd;
+    (void)events;
+    if (w->waiting_main)
+        w->main_ready = 1;
+    else
+        w->main_hup = 1;
+}
+
+static void unwatch_main(worker *w) {
+    if (w->main_fd >= 0)
+        evloop_unwatch(w->loop, w->main_fd);
+    w->main_fd = -1;
+}
+
+/* The link's wait hook: every Redis round trip waits here, in the same epoll as curl's
+ * sockets and with curl's timer, so transfers keep moving; only their results wait
+ * for the loop (http_reap). 1 readable, 0 timed out, -1 failed. */
+static int wait_redis(void *ud, int fd, int64_t timeout_ms) {
+    worker *w = ud;
+    if (fd != w->main_fd) {
+        unwatch_main(w);
+        if (evloop_watch(w->loop, fd, EVL_IN, on_main, w) != HQ_OK)
+            return -1;
+        w->main_fd = fd;
+    }
+    int64_t deadline = timeout_ms < 0 ? -1 : ts_mono_ms() + timeout_ms;
+    w->main_ready = 0;
+    w->waiting_main = 1;
+    int rc = -1;
+    for (;;) {
+        http_tick(w->http);
+        int t = http_timeout_ms(w->http);
+        if (deadline >= 0) {
+            int64_t left = deadline - ts_mono_ms();
+            if (left <= 0) {
+                rc = 0;
+                break;
+            }
+            if (t < 0 || t > left)
+                t = (int)left;
+        }
+        if (evloop_run(w->loop, t) < 0)
+            break;
+        if (w->main_ready) {
+            rc = 1;
+            break;
+        }
+    }
+    w->waiting_main = 0;
+    return rc;
+}
+
+static void on_reader(void *ud, int fd, int events);
+
+/* ------------------------------------------------------------ Redis state */
+
+static void readers_down(worker *w) {
+    for (int i = 0; i < READERS; i++) {
+        int fd = link_reader_fd(w->reader[i]);
+        if (fd >= 0)
+            evloop_unwatch(w->loop, fd);
+        link_reader_down(w->reader[i]);
+        pipeline_reset(w->rd[i]);
+        w->rd_ready[i] = 0;
+    }
+    w->reader_broken = 0;
+}
+
 static void go_down(worker *w, const char *why) {
     if (w->up)
         LOG_W("redis: connection lost (%s); in-flight deliveries continue, reconnecting", why);
     w->up = 0;
+    unwatch_main(w);
+    w->main_hup = 0;
     link_down(w->link);
+    readers_down(w);
     w->backoff_ms = BACKOFF_MIN_MS;
-    w->next_connect = ts_mono_ms() + jitter(w, w->backoff_ms);
+    theap_set(w->timers, TIMER_CONNECT, ts_mono_ms() + jitter(w, w->backoff_ms));
 }
 
 /* Redis refused a write for lack of memory. Logged once; cleared only after
@@ -362,12 +503,26 @@ cleanup:
     return rc;
 }
 
+static int connect_all(worker *w, char *err, size_t errlen) {
+    if (link_connect(w->link, err, errlen) != HQ_OK)
+        return HQ_ERR;
+    for (int i = 0; i < READERS; i++) {
+        if (link_reader_connect(w->reader[i], err, errlen) != HQ_OK ||
+            evloop_watch(w->loop, link_reader_fd(w->reader[i]), EVL_IN, on_reader, w) != HQ_OK) {
+            if (!err[0])
+                hq_seterr(err, errlen, "cannot watch a Redis connection");
+            readers_down(w);
+            link_down(w->link);
+            return HQ_ERR;
+        }
+    }
+    return HQ_OK;
+}
+
 static void try_connect(worker *w) {
     int64_t now = ts_mono_ms();
-    if (now < w->next_connect)
-        return;
-    char err[HQ_ERRLEN];
-    if (link_connect(w->link, err, sizeof err) != HQ_OK) {
+    char err[HQ_ERRLEN] = "";
+    if (connect_all(w, err, sizeof err) != HQ_OK) {
         if (w->backoff_ms <= BACKOFF_MIN_MS)
             LOG_W("redis: %s; retrying with backoff up to %lldms", err,
                   (long long)w->c->redis_reconnect_max_ms);
@@ -376,7 +531,7 @@ static void try_connect(worker *w) {
             w->backoff_ms = w->c->redis_reconnect_max_ms;
         if (w->backoff_ms < BACKOFF_MIN_MS)
             w->backoff_ms = BACKOFF_MIN_MS;
-        w->next_connect = now + jitter(w, w->backoff_ms);
+        theap_set(w->timers, TIMER_CONNECT, now + jitter(w, w->backoff_ms));
         return;
     }
     LOG_I("redis: connected to %s", link_where(w->link));
@@ -385,7 +540,10 @@ static void try_connect(worker *w) {
     /* it may be another dataset now (restart without persistence, failover): reload
      * the index even if the version counter happens to read the same */
     w->ep_version = -1;
-    w->next_promote = w->next_reclaim = w->next_renew = 0;
+    theap_set(w->timers, TIMER_VERSION, now + w->c->endpoints_reload_interval_ms);
+    theap_set(w->timers, TIMER_PROMOTE, now);
+    theap_set(w->timers, TIMER_RECLAIM, now);
+    theap_set(w->timers, TIMER_TRIM, now);
     /* replies lost in the outage may have left entries pending for us that we do not
      * hold: take them back now, not after the visibility timeout */
     w->recovering = 1;
@@ -413,6 +571,13 @@ static void flush(worker *w) {
         }
         pipeline_reset(w->side);
     }
+    /* retries this flush schedules: promote when the first is due, not on a cadence */
+    int64_t wall = ts_now_ms(), mono = ts_mono_ms();
+    for (job *j = job_first(w->jobs, JOB_LIST_DONE); j; j = j->next)
+        if (job_writes_of(j->st)->settle == JOB_SETTLE_RETRY)
+            theap_set_earlier(w->timers, TIMER_PROMOTE,
+                              mono + (j->due_ms > wall ? j->due_ms - wall : 0));
+    theap_cancel(w->timers, TIMER_FLUSH);
     results_out out = results_flush(w->results, w->link, w->jobs);
     if (out.kind != LINK_OK) {
         handle(w, out.kind, "writing results", "Redis I/O error writing results");
@@ -425,8 +590,32 @@ static void flush(worker *w) {
     for (size_t i = 0; i < out.n_disabled; i++)
         if (epindex_mark_disabled(w->eps, out.disabled[i])) {
             LOG_D("endpoint %s is disabled: no more requests to it", out.disabled[i]);
-            w->next_version = 0; /* and reload at the next read */
+            theap_set(w->timers, TIMER_VERSION, 0); /* and reload now */
         }
+}
+
+/* Results go out in batches: at once when the batch is big, nothing else is in flight
+ * to join it, the queue is full, we stop, or one is a failed attempt; otherwise within
+ * FLUSH_AFTER_MS of the first one waiting.
+ * Leases are renewed meanwhile, so waiting costs nothing but those milliseconds. */
+static int flush_due(worker *w) {
+    size_t done = job_count(w->jobs, JOB_LIST_DONE);
+    if (pipeline_len(w->side) > 0)
+        return 1;
+    if (done == 0)
+        return 0;
+    size_t big = (size_t)(w->c->delivery_concurrency > 32 ? w->c->delivery_concurrency / 2 : 16);
+    if (done >= big || http_inflight(w->http) == 0 || w->stopping || room(w) == 0)
+        return 1;
+    /* a failed attempt is counted at once: the endpoint's consecutive-failure count is
+     * what disables it, and every attempt started before it is written is one more
+     * request to a receiver that may be down */
+    for (job *j = job_first(w->jobs, JOB_LIST_DONE); j; j = j->next)
+        if (job_writes_of(j->st)->failures == JOB_FAILURES_COUNT)
+            return 1;
+    if (!theap_is_set(w->timers, TIMER_FLUSH))
+        theap_set(w->timers, TIMER_FLUSH, ts_mono_ms() + FLUSH_AFTER_MS);
+    return theap_due(w->timers, TIMER_FLUSH) <= ts_mono_ms();
 }
 
 static void take_jobs(worker *w, const redisReply *entries, const int64_t *claims,
@@ -459,124 +648,142 @@ static void fan_out(worker *w, const redisReply *entries, const int64_t *claims)
     }
 }
 
-static int idle(const worker *w) {
-    return job_held(w->jobs) == 0;
+/* ------------------------------------------------------------ readers */
+
+static void on_reader(void *ud, int fd, int events) {
+    worker *w = ud;
+    (void)events;
+    for (int i = 0; i < READERS; i++) {
+        if (link_reader_fd(w->reader[i]) != fd)
+            continue;
+        char err[HQ_ERRLEN];
+        int complete = 0;
+        if (!link_reader_pending(w->reader[i]) ||
+            link_reader_recv(w->reader[i], w->rd[i], &complete, err, sizeof err) != LINK_OK) {
+            /* readable with nothing asked: Redis closed it. Handled by the loop. */
+            evloop_unwatch(w->loop, fd);
+            w->reader_broken = 1;
+            return;
+        }
+        if (complete)
+            w->rd_ready[i] = 1;
+        return;
+    }
+    evloop_unwatch(w->loop, fd); /* not ours any more */
 }
 
-static void read_all(worker *w) {
-    int64_t now = ts_mono_ms();
-    pipeline *p = w->rd;
-    pipeline_reset(p);
-    if (now >= w->next_version) {
-        pipeline_begin(p, READ_VERSION, NULL);
-        pipeline_arg(p, "GET");
-        pipeline_arg(p, w->k_version);
-        pipeline_end(p);
-        w->next_version = now + w->c->endpoints_reload_interval_ms;
-    }
-    if (now >= w->next_promote) {
-        pipeline_eval(p, READ_PROMOTE, NULL, &script_promote, 2);
-        pipeline_arg(p, w->k_delay);
-        pipeline_arg(p, w->k_jobs);
-        pipeline_argi(p, PROMOTE_LIMIT);
-        pipeline_end(p);
-        w->next_promote = now + PROMOTE_EVERY_MS;
-    }
-    size_t r = room(w);
-    size_t batch = (size_t)(w->c->delivery_batch > 0 ? w->c->delivery_batch : 1);
-    size_t want_jobs = r < batch ? r : batch;
-    /* Fan out only when the jobs stream has no backlog for us (the last jobs read came
-     * back short). Otherwise fanout runs ahead of delivery, the events it read leave the
-     * event cache before their jobs come round, and every job costs an XRANGE and a
-     * second validation (the benchmark measured 3.16 -> 2.18 commands per delivery and
-     * +20% throughput). Forced every FANOUT_EVERY_MS so a steady stream of retries
-     * cannot starve fanout. */
-    int do_fanout = r > 0 && (!w->jobs_backlog || now >= w->next_fanout);
-    if (r > 0) {
-        pipeline_begin(p, READ_JOBS, NULL);
-        pipeline_arg(p, "XREADGROUP");
-        pipeline_arg(p, "GROUP");
-        pipeline_arg(p, "deliver");
-        pipeline_arg(p, w->name);
-        pipeline_arg(p, "COUNT");
-        pipeline_argi(p, (int64_t)want_jobs);
-        pipeline_arg(p, "STREAMS");
-        pipeline_arg(p, w->k_jobs);
-        pipeline_arg(p, ">");
-        pipeline_end(p);
-    }
-    if (do_fanout) {
-        w->next_fanout = now + FANOUT_EVERY_MS;
-        pipeline_begin(p, READ_EVENTS, NULL);
-        pipeline_arg(p, "XREADGROUP");
-        pipeline_arg(p, "GROUP");
-        pipeline_arg(p, "fanout");
-        pipeline_arg(p, w->name);
-        pipeline_arg(p, "COUNT");
-        pipeline_argi(p, (int64_t)batch);
-        if (idle(w)) {
-            /* nothing in flight: wait in Redis rather than spin */
-            pipeline_arg(p, "BLOCK");
-            pipeline_argi(p, BLOCK_MS);
-        }
-        pipeline_arg(p, "STREAMS");
-        pipeline_arg(p, w->k_events);
-        pipeline_arg(p, ">");
-        pipeline_end(p);
-    }
-    if (pipeline_len(p) == 0)
-        return;
+/* XREADGROUP GROUP group me COUNT n BLOCK READ_BLOCK_MS STREAMS key > */
+static void arm(worker *w, int i, const char *group, const char *key, size_t count) {
+    pipeline *p = w->rd[i];
     char err[HQ_ERRLEN];
-    int64_t read_us = ts_mono_us();
-    link_kind k = link_exec(w->link, p, err, sizeof err);
-    if (k != LINK_OK) {
-        handle(w, k, "reading", err);
+    pipeline_reset(p);
+    pipeline_begin(p, 0, NULL);
+    pipeline_arg(p, "XREADGROUP");
+    pipeline_arg(p, "GROUP");
+    pipeline_arg(p, group);
+    pipeline_arg(p, w->name);
+    pipeline_arg(p, "COUNT");
+    pipeline_argi(p, (int64_t)count);
+    pipeline_arg(p, "BLOCK");
+    pipeline_argi(p, READ_BLOCK_MS);
+    pipeline_arg(p, "STREAMS");
+    pipeline_arg(p, key);
+    pipeline_arg(p, ">");
+    pipeline_end(p);
+    if (link_reader_send(w->reader[i], p, err, sizeof err) != LINK_OK) {
+        go_down(w, err);
         return;
     }
-    int nogroup = 0;
-    for (size_t i = 0; i < pipeline_len(p) && w->up; i++) {
-        const redisReply *rep = pipeline_reply(p, i);
-        link_kind rk = link_reply_kind(rep);
-        if (rk == LINK_NOGROUP) {
-            nogroup = 1;
-            continue;
-        }
-        if (rk != LINK_OK) {
-            handle(w, rk, "reading", rep->str);
-            continue;
-        }
-        switch (pipeline_tag(p, i)) {
-        case READ_VERSION: {
-            int64_t v = rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : 0;
-            if (v != w->ep_version && !w->reloaded)
-                reload(w);
-            break;
-        }
-        case READ_PROMOTE:
-            if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) {
-                LOG_D("promote: %lld due jobs back in the jobs stream", (long long)rep->integer);
-                if (rep->integer >= PROMOTE_LIMIT)
-                    w->next_promote = 0; /* more are due: go again next iteration */
-            }
-            break;
-        case READ_JOBS: {
-            const redisReply *e = entry_stream_entries(rep);
-            w->jobs_backlog = e && e->elements >= want_jobs;
-            w->read_us = read_us;
-            if (e)
-                take_jobs(w, e, NULL, read_us);
-            break;
-        }
-        case READ_EVENTS: {
-            const redisReply *e = entry_stream_entries(rep);
-            if (e)
-                fan_out(w, e, NULL);
-            break;
-        }
+    w->rd_sent[i] = ts_mono_ms();
+    /* a reader that never answers (a partition) must not hold its entries forever */
+    theap_set_earlier(w->timers, TIMER_WATCHDOG,
+                      w->rd_sent[i] + READ_BLOCK_MS + w->c->redis_command_timeout_ms + 1000);
+}
+
+/* Keep a read pending on each stream while there is room for what it brings. Jobs are
+ * read in batches (at least a quarter of the queue, unless nothing is held), so a
+ * trickle of free slots does not become a trickle of one-entry reads. Events only when
+ * the jobs stream has no backlog for us, or every FANOUT_EVERY_MS: fanning out ahead of
+ * delivery lets events leave the event cache before their jobs come round (every job
+ * then costs an XRANGE and a second validation: 3.16 -> 2.18 commands per delivery and
+ * +20% throughput when this rule came in), and the forced turn keeps a steady stream of
+ * retries from starving fanout. */
+static void arm_readers(worker *w) {
+    size_t batch = (size_t)(w->c->delivery_batch > 0 ? w->c->delivery_batch : 1);
+    if (!link_reader_pending(w->reader[RD_JOBS]) && !w->rd_ready[RD_JOBS]) {
+        size_t r = room(w);
+        size_t min = w->max_held / 4 < batch ? w->max_held / 4 : batch;
+        if (r > 0 && (r >= min || job_held(w->jobs) == 0)) {
+            w->rd_want = r < batch ? r : batch;
+            arm(w, RD_JOBS, "deliver", w->k_jobs, w->rd_want);
         }
     }
-    if (nogroup && w->up)
-        handle(w, LINK_NOGROUP, "reading", NULL);
+    if (!w->up || link_reader_pending(w->reader[RD_EVENTS]) || w->rd_ready[RD_EVENTS])
+        return;
+    int64_t now = ts_mono_ms();
+    if (room(w) == 0)
+        return;
+    if (!w->jobs_backlog || now >= w->next_fanout) {
+        w->next_fanout = now + FANOUT_EVERY_MS;
+        arm(w, RD_EVENTS, "fanout", w->k_events, batch);
+    } else {
+        theap_set_earlier(w->timers, TIMER_FANOUT, w->next_fanout); /* wake for it */
+    }
+}
+
+/* What the readers brought: jobs to intake, events to fanout. */
+static void take_reads(worker *w) {
+    for (int i = 0; i < READERS && w->up; i++) {
+        if (!w->rd_ready[i])
+            continue;
+        w->rd_ready[i] = 0;
+        const redisReply *rep = pipeline_reply(w->rd[i], 0);
+        link_kind k = link_reply_kind(rep);
+        if (k != LINK_OK) {
+            handle(w, k, "reading", rep ? rep->str : NULL);
+        } else if (i == RD_JOBS) {
+            const redisReply *e = entry_stream_entries(rep);
+            /* a nil reply is a BLOCK that ended empty */
+            w->jobs_backlog = e && e->elements >= w->rd_want;
+            w->read_us = ts_mono_us();
+            if (e && !w->stopping)
+                take_jobs(w, e, NULL, w->read_us);
+        } else {
+            const redisReply *e = entry_stream_entries(rep);
+            if (e && !w->stopping)
+                fan_out(w, e, NULL);
+        }
+        pipeline_reset(w->rd[i]);
+    }
+}
+
+/* A reader that has not answered long after its BLOCK ended: the connection is dead
+ * without saying so (a partition, a frozen Redis). */
+static void watchdog(worker *w) {
+    int64_t now = ts_mono_ms(), limit = READ_BLOCK_MS + w->c->redis_command_timeout_ms + 1000;
+    for (int i = 0; i < READERS; i++) {
+        if (!link_reader_pending(w->reader[i]))
+            continue;
+        if (now - w->rd_sent[i] >= limit) {
+            go_down(w, "a blocking read got no answer");
+            return;
+        }
+        theap_set_earlier(w->timers, TIMER_WATCHDOG, w->rd_sent[i] + limit);
+    }
+}
+
+/* At shutdown: end the blocking reads now (CLIENT UNBLOCK answers them as timed out). */
+static void unblock_readers(worker *w) {
+    for (int i = 0; i < READERS && w->up; i++) {
+        if (!link_reader_pending(w->reader[i]))
+            continue;
+        char err[HQ_ERRLEN];
+        redisReply *rep = link_cmd(w->link, err, sizeof err, "CLIENT UNBLOCK %lld",
+                                   link_reader_client_id(w->reader[i]));
+        if (!rep)
+            go_down(w, err);
+        link_reply_free(rep);
+    }
 }
 
 /* After a (re)connect: what Redis says is pending for us, taken back at once. */
@@ -630,37 +837,152 @@ static void reclaim_stream_all(worker *w, reclaim_stream s) {
     }
 }
 
+/* Version check, promotion and trimming, whichever are due, in one round trip. */
+static void redis_timers(worker *w, int version, int promote, int trim) {
+    pipeline *p = w->tp;
+    pipeline_reset(p);
+    if (version) {
+        pipeline_begin(p, TAG_VERSION, NULL);
+        pipeline_arg(p, "GET");
+        pipeline_arg(p, w->k_version);
+        pipeline_end(p);
+    }
+    if (promote) {
+        pipeline_eval(p, TAG_PROMOTE, NULL, &script_promote, 2);
+        pipeline_arg(p, w->k_delay);
+        pipeline_arg(p, w->k_jobs);
+        pipeline_argi(p, PROMOTE_LIMIT);
+        pipeline_end(p);
+        /* when the next one is due: the timer goes there */
+        pipeline_begin(p, TAG_NEXT_DUE, NULL);
+        pipeline_arg(p, "ZRANGE");
+        pipeline_arg(p, w->k_delay);
+        pipeline_arg(p, "0");
+        pipeline_arg(p, "0");
+        pipeline_arg(p, "WITHSCORES");
+        pipeline_end(p);
+    }
+    if (trim) {
+        /* events are kept for retries and replays, then trimmed by age (ids are times) */
+        pipeline_begin(p, 0, NULL);
+        pipeline_arg(p, "XTRIM");
+        pipeline_arg(p, w->k_events);
+        pipeline_arg(p, "MINID");
+        pipeline_arg(p, "~");
+        pipeline_argi(p, ts_now_ms() - w->c->events_retention_ms);
+        pipeline_end(p);
+    }
+    if (pipeline_len(p) == 0)
+        return;
+    char err[HQ_ERRLEN];
+    link_kind k = link_exec(w->link, p, err, sizeof err);
+    if (k != LINK_OK) {
+        handle(w, k, "timers", err);
+        return;
+    }
+    int64_t now = ts_mono_ms();
+    int more = 0;
+    for (size_t i = 0; i < pipeline_len(p) && w->up; i++) {
+        const redisReply *rep = pipeline_reply(p, i);
+        link_kind rk = link_reply_kind(rep);
+        if (rk != LINK_OK) {
+            handle(w, rk, "timers", rep->str);
+            continue;
+        }
+        switch (pipeline_tag(p, i)) {
+        case TAG_VERSION: {
+            int64_t v = rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : 0;
+            if (v != w->ep_version && !w->reloaded)
+                reload(w);
+            break;
+        }
+        case TAG_PROMOTE:
+            if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) {
+                LOG_D("promote: %lld due jobs back in the jobs stream", (long long)rep->integer);
+                more = rep->integer >= PROMOTE_LIMIT; /* more are due: go again at once */
+            }
+            break;
+        case TAG_NEXT_DUE: {
+            int64_t next = now + PROMOTE_IDLE_MS;
+            if (more) {
+                next = now;
+            } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+                       rep->element[1]->type == REDIS_REPLY_STRING) {
+                /* scores are wall-clock ms (Redis TIME in promote.lua); small clock
+                 * differences only move this by as much, and PROMOTE_IDLE_MS bounds it */
+                int64_t due = (int64_t)strtod(rep->element[1]->str, NULL);
+                int64_t in = due - ts_now_ms();
+                if (in < 0)
+                    in = 0;
+                if (in < PROMOTE_IDLE_MS)
+                    next = now + in;
+            }
+            theap_set_earlier(w->timers, TIMER_PROMOTE, next);
+            break;
+        }
+        }
+    }
+}
+
 static void timers(worker *w) {
     int64_t now = ts_mono_ms();
     int64_t vis = w->c->delivery_visibility_timeout_ms;
-    if (now >= w->next_renew) {
-        /* a third of the visibility timeout: two renewals can fail before a lease lapses */
-        int64_t every = vis / 3 > 100 ? vis / 3 : 100;
-        w->next_renew = now + every;
+    int version = 0, promote = 0, trim = 0, renew = 0, reclaim_due = 0;
+    for (int id; (id = theap_pop_due(w->timers, now)) >= 0;) {
+        switch (id) {
+        case TIMER_VERSION:
+            version = 1;
+            theap_set(w->timers, TIMER_VERSION, now + w->c->endpoints_reload_interval_ms);
+            break;
+        case TIMER_PROMOTE:
+            promote = 1; /* the reply sets the next one */
+            break;
+        case TIMER_TRIM:
+            trim = 1;
+            theap_set(w->timers, TIMER_TRIM, now + TRIM_EVERY_MS);
+            break;
+        case TIMER_RENEW:
+            renew = 1;
+            break;
+        case TIMER_RECLAIM: {
+            reclaim_due = 1;
+            int64_t every = vis / 2;
+            if (every > 5000)
+                every = 5000;
+            if (every < 250)
+                every = 250;
+            theap_set(w->timers, TIMER_RECLAIM, now + every);
+            break;
+        }
+        case TIMER_WATCHDOG:
+            watchdog(w);
+            break;
+        case TIMER_CONNECT:
+            if (!w->up)
+                try_connect(w);
+            break;
+        default:
+            break; /* TIMER_FANOUT, TIMER_DISPATCH, TIMER_FLUSH: their point is the wake-up */
+        }
+    }
+    if (!w->up || w->stopping) {
+        if (promote)
+            theap_set(w->timers, TIMER_PROMOTE, now + PROMOTE_IDLE_MS);
+        return;
+    }
+    redis_timers(w, version, promote, trim);
+    if (w->up && renew) {
         link_kind k = reclaim_renew(w->reclaim, w->link, w->jobs);
         if (k != LINK_OK)
             handle(w, k, "renewing leases", NULL);
     }
-    if (w->up && now >= w->next_reclaim) {
-        int64_t every = vis / 2;
-        if (every > 5000)
-            every = 5000;
-        if (every < 250)
-            every = 250;
-        w->next_reclaim = now + every;
+    /* leases are renewed every third of the visibility timeout while we hold jobs: two
+     * renewals can fail before a lease lapses */
+    if (job_held(w->jobs) > 0 && !theap_is_set(w->timers, TIMER_RENEW))
+        theap_set(w->timers, TIMER_RENEW, now + (vis / 3 > 100 ? vis / 3 : 100));
+    if (w->up && reclaim_due) {
         reclaim_stream_all(w, RECLAIM_JOBS);
         reclaim_stream_all(w, RECLAIM_EVENTS);
-    }
-    if (w->up && now >= w->next_trim) {
-        /* events are kept for retries and replays, then trimmed by age (ids are times) */
-        w->next_trim = now + TRIM_EVERY_MS;
-        pipeline_begin(w->side, 0, NULL);
-        pipeline_arg(w->side, "XTRIM");
-        pipeline_arg(w->side, w->k_events);
-        pipeline_arg(w->side, "MINID");
-        pipeline_arg(w->side, "~");
-        pipeline_argi(w->side, ts_now_ms() - w->c->events_retention_ms);
-        pipeline_end(w->side);
     }
 }
 
@@ -678,14 +1000,52 @@ static void start_transfers(worker *w) {
      * (another worker fanned out to it). Reload once if the index predates the read. */
     if (o.need_reload && w->up && !w->reloaded && w->loaded_us <= w->read_us && reload(w) == HQ_OK)
         dispatch_run(w->dispatch, w->jobs, w->eps, w->loaded_us, room(w) == 0);
+    /* jobs wait for a slot with the queue full: the deferral rule needs a look again
+     * even if no transfer ends meanwhile */
+    if (job_count(w->jobs, JOB_LIST_READY) > 0 && room(w) == 0)
+        theap_set_earlier(w->timers, TIMER_DISPATCH, ts_mono_ms() + DISPATCH_RECHECK_MS);
 }
 
 /* ------------------------------------------------------------ the loop */
 
+/* How long the loop may sleep: 0 if something is ready now, else until the earliest
+ * timer or curl's, -1 for as long as nothing happens. */
+static int sleep_ms(worker *w) {
+    if (http_has_done(w->http) || w->main_hup || w->reader_broken || pipeline_len(w->side) > 0 ||
+        (w->up && w->ep_version < 0) || (w->up && w->recovering && !w->stopping))
+        return 0;
+    if (w->up && flush_due(w)) /* else it has set TIMER_FLUSH */
+        return 0;
+    for (int i = 0; i < READERS; i++)
+        if (w->rd_ready[i])
+            return 0;
+    int t = http_timeout_ms(w->http);
+    int64_t next = theap_next(w->timers);
+    if (next != THEAP_NEVER) {
+        int64_t left = next - ts_mono_ms();
+        if (left < 0)
+            left = 0;
+        if (t < 0 || left < t)
+            t = left > 1000000 ? 1000000 : (int)left;
+    }
+    return t;
+}
+
 int worker_run(worker *w, volatile sig_atomic_t *stop) {
     w->stop = stop;
+    /* stop signals are taken only while the loop waits (event_loop.h), so one that
+     * arrives while it works wakes the very next wait instead of being slept through */
+    sigset_t block, waitmask;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigprocmask(SIG_BLOCK, &block, &waitmask);
+    sigdelset(&waitmask, SIGTERM);
+    sigdelset(&waitmask, SIGINT);
+    evloop_set_sigmask(w->loop, &waitmask);
     LOG_I("worker %s starting (concurrency %d, per endpoint %d, batch %d)", w->name,
           w->c->delivery_concurrency, w->c->delivery_per_endpoint, w->c->delivery_batch);
+    theap_set(w->timers, TIMER_CONNECT, 0);
     for (;;) {
         int64_t now = ts_mono_ms();
         w->reloaded = 0;
@@ -695,27 +1055,36 @@ int worker_run(worker *w, volatile sig_atomic_t *stop) {
             LOG_I("shutdown: stopped reading; %zu deliveries in flight, grace %lldms",
                   job_count(w->jobs, JOB_LIST_INFLIGHT),
                   (long long)w->c->delivery_shutdown_grace_ms);
+            unblock_readers(w);
         }
-        if (!w->up)
-            try_connect(w);
+        if (w->up && w->main_hup)
+            go_down(w, "Redis closed the connection");
+        if (w->up && w->reader_broken)
+            go_down(w, "a reading connection failed");
         if (w->up && w->ep_version < 0)
             reload(w);
-        if (w->up)
+        http_tick(w->http);
+        http_reap(w->http);
+        if (w->up && flush_due(w))
             flush(w);
         if (w->up && w->recovering && !w->stopping)
             recover(w);
-        if (w->up && !w->stopping)
-            read_all(w);
-        if (w->up && !w->stopping)
-            timers(w);
+        if (w->up)
+            take_reads(w);
+        timers(w);
         if (w->up && !w->stopping)
             fetch(w);
         if (!w->stopping)
             start_transfers(w);
+        if (w->up && !w->stopping)
+            arm_readers(w);
 
         int inflight = http_inflight(w->http);
         if (w->stopping) {
-            if (inflight == 0 && (job_count(w->jobs, JOB_LIST_DONE) == 0 || !w->up))
+            int reading = 0;
+            for (int i = 0; i < READERS; i++)
+                reading |= w->up && link_reader_pending(w->reader[i]);
+            if (inflight == 0 && !reading && (job_count(w->jobs, JOB_LIST_DONE) == 0 || !w->up))
                 break;
             if (ts_mono_ms() >= w->stop_deadline) {
                 LOG_W("shutdown: grace period over; %d deliveries abandoned (they stay pending "
@@ -724,18 +1093,17 @@ int worker_run(worker *w, volatile sig_atomic_t *stop) {
                 break;
             }
         }
-        if (inflight > 0) {
-            /* short waits keep Redis reads and result writes flowing while curl works;
-             * longer when we could not take more work anyway */
-            http_poll(w->http, room(w) > 0 && !w->stopping ? 10 : 50);
-        } else {
-            http_poll(w->http, 0);
-            if (!w->up)
-                poll(NULL, 0, 50);
+        int t = sleep_ms(w);
+        if (w->stopping) {
+            int64_t left = w->stop_deadline - ts_mono_ms();
+            if (t < 0 || t > left)
+                t = left < 0 ? 0 : (int)left;
         }
+        evloop_run(w->loop, t);
     }
     if (w->up)
         flush(w);
+    sigprocmask(SIG_UNBLOCK, &block, NULL);
     LOG_I("worker %s stopped: %llu delivered, %llu failed attempts", w->name,
           (unsigned long long)dispatch_delivered(w->dispatch),
           (unsigned long long)dispatch_failed(w->dispatch));
