@@ -64,30 +64,30 @@ static void test_window_grows_and_backs_off(void **state) {
     assert_int_equal(scheduler_window(s, "a"), SCHED_INITIAL_WINDOW);
     /* slow start: +1 per success, so the window doubles per round trip */
     for (int i = 0; i < 12; i++)
-        scheduler_on_result(s, "a", SCHED_OK);
+        scheduler_on_result(s, "a", SCHED_OK, 1000);
     assert_int_equal(scheduler_window(s, "a"), SCHED_INITIAL_WINDOW + 12);
     for (int i = 0; i < 200; i++)
-        scheduler_on_result(s, "a", SCHED_OK);
+        scheduler_on_result(s, "a", SCHED_OK, 1000);
     assert_int_equal(scheduler_window(s, "a"), 64); /* capped */
     /* an overload halves it, once per window's worth of results */
-    scheduler_on_result(s, "a", SCHED_OVERLOAD);
+    scheduler_on_result(s, "a", SCHED_OVERLOAD, 1000);
     assert_int_equal(scheduler_window(s, "a"), 32);
     for (int i = 0; i < 10; i++)
-        scheduler_on_result(s, "a", SCHED_OVERLOAD); /* the same burst: no further cut */
+        scheduler_on_result(s, "a", SCHED_OVERLOAD, 1000); /* the same burst: no further cut */
     assert_int_equal(scheduler_window(s, "a"), 32);
     for (int i = 0; i < 40; i++)
-        scheduler_on_result(s, "a", SCHED_OVERLOAD);
+        scheduler_on_result(s, "a", SCHED_OVERLOAD, 1000);
     assert_true(scheduler_window(s, "a") <= 16);
     /* after a cut, growth is additive: about one per window's worth of successes */
     int w = scheduler_window(s, "a");
     for (int i = 0; i < w + 1; i++)
-        scheduler_on_result(s, "a", SCHED_OK);
+        scheduler_on_result(s, "a", SCHED_OK, 1000);
     assert_int_equal(scheduler_window(s, "a"), w + 1);
     /* neutral failures change nothing; never below 1 */
-    scheduler_on_result(s, "b", SCHED_NEUTRAL);
+    scheduler_on_result(s, "b", SCHED_NEUTRAL, 1000);
     assert_int_equal(scheduler_window(s, "b"), SCHED_INITIAL_WINDOW);
     for (int i = 0; i < 100; i++)
-        scheduler_on_result(s, "c", SCHED_OVERLOAD);
+        scheduler_on_result(s, "c", SCHED_OVERLOAD, 1000);
     assert_int_equal(scheduler_window(s, "c"), 1);
     /* forgetting endpoints that are gone */
     const char *keep[] = {"a"};
