@@ -8,6 +8,7 @@ be proven, by counts, not timings:
   window each, and the fast ones beside them are delivered while they hold it;
 - a job that waits for a slot (in the local queue, or back through the delay zset when
   the queue is full) is delivered once, with its attempt number unchanged;
+- a receiver whose latency grows with the load it is given gets fewer than all slots.
 """
 import threading
 import time
@@ -137,6 +138,36 @@ class Scheduling(h.TestCase):
                 self.assertEqual(cc.peak, {'/hang%d' % i: FIRST_WINDOW for i in range(hang)})
             finally:
                 release.set()
+
+    def test_a_receiver_slower_under_load_gets_fewer_slots(self):
+        # latency 10 ms + 10 ms per request in flight: 20 ms alone, 650 ms at 64. The
+        # window stops growing once the latency is about twice what it was in slow start
+        # (a few hundred ms, around 20 in flight) and stays below the cap; a receiver
+        # that keeps up gets every slot (test_an_endpoint_alone_gets_every_slot)
+        cc = Concurrency()
+
+        def handler(req, nth):
+            c = cc.enter('one')
+            time.sleep(0.010 + 0.010 * c)
+            cc.leave('one')
+            return None
+
+        n, conc = 600, 64
+        with h.RedisServer() as rs, h.Receiver(handler) as rcv:
+            u.add_endpoint(rs, rcv.url('/one'))
+            rs.pipeline([['XADD', u.EVENTS, '*', 'type', 'a.b', 'data', str(i)]
+                         for i in range(n)])
+            env = u.env(delivery_concurrency=conc, delivery_timeout='%ds' % (10 * h.SLOW),
+                        delivery_visibility_timeout='%ds' % (30 * h.SLOW))
+            with h.Worker(rs, env=env) as w:
+                self.assertTrue(rcv.wait_for(n, 120), w.log()[-2000:])
+                self.assertEqual(0, w.stop())
+            peak = cc.peak['one']
+            self.assertGreater(peak, FIRST_WINDOW, 'the window never grew')
+            self.assertLess(peak, conc * 3 // 4,
+                            'a receiver whose latency grows with its load got %d of %d slots'
+                            % (peak, conc))
+            self.assertEqual(len(ids_once(self, rcv.for_path('/one'))), n)
 
 
 if __name__ == '__main__':
