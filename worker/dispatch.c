@@ -90,7 +90,8 @@ static void on_done(void *udata, const http_result *res) {
     dispatch *d = j->owner;
     scheduler_on_result(
         d->sched, j->ep_id,
-        scheduler_signal_of(res->curl_code, res->http_status, res->retry_after[0] != '\0'));
+        scheduler_signal_of(res->curl_code, res->http_status, res->retry_after[0] != '\0'),
+        res->latency_ms * 1000);
     finish(d, j, res);
 }
 

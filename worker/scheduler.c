@@ -9,6 +9,12 @@ typedef struct ep_window {
     double cwnd;     /* the window, fractional while it grows by 1/window */
     double ssthresh; /* slow start below, additive increase above */
     int since_cut;   /* results since the last decrease */
+    /* latency of successes, in microseconds */
+    int n_lat;       /* successes seen, counted up to SCHED_LAT_LONG */
+    double recent;   /* EWMA 1/SCHED_LAT_RECENT (the mean while fewer samples) */
+    double longer;   /* EWMA 1/SCHED_LAT_LONG (likewise), smooth enough for a floor */
+    double floor;    /* the lowest `longer` since the floor was (re)learned */
+    int slow_rounds; /* latency cuts in a row, no success below the threshold between */
 } ep_window;
 
 struct scheduler {
@@ -72,7 +78,32 @@ int scheduler_window(const scheduler *s, const char *ep_id) {
     return n < 1 ? 1 : n > s->max ? s->max : n;
 }
 
-void scheduler_on_result(scheduler *s, const char *ep_id, sched_signal sig) {
+enum { LAT_FINE, LAT_RISING, LAT_QUEUEING };
+
+/* Feed one success's latency and judge the receiver's: LAT_QUEUEING when the recent
+ * latency is over SCHED_LAT_FACTOR x the floor, LAT_RISING over SCHED_LAT_SS_EXIT x, and
+ * either only when over the floor by more than SCHED_LAT_MIN_EXCESS_US. */
+static int latency_level(ep_window *w, int64_t latency_us) {
+    double x = latency_us > 0 ? (double)latency_us : 0.0;
+    if (w->n_lat < SCHED_LAT_LONG)
+        w->n_lat++;
+    if (w->n_lat > SCHED_LAT_RECENT && x > w->recent * SCHED_LAT_CLIP)
+        x = w->recent * SCHED_LAT_CLIP;
+    /* 1/n at first (the mean so far), then 1/SCHED_LAT_RECENT and 1/SCHED_LAT_LONG */
+    w->recent += (x - w->recent) / (w->n_lat < SCHED_LAT_RECENT ? w->n_lat : SCHED_LAT_RECENT);
+    w->longer += (x - w->longer) / w->n_lat;
+    if (w->n_lat < SCHED_LAT_FLOOR_AFTER)
+        return LAT_FINE;
+    if (w->floor < 0 || w->longer < w->floor)
+        w->floor = w->longer;
+    if (w->recent - w->floor <= SCHED_LAT_MIN_EXCESS_US)
+        return LAT_FINE;
+    if (w->recent > w->floor * SCHED_LAT_FACTOR)
+        return LAT_QUEUEING;
+    return w->recent > w->floor * SCHED_LAT_SS_EXIT ? LAT_RISING : LAT_FINE;
+}
+
+void scheduler_on_result(scheduler *s, const char *ep_id, sched_signal sig, int64_t latency_us) {
     ep_window *w = strmap_get(s->eps, ep_id);
     if (!w) {
         w = calloc(1, sizeof *w);
@@ -82,12 +113,29 @@ void scheduler_on_result(scheduler *s, const char *ep_id, sched_signal sig) {
         }
         w->cwnd = initial(s);
         w->ssthresh = s->max;
+        w->floor = -1; /* none yet */
     }
     w->since_cut++;
-    if (sig == SCHED_OK) {
+    int lat = sig == SCHED_OK ? latency_level(w, latency_us) : LAT_FINE;
+    if (lat == LAT_RISING && w->cwnd < w->ssthresh)
+        w->ssthresh = w->cwnd; /* leave slow start before the queue builds */
+    if (sig == SCHED_OK && lat != LAT_QUEUEING) {
+        w->slow_rounds = 0;
         w->cwnd += w->cwnd < w->ssthresh ? 1.0 : 1.0 / w->cwnd;
         if (w->cwnd > s->max)
             w->cwnd = s->max;
+    } else if (sig == SCHED_OK && w->since_cut >= (int)w->cwnd) {
+        /* the queue is building at the receiver: back off gently, grow additively */
+        w->cwnd = w->cwnd * SCHED_LAT_BACKOFF < 1 ? 1 : w->cwnd * SCHED_LAT_BACKOFF;
+        w->ssthresh = w->cwnd;
+        w->since_cut = 0;
+        if (++w->slow_rounds >= SCHED_LAT_RELEARN || w->cwnd <= initial(s)) {
+            /* backing off has not brought the latency down, or the window is down to
+             * what the floor was learned with: not our load, the receiver is slower
+             * now. Its latency now is the floor from here on */
+            w->floor = w->longer = w->recent;
+            w->slow_rounds = 0;
+        }
     } else if (sig == SCHED_OVERLOAD && w->since_cut >= (int)w->cwnd) {
         w->cwnd = w->cwnd / 2 < 1 ? 1 : w->cwnd / 2;
         w->ssthresh = w->cwnd;
