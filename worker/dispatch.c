@@ -91,7 +91,7 @@ static void on_done(void *udata, const http_result *res) {
     scheduler_on_result(
         d->sched, j->ep_id,
         scheduler_signal_of(res->curl_code, res->http_status, res->retry_after[0] != '\0'),
-        res->latency_ms * 1000);
+        res->latency_us);
     finish(d, j, res);
 }
 

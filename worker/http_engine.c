@@ -79,7 +79,7 @@ typedef struct http_req {
     struct curl_slist *hdrs;
     http_done_fn done;
     void *udata;
-    int64_t start_ms;
+    int64_t start_us;
     uint64_t body_bytes;     /* response body bytes seen so far */
     size_t header_bytes;     /* response header bytes seen so far */
     size_t excerpt_len;      /* bytes in res.excerpt */
@@ -107,6 +107,12 @@ struct http_engine {
     http_req *early_tail;
     size_t excerpt_max;
 };
+
+static int64_t http__mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int64_t http__mono_ms(void) {
     struct timespec ts;
@@ -406,7 +412,7 @@ int http_submit(http_engine *h, const char *url, const char *const *headers, siz
     h->busy++;
     r->done = done;
     r->udata = udata;
-    r->start_ms = http__mono_ms();
+    r->start_us = http__mono_us();
     r->body_bytes = 0;
     r->header_bytes = 0;
     r->excerpt_len = 0;
@@ -441,7 +447,8 @@ static void http__finish(http_req *r, CURLcode code) {
     r->res.curl_code = (int)code;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     r->res.http_status = status;
-    r->res.latency_ms = http__mono_ms() - r->start_ms;
+    r->res.latency_us = http__mono_us() - r->start_us;
+    r->res.latency_ms = r->res.latency_us / 1000;
     if (code == CURLE_OK) {
         /* A refused first address followed by a working second one is a success. */
         r->res.blocked = 0;
@@ -541,7 +548,8 @@ int http_reap(http_engine *h) {
         http_req *r = ready;
         ready = r->next;
         r->next = NULL;
-        r->res.latency_ms = http__mono_ms() - r->start_ms;
+        r->res.latency_us = http__mono_us() - r->start_us;
+        r->res.latency_ms = r->res.latency_us / 1000;
         http__deliver(h, r);
         finished++;
     }

@@ -22,6 +22,7 @@ typedef struct http_result {
     long http_status;     /* 0 if none */
     int blocked;          /* the address filter refused the connection */
     int64_t latency_ms;   /* request start to completion */
+    int64_t latency_us;   /* the same in microseconds (the scheduler's latency signal) */
     char error[256];      /* curl's error text or the block reason; "" on success */
     char excerpt[1024];   /* first bytes of the response body (cfg response_excerpt, <= 1023),
                              NUL-terminated, non-printable bytes replaced by '.' */
