@@ -24,9 +24,10 @@ struct rconn {
     char where[RQ_WHERE_MAX];
     int64_t connect_timeout_ms;
     int64_t command_timeout_ms;
-    redisContext *ctx;  /* NULL when disconnected */
-    int broken;         /* ctx saw an I/O error; freed on the next reconnect */
-    rconn_wait_fn wait; /* NULL: plain blocking reads */
+    redisContext *ctx;   /* NULL when disconnected */
+    int broken;          /* ctx saw an I/O error; freed on the next reconnect */
+    unsigned generation; /* connections made so far: an fd number can come back */
+    rconn_wait_fn wait;  /* NULL: plain blocking reads */
     void *wait_ud;
 };
 
@@ -387,6 +388,7 @@ static int do_connect(rconn *r, char *err, size_t errlen) {
     if (load_all(c, r->where, err, errlen) != HQ_OK)
         goto fail;
     r->ctx = c;
+    r->generation++;
     return HQ_OK;
 fail:
     redisFree(c);
@@ -465,6 +467,10 @@ static redisReply *io_fail(rconn *r, char *err, size_t errlen) {
 void rconn_set_wait(rconn *r, rconn_wait_fn fn, void *ud) {
     r->wait = fn;
     r->wait_ud = ud;
+}
+
+unsigned rconn_generation(const rconn *r) {
+    return r ? r->generation : 0;
 }
 
 int rconn_fd(const rconn *r) {

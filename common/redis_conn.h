@@ -58,6 +58,9 @@ void rconn_set_broken(rconn *r);
 typedef int (*rconn_wait_fn)(void *ud, int fd, int64_t timeout_ms);
 void rconn_set_wait(rconn *r, rconn_wait_fn fn, void *ud);
 int rconn_fd(const rconn *r); /* -1 when not connected */
+/* Counts the connections made: a caller watching the fd tells a new connection that
+ * got the old fd number from the old one. */
+unsigned rconn_generation(const rconn *r);
 /* The next reply, like redisGetReply (REDIS_OK/REDIS_ERR), through the wait hook. */
 int rconn_get_reply(rconn *r, void **reply);
 /* For replies read as they come (a blocking command on its own connection, driven by

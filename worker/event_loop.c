@@ -68,6 +68,11 @@ int evloop_watch(evloop *l, int fd, int events, evloop_fn fn, void *ud) {
         l->cap = cap;
     }
     watch *w = &l->w[fd];
+    if (w->on && w->events == events) {
+        w->fn = fn; /* nothing for the kernel to change: curl re-asks often */
+        w->ud = ud;
+        return HQ_OK;
+    }
     struct epoll_event ev = {.events = epoll_bits(events), .data.fd = fd};
     if (epoll_ctl(l->ep, w->on ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0) {
         /* an fd closed and reused behind our back is still in epoll's table under the

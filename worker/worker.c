@@ -40,6 +40,7 @@
 #include "job.h"
 #include "log.h"
 #include "reclaim.h"
+#include "redis_conn.h"
 #include "redis_keys.h"
 #include "redis_link.h"
 #include "results.h"
@@ -105,6 +106,7 @@ struct worker {
     size_t rd_want;        /* jobs the pending jobs read asked for (reserved room) */
     int64_t rd_sent[READERS];
     int main_fd;       /* the main link's fd as watched, -1 if not */
+    unsigned main_gen; /* of that connection (rconn_generation) */
     int waiting_main;  /* inside a Redis round trip (the wait hook) */
     int main_ready;    /* the main fd became readable during that wait */
     int main_hup;      /* readable outside a round trip: closed by Redis (or garbage) */
@@ -303,8 +305,13 @@ static void unwatch_main(worker *w) {
  * for the loop (http_reap). 1 readable, 0 timed out, -1 failed. */
 static int wait_redis(void *ud, int fd, int64_t timeout_ms) {
     worker *w = ud;
-    if (fd != w->main_fd) {
+    unsigned gen = rconn_generation(link_conn(w->link));
+    if (fd != w->main_fd || gen != w->main_gen) {
+        /* a reconnect inside a stage (ep_load_table) may reuse the number of an fd
+         * that epoll forgot when it was closed: register it afresh */
+        evloop_unwatch(w->loop, fd);
         unwatch_main(w);
+        w->main_gen = gen;
         if (evloop_watch(w->loop, fd, EVL_IN, on_main, w) != HQ_OK)
             return -1;
         w->main_fd = fd;
