@@ -13,15 +13,16 @@
 
 enum { TAG_OTHER = 0, TAG_LOG, TAG_FAIL, TAG_SETTLE };
 
-/* Outcomes per fail.lua call: keeps each script call short (it blocks Redis while it
- * runs) and its arguments small. */
+/* Outcomes per fail.lua call, jobs per settle_batch.lua call: keeps each script call
+ * short (it blocks Redis while it runs) and its arguments small (a dead letter is about
+ * 1 KiB of them, so a settle call stays near 100 KiB). */
 #define RESULTS_CALL_MAX 100
 #define SEQ_END          SIZE_MAX
 
 typedef struct ep_group ep_group;
 
 /* The jobs of one script call: r->cj[first .. first + n), in the order of its
- * arguments. A pipeline command of TAG_FAIL carries its call's index. */
+ * arguments. A pipeline command of TAG_FAIL / TAG_SETTLE carries its call's index. */
 typedef struct call {
     size_t first, n;
 } call;
@@ -221,20 +222,13 @@ static void put_counter(results *r, pipeline *p, const ep_group *g, const char *
     }
 }
 
-static void put_settle(const results *r, pipeline *p, job *j, const job_writes *w,
-                       const char *now_iso) {
-    char ke[KEY_MAX];
-    if (key_endpoint(r->c->redis_prefix, j->ep_id, ke, sizeof ke) != HQ_OK)
-        return;
-    pipeline_eval(p, TAG_SETTLE, j, &script_settle, 4);
-    pipeline_arg(p, r->k->jobs);
-    pipeline_arg(p, r->k->delay);
-    pipeline_arg(p, r->k->dead);
-    pipeline_arg(p, ke);
-    pipeline_arg(p, "deliver");
-    pipeline_arg(p, r->k->me);
+/* The settle.lua-style writes of one job in a settle_batch.lua call: its stream id, the
+ * index of its endpoint's hash in KEYS, and "retry" due member | "dead" n pairs. */
+static void settle_args(const results *r, pipeline *p, const job *j, int key_index,
+                        const char *now_iso) {
+    const job_writes *w = job_writes_of(j->st);
     pipeline_arg(p, j->sid);
-    pipeline_argi(p, r->c->dead_maxlen);
+    pipeline_argi(p, key_index);
     if (w->settle == JOB_SETTLE_RETRY) {
         char member[256];
         snprintf(member, sizeof member, "%s %s %d %s", j->evsid, j->ep_id,
@@ -242,28 +236,75 @@ static void put_settle(const results *r, pipeline *p, job *j, const job_writes *
         pipeline_arg(p, "retry");
         pipeline_argi(p, j->due_ms);
         pipeline_arg(p, member);
-    } else {
-        pipeline_arg(p, "dead");
-        pipeline_arg(p, "kind");
-        pipeline_arg(p, "job");
-        pipeline_arg(p, "event");
-        pipeline_arg(p, j->evsid);
-        pipeline_arg(p, "event_id");
-        pipeline_arg(p, j->ev ? j->ev->e.id : "");
-        pipeline_arg(p, "type");
-        pipeline_arg(p, j->ev ? j->ev->e.type : "");
-        pipeline_arg(p, "endpoint");
-        pipeline_arg(p, j->ep_id);
-        pipeline_arg(p, "attempt");
-        pipeline_argi(p, j->attempt);
-        pipeline_arg(p, "error");
-        pipeline_arg(p, j->error);
-        pipeline_arg(p, "status");
-        pipeline_argi(p, j->attempted ? j->res.http_status : 0);
-        pipeline_arg(p, "failed_at");
-        pipeline_arg(p, now_iso);
+        return;
     }
+    pipeline_arg(p, "dead");
+    pipeline_argi(p, 9);
+    pipeline_arg(p, "kind");
+    pipeline_arg(p, "job");
+    pipeline_arg(p, "event");
+    pipeline_arg(p, j->evsid);
+    pipeline_arg(p, "event_id");
+    pipeline_arg(p, j->ev ? j->ev->e.id : "");
+    pipeline_arg(p, "type");
+    pipeline_arg(p, j->ev ? j->ev->e.type : "");
+    pipeline_arg(p, "endpoint");
+    pipeline_arg(p, j->ep_id);
+    pipeline_arg(p, "attempt");
+    pipeline_argi(p, j->attempt);
+    pipeline_arg(p, "error");
+    pipeline_arg(p, j->error);
+    pipeline_arg(p, "status");
+    pipeline_argi(p, j->attempted ? j->res.http_status : 0);
+    pipeline_arg(p, "failed_at");
+    pipeline_arg(p, now_iso);
+}
+
+/* One settle_batch.lua call for the jobs r->cj[first .. first + n): the queue's keys, then
+ * each endpoint's hash once, then every job in order. HQ_ERR (nothing queued) on OOM. */
+static int put_settle(results *r, pipeline *p, size_t first, size_t n, const char *now_iso) {
+    const char *eps[RESULTS_CALL_MAX];
+    int idx[RESULTS_CALL_MAX];
+    size_t neps = 0;
+    strmap *seen = strmap_new();
+    if (!seen)
+        return HQ_ERR;
+    for (size_t i = 0; i < n; i++) {
+        const char *ep = r->cj[first + i]->ep_id;
+        uintptr_t at = (uintptr_t)strmap_get(seen, ep);
+        if (at == 0) {
+            if (strmap_put(seen, ep, (void *)(uintptr_t)(neps + 1)) != HQ_OK) {
+                strmap_free(seen);
+                return HQ_ERR;
+            }
+            eps[neps++] = ep;
+            at = neps;
+        }
+        idx[i] = (int)(3 + at); /* KEYS[4] is the first endpoint */
+    }
+    strmap_free(seen);
+    call *c = &r->calls[r->n_calls];
+    c->first = first;
+    c->n = n;
+    pipeline_eval(p, TAG_SETTLE, (void *)(uintptr_t)r->n_calls, &script_settle_batch,
+                  (int)(3 + neps));
+    r->n_calls++;
+    pipeline_arg(p, r->k->jobs);
+    pipeline_arg(p, r->k->delay);
+    pipeline_arg(p, r->k->dead);
+    for (size_t e = 0; e < neps; e++) {
+        char ke[KEY_MAX];
+        key_endpoint(r->c->redis_prefix, eps[e], ke, sizeof ke); /* checked by the caller */
+        pipeline_arg(p, ke);
+    }
+    pipeline_arg(p, "deliver");
+    pipeline_arg(p, r->k->me);
+    pipeline_argi(p, r->c->dead_maxlen);
+    pipeline_argi(p, (int64_t)n);
+    for (size_t i = 0; i < n; i++)
+        settle_args(r, p, r->cj[first + i], idx[i], now_iso);
     pipeline_end(p);
+    return HQ_OK;
 }
 
 static void log_settle_error(const job *j, const char *why) {
@@ -302,12 +343,23 @@ static void read_fail(results *r, results_out *out, const call *c, const redisRe
         add_disabled(r, j->ep_id);
 }
 
-/* settle.lua's reply for job j. */
-static void read_settle(const job *j, const redisReply *rep) {
-    if (rep->type == REDIS_REPLY_INTEGER && rep->integer != 1)
-        LOG_I("job %s: %s; not rescheduled", j->sid,
-              rep->integer == 0 ? "no longer ours (reclaimed by another worker)"
-                                : "its endpoint was removed");
+/* settle_batch.lua's reply: one element per job of call c, as settle.lua's reply was. */
+static void read_settle(results *r, results_out *out, const call *c, const redisReply *rep) {
+    if (rep->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < c->n && i < rep->elements; i++) {
+        const redisReply *e = rep->element[i];
+        const job *j = r->cj[c->first + i];
+        link_kind k = link_reply_kind(e);
+        if (k != LINK_OK) {
+            reply_error(out, e, k);
+            log_settle_error(j, e->str);
+        } else if (e->type == REDIS_REPLY_INTEGER && e->integer != 1) {
+            LOG_I("job %s: %s; not rescheduled", j->sid,
+                  e->integer == 0 ? "no longer ours (reclaimed by another worker)"
+                                  : "its endpoint was removed");
+        }
+    }
 }
 
 /* Replies of the main pipeline: count refusals, collect disables, queue log lines that
@@ -318,12 +370,12 @@ static void read_replies(results *r, results_out *out) {
         const redisReply *rep = pipeline_reply(p, i);
         int tag = pipeline_tag(p, i);
         void *ud = pipeline_ud(p, i);
-        const call *c = tag == TAG_FAIL ? &r->calls[(uintptr_t)ud] : NULL;
+        const call *c = tag == TAG_FAIL || tag == TAG_SETTLE ? &r->calls[(uintptr_t)ud] : NULL;
         link_kind k = link_reply_kind(rep);
         if (k != LINK_OK) {
             reply_error(out, rep, k);
-            if (tag == TAG_SETTLE)
-                log_settle_error(ud, rep->str);
+            for (size_t n = 0; tag == TAG_SETTLE && n < c->n; n++)
+                log_settle_error(r->cj[c->first + n], rep->str);
             continue;
         }
         if (tag == TAG_LOG) {
@@ -337,13 +389,13 @@ static void read_replies(results *r, results_out *out) {
         } else if (tag == TAG_FAIL) {
             read_fail(r, out, c, rep);
         } else if (tag == TAG_SETTLE) {
-            read_settle(ud, rep);
+            read_settle(r, out, c, rep);
         }
     }
 }
 
-/* Room for a flush of n done jobs: each job is in at most one fail.lua call, each call
- * holds at least one job. */
+/* Room for a flush of n done jobs: each job is in at most one fail.lua and one settle
+ * call, each call holds at least one job. */
 static int reserve(results *r, size_t n) {
     if (n <= r->cap)
         return HQ_OK;
@@ -357,10 +409,10 @@ static int reserve(results *r, size_t n) {
     ep_group *g = realloc(r->groups, cap * sizeof *g);
     if (g)
         r->groups = g;
-    job **cj = realloc(r->cj, cap * sizeof *cj);
+    job **cj = realloc(r->cj, 2 * cap * sizeof *cj);
     if (cj)
         r->cj = cj;
-    call *calls = realloc(r->calls, cap * sizeof *calls);
+    call *calls = realloc(r->calls, 2 * cap * sizeof *calls);
     if (calls)
         r->calls = calls;
     if (!seq || !next || !g || !cj || !calls)
@@ -420,10 +472,25 @@ results_out results_flush(results *r, redis_link *l, job_table *jobs) {
     strmap_free(by_ep);
     for (size_t g = 0; g < ngroups; g++)
         put_counter(r, p, &r->groups[g], now_iso, now);
+    /* Every job that goes back or out, in settle_batch.lua calls of RESULTS_CALL_MAX. */
+    size_t first = r->n_cj;
     for (job *j = job_first(jobs, JOB_LIST_DONE); j; j = j->next) {
-        const job_writes *w = job_writes_of(j->st);
-        if (w->settle != JOB_SETTLE_ACK)
-            put_settle(r, p, j, w, now_iso);
+        char ke[KEY_MAX];
+        if (job_writes_of(j->st)->settle == JOB_SETTLE_ACK ||
+            key_endpoint(r->c->redis_prefix, j->ep_id, ke, sizeof ke) != HQ_OK)
+            continue;
+        r->cj[r->n_cj++] = j;
+        if (r->n_cj - first == RESULTS_CALL_MAX) {
+            if (put_settle(r, p, first, r->n_cj - first, now_iso) != HQ_OK) {
+                out.kind = LINK_ERR;
+                return out;
+            }
+            first = r->n_cj;
+        }
+    }
+    if (r->n_cj > first && put_settle(r, p, first, r->n_cj - first, now_iso) != HQ_OK) {
+        out.kind = LINK_ERR;
+        return out;
     }
     /* The happy path stays one multi-id XACK and XDEL per batch: acknowledging a
      * delivered (or disabled/dropped) job needs no write that Redis could refuse when

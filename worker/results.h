@@ -5,9 +5,10 @@
  * is never created again; a first line goes through log.lua, which checks the endpoint
  * still exists); then per endpoint, its failure counter: DEL if the round only delivered
  * to it, else one fail.lua call carrying its successes and failed attempts in completion
- * order (so "fail, success, fail" ends at 1), at most 100 outcomes a call; then
- * settle.lua for each RETRY / DEFERRED / DEAD job; then one XACK and one XDEL for all
- * the others. Done jobs are freed afterwards, unless
+ * order (so "fail, success, fail" ends at 1); then one settle_batch.lua call for every
+ * RETRY / DEFERRED / DEAD job of the round (ownership and endpoint checked per job, the
+ * writes before the acknowledgement), each script call at most 100 outcomes or jobs;
+ * then one XACK and one XDEL for all the others. Done jobs are freed afterwards, unless
  * the link failed (LINK_IO): then they stay for the loop to write again after
  * reconnecting. Nothing here decides to reconnect or reload: the facts go back in
  * results_out. */

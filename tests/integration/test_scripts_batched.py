@@ -1,6 +1,6 @@
 """The batched result scripts, called directly on a real redis-server with the arguments
 the worker sends (worker/results.c): fail.lua with one endpoint's outcomes of a round in
-completion order.
+completion order, settle_batch.lua with every job of a round that goes back or out.
 
 fail.lua
 - "fail, success, fail" in one call ends at 1, not 2 or 0; a run ending in a success
@@ -14,7 +14,14 @@ fail.lua
 - a success after the disable in the same call still resets the counter (as DEL did).
 - a removed endpoint: nothing written; a disabled one: nothing counted.
 - malformed arguments are refused before anything is written.
-- it runs while Redis is at maxmemory (allow-oom).
+settle_batch.lua
+- a batch mixing jobs owned and not owned: only the owned ones are rescheduled /
+  dead-lettered and acknowledged; the others stay pending for their new owner.
+- jobs of a removed endpoint are only acknowledged; the others of the batch settled.
+- a consumer holding more pending entries in the batch's range than one XPENDING page
+  still gets an exact ownership answer.
+- a job whose write fails is not acknowledged; the rest of the batch is.
+- both run while Redis is at maxmemory (allow-oom).
 """
 import json
 import os
@@ -153,6 +160,144 @@ class FailBatch(h.RedisTestCase):
         self.assertEqual(self.count(), 5)
         self.assertEqual(len(disabled_events(rs)), 1)
         self.assertEqual(rs.call('GET', VERSION), '1')
+
+
+class SettleBatch(h.RedisTestCase):
+    def setUp(self):
+        super().setUp()
+        rs = self.rs
+        rs.call('XGROUP', 'CREATE', JOBS, 'deliver', '0', 'MKSTREAM')
+        self.sha = script(rs, 'settle_batch')
+        for ep in ('ep_1', 'ep_2'):
+            rs.call('HSET', ep_key(ep), 'url', 'http://127.0.0.1:9/', 'enabled', 'true')
+
+    def jobs(self, n, ep='ep_1', reader='w'):
+        sids = [self.rs.call('XADD', JOBS, '*', 'event', '1-%d' % i, 'endpoint', ep, 'attempt',
+                             '1') for i in range(n)]
+        self.rs.call('XREADGROUP', 'GROUP', 'deliver', reader, 'COUNT', n, 'STREAMS', JOBS, '>')
+        return sids
+
+    @staticmethod
+    def retry(sid, ep, due=1000):
+        return (sid, ep, ['retry', due, '1-0 %s 2 dlv_%s' % (ep, sid)])
+
+    @staticmethod
+    def dead(sid, ep):
+        pairs = ['kind', 'job', 'event', '1-0', 'event_id', 'evt_1', 'type', 'x', 'endpoint', ep,
+                 'attempt', '3', 'error', 'HTTP 500', 'status', '500', 'failed_at', NOW_ISO]
+        return (sid, ep, ['dead', len(pairs) // 2] + pairs)
+
+    def settle(self, me, items, maxlen=0):
+        """items: [(sid, endpoint id, per-job tail)], as worker/results.c builds them."""
+        eps = []
+        for _, ep, _ in items:
+            if ep not in eps:
+                eps.append(ep)
+        args = [3 + len(eps), JOBS, DELAY, DEAD] + [ep_key(e) for e in eps]
+        args += ['deliver', me, maxlen, len(items)]
+        for sid, ep, tail in items:
+            args += [sid, 4 + eps.index(ep)] + tail
+        return self.rs.call('EVALSHA', self.sha, *args)
+
+    def pending(self, consumer):
+        return [p[0] for p in self.rs.call('XPENDING', JOBS, 'deliver', '-', '+', 1000, consumer)]
+
+    def test_only_owned_jobs_are_rescheduled(self):
+        rs = self.rs
+        a, b, c, d = self.jobs(4, reader='stale')
+        rs.call('XCLAIM', JOBS, 'deliver', 'fresh', 0, b, d)  # another worker reclaimed b, d
+        got = self.settle('stale', [self.retry(a, 'ep_1'), self.retry(b, 'ep_1'),
+                                    self.dead(c, 'ep_1'), self.dead(d, 'ep_1')])
+        self.assertEqual(got, [1, 0, 1, 0])
+        self.assertEqual(rs.call('ZRANGE', DELAY, 0, -1), ['1-0 ep_1 2 dlv_' + a])
+        dead = h.xrange_dicts(rs, DEAD)
+        self.assertEqual(len(dead), 1)
+        self.assertEqual(dead[0][1]['error'], 'HTTP 500')
+        self.assertEqual(sorted(self.pending('fresh')), sorted([b, d]), 'still theirs')
+        self.assertEqual(self.pending('stale'), [])
+        self.assertEqual(sorted(s for s, _ in h.xrange_dicts(rs, JOBS)), sorted([b, d]),
+                         'only the settled jobs are deleted')
+
+    def test_a_removed_endpoint_is_only_acknowledged(self):
+        rs = self.rs
+        a, b = self.jobs(2, 'ep_1')
+        g1, g2 = self.jobs(2, 'ep_gone')
+        c, = self.jobs(1, 'ep_2')
+        got = self.settle('w', [self.retry(a, 'ep_1'), self.retry(g1, 'ep_gone'),
+                                self.dead(g2, 'ep_gone'), self.dead(b, 'ep_1'),
+                                self.retry(c, 'ep_2')])
+        self.assertEqual(got, [1, 2, 2, 1, 1])
+        self.assertEqual(sorted(rs.call('ZRANGE', DELAY, 0, -1)),
+                         sorted(['1-0 ep_1 2 dlv_' + a, '1-0 ep_2 2 dlv_' + c]))
+        self.assertEqual([f['endpoint'] for _, f in h.xrange_dicts(rs, DEAD)], ['ep_1'])
+        self.assertEqual(self.pending('w'), [])
+        self.assertEqual(rs.call('XLEN', JOBS), 0)
+        self.assertEqual(rs.call('EXISTS', ep_key('ep_gone')), 0)
+
+    def test_ownership_is_exact_beyond_one_xpending_page(self):
+        rs = self.rs
+        sids = self.jobs(300)  # all pending for w; a page is 2 * 3 jobs + 100 = 106
+        other = sids[150]
+        rs.call('XCLAIM', JOBS, 'deliver', 'other', 0, other)
+        items = [self.retry(sids[0], 'ep_1'), self.retry(other, 'ep_1'),
+                 self.retry(sids[299], 'ep_1')]
+        self.assertEqual(self.settle('w', items), [1, 0, 1])
+        self.assertEqual(rs.call('ZCARD', DELAY), 2)
+        self.assertEqual(len(self.pending('w')), 297)
+
+    def test_a_failed_write_leaves_only_that_job_pending(self):
+        rs = self.rs
+        a, b, c = self.jobs(3)
+        rs.call('SET', DEAD, 'not a stream')
+        got = self.settle('w', [self.retry(a, 'ep_1'), self.dead(b, 'ep_1'),
+                                self.retry(c, 'ep_1')])
+        self.assertEqual(got[0], 1)
+        self.assertIsInstance(got[1], h.RedisError)
+        self.assertIn('WRONGTYPE', str(got[1]))
+        self.assertEqual(got[2], 1)
+        self.assertEqual(self.pending('w'), [b], 'not acknowledged: reclaim hands it out again')
+        self.assertEqual(rs.call('ZCARD', DELAY), 2)
+
+    def test_dead_letters_are_capped_at_dead_maxlen(self):
+        rs = self.rs
+        rs.call('CONFIG', 'SET', 'stream-node-max-entries', '10')
+        for _ in range(30):
+            sids = self.jobs(10)
+            self.assertEqual(self.settle('w', [self.dead(s, 'ep_1') for s in sids], maxlen=50),
+                             [1] * 10)
+        n = rs.call('XLEN', DEAD)
+        self.assertGreaterEqual(n, 50)
+        self.assertLessEqual(n, 60)
+
+    def test_malformed_arguments_are_refused_before_writing(self):
+        rs = self.rs
+        a, b = self.jobs(2)
+        args = [4, JOBS, DELAY, DEAD, ep_key('ep_1'), 'deliver', 'w', 0, 2,
+                a, 4, 'retry', 1000, 'm1', b, 5, 'retry', 1000, 'm2']  # KEYS[5] missing
+        with self.assertRaises(h.RedisError) as cm:
+            rs.call('EVALSHA', self.sha, *args)
+        self.assertIn('bad argument list', str(cm.exception))
+        args = [4, JOBS, DELAY, DEAD, ep_key('ep_1'), 'deliver', 'w', 0, 2,
+                a, 4, 'retry', 1000, 'm1', b, 4, 'later', 1000, 'm2']
+        with self.assertRaises(h.RedisError):
+            rs.call('EVALSHA', self.sha, *args)
+        self.assertEqual(rs.call('ZCARD', DELAY), 0, 'nothing written')
+        self.assertEqual(len(self.pending('w')), 2)
+
+    def test_runs_while_redis_is_full(self):
+        rs = self.rs
+        a, b = self.jobs(2)
+        rs.call('CONFIG', 'SET', 'maxmemory', 1)
+        try:
+            with self.assertRaises(h.RedisError):
+                rs.call('SET', 'probe', 'x')
+            self.assertEqual(self.settle('w', [self.retry(a, 'ep_1'), self.dead(b, 'ep_1')]),
+                             [1, 1])
+        finally:
+            rs.call('CONFIG', 'SET', 'maxmemory', 0)
+        self.assertEqual(rs.call('ZCARD', DELAY), 1)
+        self.assertEqual(rs.call('XLEN', DEAD), 1)
+        self.assertEqual(self.pending('w'), [])
 
 
 if __name__ == '__main__':
