@@ -1,5 +1,6 @@
 /* results.c -- see results.h. */
 #include "results.h"
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,35 @@
 
 enum { TAG_OTHER = 0, TAG_LOG, TAG_FAIL, TAG_SETTLE };
 
+/* Outcomes per fail.lua call, jobs per settle_batch.lua call: keeps each script call
+ * short (it blocks Redis while it runs) and its arguments small (a dead letter is about
+ * 1 KiB of them, so a settle call stays near 100 KiB). */
+#define RESULTS_CALL_MAX 100
+#define SEQ_END          SIZE_MAX
+
+typedef struct ep_group ep_group;
+
+/* The jobs of one script call: r->cj[first .. first + n), in the order of its
+ * arguments. A pipeline command of TAG_FAIL / TAG_SETTLE carries its call's index. */
+typedef struct call {
+    size_t first, n;
+} call;
+
 struct results {
     const cfg *c;
     const results_keys *k;
     pipeline *p, *retry_log;
     char **disabled;
     size_t n_disabled, cap_disabled;
+    /* per flush, room for cap done jobs (reserve) */
+    size_t cap;
+    job **seq;        /* successes and counted failures, grouped per endpoint */
+    size_t *seq_next; /* the next of the same endpoint, SEQ_END */
+    ep_group *groups; /* one per endpoint of seq */
+    job **cj;         /* the jobs of every script call, call after call */
+    size_t n_cj;
+    call *calls;
+    size_t n_calls;
 };
 
 results *results_new(const cfg *c, const results_keys *k) {
@@ -48,6 +72,11 @@ void results_free(results *r) {
     free(r->disabled);
     pipeline_free(r->p);
     pipeline_free(r->retry_log);
+    free(r->seq);
+    free(r->seq_next);
+    free(r->groups);
+    free(r->cj);
+    free(r->calls);
     free(r);
 }
 
@@ -128,46 +157,78 @@ static void put_log_script(const results *r, pipeline *p, job *j, const char *oc
     pipeline_end(p);
 }
 
-static void put_fail(const results *r, pipeline *p, job *j, const char *now_iso, int64_t now) {
-    char kf[KEY_MAX], ke[KEY_MAX], reason[512];
-    if (key_failures(r->c->redis_prefix, j->ep_id, kf, sizeof kf) != HQ_OK ||
-        key_endpoint(r->c->redis_prefix, j->ep_id, ke, sizeof ke) != HQ_OK)
+/* One endpoint's outcomes that touch its failure counter, in completion order: the
+ * successes and the failed attempts that made a request. */
+struct ep_group {
+    size_t head, tail; /* indices into r->seq, linked by r->seq_next */
+    size_t failures;   /* how many of them are counted failures */
+};
+
+/* The failure counter of one endpoint: DEL if the batch only delivered to it, else
+ * fail.lua with every outcome in order (a run of successes is one "s"), in calls of at
+ * most RESULTS_CALL_MAX outcomes, so "fail, success, fail" ends at 1. */
+static void put_counter(results *r, pipeline *p, const ep_group *g, const char *now_iso,
+                        int64_t now) {
+    const char *ep_id = r->seq[g->head]->ep_id;
+    char kf[KEY_MAX], ke[KEY_MAX];
+    if (key_failures(r->c->redis_prefix, ep_id, kf, sizeof kf) != HQ_OK ||
+        key_endpoint(r->c->redis_prefix, ep_id, ke, sizeof ke) != HQ_OK)
         return;
-    int gone = j->oc == OUT_GONE;
-    if (gone)
-        snprintf(reason, sizeof reason, "410 Gone");
-    else
-        snprintf(reason, sizeof reason, "%d consecutive failed attempts (last: %s)",
-                 r->c->endpoints_disable_after, j->error);
-    pipeline_eval(p, TAG_FAIL, j, &script_fail, 4);
-    pipeline_arg(p, kf);
-    pipeline_arg(p, ke);
-    pipeline_arg(p, r->k->version);
-    pipeline_arg(p, r->k->events);
-    pipeline_argi(p, r->c->endpoints_disable_after);
-    pipeline_arg(p, now_iso);
-    pipeline_arg(p, reason);
-    pipeline_arg(p, gone ? "1" : "0");
-    pipeline_arg(p, j->ep_id);
-    pipeline_argi(p, now);
-    pipeline_arg(p, gone ? "410 Gone" : "consecutive failures");
-    pipeline_end(p);
+    if (g->failures == 0) {
+        pipeline_begin(p, TAG_OTHER, NULL);
+        pipeline_arg(p, "DEL");
+        pipeline_arg(p, kf);
+        pipeline_end(p);
+        return;
+    }
+    size_t i = g->head;
+    while (i != SEQ_END) {
+        call *c = &r->calls[r->n_calls];
+        c->first = r->n_cj;
+        c->n = 0;
+        pipeline_eval(p, TAG_FAIL, (void *)(uintptr_t)r->n_calls, &script_fail, 4);
+        r->n_calls++;
+        pipeline_arg(p, kf);
+        pipeline_arg(p, ke);
+        pipeline_arg(p, r->k->version);
+        pipeline_arg(p, r->k->events);
+        pipeline_argi(p, r->c->endpoints_disable_after);
+        pipeline_arg(p, now_iso);
+        pipeline_arg(p, ep_id);
+        pipeline_argi(p, now);
+        int prev_success = 0;
+        for (; i != SEQ_END && c->n < RESULTS_CALL_MAX; i = r->seq_next[i]) {
+            job *j = r->seq[i];
+            if (job_writes_of(j->st)->failures == JOB_FAILURES_RESET) {
+                if (prev_success)
+                    continue;
+                pipeline_arg(p, "s");
+                prev_success = 1;
+            } else if (j->oc == OUT_GONE) {
+                pipeline_arg(p, "g");
+                prev_success = 0;
+            } else {
+                char tok[1 + sizeof j->error];
+                size_t len = strnlen(j->error, sizeof j->error - 1);
+                tok[0] = 'f';
+                memcpy(tok + 1, j->error, len);
+                pipeline_argn(p, tok, 1 + len);
+                prev_success = 0;
+            }
+            r->cj[r->n_cj++] = j;
+            c->n++;
+        }
+        pipeline_end(p);
+    }
 }
 
-static void put_settle(const results *r, pipeline *p, job *j, const job_writes *w,
-                       const char *now_iso) {
-    char ke[KEY_MAX];
-    if (key_endpoint(r->c->redis_prefix, j->ep_id, ke, sizeof ke) != HQ_OK)
-        return;
-    pipeline_eval(p, TAG_SETTLE, j, &script_settle, 4);
-    pipeline_arg(p, r->k->jobs);
-    pipeline_arg(p, r->k->delay);
-    pipeline_arg(p, r->k->dead);
-    pipeline_arg(p, ke);
-    pipeline_arg(p, "deliver");
-    pipeline_arg(p, r->k->me);
+/* The settle.lua-style writes of one job in a settle_batch.lua call: its stream id, the
+ * index of its endpoint's hash in KEYS, and "retry" due member | "dead" n pairs. */
+static void settle_args(const results *r, pipeline *p, const job *j, int key_index,
+                        const char *now_iso) {
+    const job_writes *w = job_writes_of(j->st);
     pipeline_arg(p, j->sid);
-    pipeline_argi(p, r->c->dead_maxlen);
+    pipeline_argi(p, key_index);
     if (w->settle == JOB_SETTLE_RETRY) {
         char member[256];
         snprintf(member, sizeof member, "%s %s %d %s", j->evsid, j->ep_id,
@@ -175,28 +236,130 @@ static void put_settle(const results *r, pipeline *p, job *j, const job_writes *
         pipeline_arg(p, "retry");
         pipeline_argi(p, j->due_ms);
         pipeline_arg(p, member);
-    } else {
-        pipeline_arg(p, "dead");
-        pipeline_arg(p, "kind");
-        pipeline_arg(p, "job");
-        pipeline_arg(p, "event");
-        pipeline_arg(p, j->evsid);
-        pipeline_arg(p, "event_id");
-        pipeline_arg(p, j->ev ? j->ev->e.id : "");
-        pipeline_arg(p, "type");
-        pipeline_arg(p, j->ev ? j->ev->e.type : "");
-        pipeline_arg(p, "endpoint");
-        pipeline_arg(p, j->ep_id);
-        pipeline_arg(p, "attempt");
-        pipeline_argi(p, j->attempt);
-        pipeline_arg(p, "error");
-        pipeline_arg(p, j->error);
-        pipeline_arg(p, "status");
-        pipeline_argi(p, j->attempted ? j->res.http_status : 0);
-        pipeline_arg(p, "failed_at");
-        pipeline_arg(p, now_iso);
+        return;
     }
+    pipeline_arg(p, "dead");
+    pipeline_argi(p, 9);
+    pipeline_arg(p, "kind");
+    pipeline_arg(p, "job");
+    pipeline_arg(p, "event");
+    pipeline_arg(p, j->evsid);
+    pipeline_arg(p, "event_id");
+    pipeline_arg(p, j->ev ? j->ev->e.id : "");
+    pipeline_arg(p, "type");
+    pipeline_arg(p, j->ev ? j->ev->e.type : "");
+    pipeline_arg(p, "endpoint");
+    pipeline_arg(p, j->ep_id);
+    pipeline_arg(p, "attempt");
+    pipeline_argi(p, j->attempt);
+    pipeline_arg(p, "error");
+    pipeline_arg(p, j->error);
+    pipeline_arg(p, "status");
+    pipeline_argi(p, j->attempted ? j->res.http_status : 0);
+    pipeline_arg(p, "failed_at");
+    pipeline_arg(p, now_iso);
+}
+
+/* One settle_batch.lua call for the jobs r->cj[first .. first + n): the queue's keys, then
+ * each endpoint's hash once, then every job in order. HQ_ERR (nothing queued) on OOM. */
+static int put_settle(results *r, pipeline *p, size_t first, size_t n, const char *now_iso) {
+    const char *eps[RESULTS_CALL_MAX];
+    int idx[RESULTS_CALL_MAX];
+    size_t neps = 0;
+    strmap *seen = strmap_new();
+    if (!seen)
+        return HQ_ERR;
+    for (size_t i = 0; i < n; i++) {
+        const char *ep = r->cj[first + i]->ep_id;
+        uintptr_t at = (uintptr_t)strmap_get(seen, ep);
+        if (at == 0) {
+            if (strmap_put(seen, ep, (void *)(uintptr_t)(neps + 1)) != HQ_OK) {
+                strmap_free(seen);
+                return HQ_ERR;
+            }
+            eps[neps++] = ep;
+            at = neps;
+        }
+        idx[i] = (int)(3 + at); /* KEYS[4] is the first endpoint */
+    }
+    strmap_free(seen);
+    call *c = &r->calls[r->n_calls];
+    c->first = first;
+    c->n = n;
+    pipeline_eval(p, TAG_SETTLE, (void *)(uintptr_t)r->n_calls, &script_settle_batch,
+                  (int)(3 + neps));
+    r->n_calls++;
+    pipeline_arg(p, r->k->jobs);
+    pipeline_arg(p, r->k->delay);
+    pipeline_arg(p, r->k->dead);
+    for (size_t e = 0; e < neps; e++) {
+        char ke[KEY_MAX];
+        key_endpoint(r->c->redis_prefix, eps[e], ke, sizeof ke); /* checked by the caller */
+        pipeline_arg(p, ke);
+    }
+    pipeline_arg(p, "deliver");
+    pipeline_arg(p, r->k->me);
+    pipeline_argi(p, r->c->dead_maxlen);
+    pipeline_argi(p, (int64_t)n);
+    for (size_t i = 0; i < n; i++)
+        settle_args(r, p, r->cj[first + i], idx[i], now_iso);
     pipeline_end(p);
+    return HQ_OK;
+}
+
+static void log_settle_error(const job *j, const char *why) {
+    LOG_E("job %s (event %s, endpoint %s): result not written (%s); left pending, "
+          "another attempt after the visibility timeout",
+          j->sid, j->evsid, j->ep_id, why);
+}
+
+/* An error reply of a results write: a refusal for lack of memory is counted (the loop
+ * logs "redis: full" once), anything else logged. */
+static void reply_error(results_out *out, const redisReply *rep, link_kind k) {
+    if (k == LINK_OOM)
+        out->refused++;
+    else
+        LOG_E("redis: writing results: %s", rep->str);
+}
+
+/* fail.lua's reply {failures, status, position} for the outcomes of call c. */
+static void read_fail(results *r, results_out *out, const call *c, const redisReply *rep) {
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 || c->n == 0)
+        return;
+    long long n = rep->element[0]->integer, st = rep->element[1]->integer;
+    long long at = rep->element[2]->integer;
+    const job *j = r->cj[c->first];
+    if (st != 3)
+        out->accepted++;
+    if (st == 1 && at >= 1 && (size_t)at <= c->n) {
+        j = r->cj[c->first + (size_t)at - 1];
+        if (j->oc == OUT_GONE)
+            LOG_W("endpoint %s disabled: it answered 410 Gone", j->ep_id);
+        else
+            LOG_W("endpoint %s disabled after %lld consecutive failures (last: %s)", j->ep_id, n,
+                  j->error);
+    }
+    if (st == 1 || st == 2)
+        add_disabled(r, j->ep_id);
+}
+
+/* settle_batch.lua's reply: one element per job of call c, as settle.lua's reply was. */
+static void read_settle(results *r, results_out *out, const call *c, const redisReply *rep) {
+    if (rep->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < c->n && i < rep->elements; i++) {
+        const redisReply *e = rep->element[i];
+        const job *j = r->cj[c->first + i];
+        link_kind k = link_reply_kind(e);
+        if (k != LINK_OK) {
+            reply_error(out, e, k);
+            log_settle_error(j, e->str);
+        } else if (e->type == REDIS_REPLY_INTEGER && e->integer != 1) {
+            LOG_I("job %s: %s; not rescheduled", j->sid,
+                  e->integer == 0 ? "no longer ours (reclaimed by another worker)"
+                                  : "its endpoint was removed");
+        }
+    }
 }
 
 /* Replies of the main pipeline: count refusals, collect disables, queue log lines that
@@ -206,88 +369,129 @@ static void read_replies(results *r, results_out *out) {
     for (size_t i = 0; i < pipeline_len(p); i++) {
         const redisReply *rep = pipeline_reply(p, i);
         int tag = pipeline_tag(p, i);
-        job *j = pipeline_ud(p, i);
+        void *ud = pipeline_ud(p, i);
+        const call *c = tag == TAG_FAIL || tag == TAG_SETTLE ? &r->calls[(uintptr_t)ud] : NULL;
         link_kind k = link_reply_kind(rep);
         if (k != LINK_OK) {
-            if (k == LINK_OOM)
-                out->refused++;
-            else
-                LOG_E("redis: writing results: %s", rep->str);
-            if (tag == TAG_SETTLE)
-                LOG_E("job %s (event %s, endpoint %s): result not written (%s); left pending, "
-                      "another attempt after the visibility timeout",
-                      j->sid, j->evsid, j->ep_id, rep->str);
+            reply_error(out, rep, k);
+            for (size_t n = 0; tag == TAG_SETTLE && n < c->n; n++)
+                log_settle_error(r->cj[c->first + n], rep->str);
             continue;
         }
         if (tag == TAG_LOG) {
+            job *j = ud;
             if (rep->type == REDIS_REPLY_NIL) {
                 const job_writes *w = job_writes_of(j->st);
                 put_log_script(r, r->retry_log, j, w->log_outcome);
             } else {
                 out->accepted++;
             }
-        } else if (tag == TAG_FAIL && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2) {
-            long long n = rep->element[0]->integer, st = rep->element[1]->integer;
-            if (st != 3)
-                out->accepted++;
-            if (st == 1) {
-                if (j->oc == OUT_GONE)
-                    LOG_W("endpoint %s disabled: it answered 410 Gone", j->ep_id);
-                else
-                    LOG_W("endpoint %s disabled after %lld consecutive failures (last: %s)",
-                          j->ep_id, n, j->error);
-            }
-            if (st == 1 || st == 2)
-                add_disabled(r, j->ep_id);
-        } else if (tag == TAG_SETTLE && rep->type == REDIS_REPLY_INTEGER && rep->integer != 1) {
-            LOG_I("job %s: %s; not rescheduled", j->sid,
-                  rep->integer == 0 ? "no longer ours (reclaimed by another worker)"
-                                    : "its endpoint was removed");
+        } else if (tag == TAG_FAIL) {
+            read_fail(r, out, c, rep);
+        } else if (tag == TAG_SETTLE) {
+            read_settle(r, out, c, rep);
         }
     }
+}
+
+/* Room for a flush of n done jobs: each job is in at most one fail.lua and one settle
+ * call, each call holds at least one job. */
+static int reserve(results *r, size_t n) {
+    if (n <= r->cap)
+        return HQ_OK;
+    size_t cap = n > 2 * r->cap ? n : 2 * r->cap;
+    job **seq = realloc(r->seq, cap * sizeof *seq);
+    if (seq)
+        r->seq = seq;
+    size_t *next = realloc(r->seq_next, cap * sizeof *next);
+    if (next)
+        r->seq_next = next;
+    ep_group *g = realloc(r->groups, cap * sizeof *g);
+    if (g)
+        r->groups = g;
+    job **cj = realloc(r->cj, 2 * cap * sizeof *cj);
+    if (cj)
+        r->cj = cj;
+    call *calls = realloc(r->calls, 2 * cap * sizeof *calls);
+    if (calls)
+        r->calls = calls;
+    if (!seq || !next || !g || !cj || !calls)
+        return HQ_ERR;
+    r->cap = cap;
+    return HQ_OK;
 }
 
 results_out results_flush(results *r, redis_link *l, job_table *jobs) {
     results_out out = {0};
     clear_disabled(r);
     out.disabled = r->disabled;
-    if (job_count(jobs, JOB_LIST_DONE) == 0)
+    size_t ndone = job_count(jobs, JOB_LIST_DONE);
+    if (ndone == 0)
         return out;
     pipeline *p = r->p;
     pipeline_reset(p);
     pipeline_reset(r->retry_log);
-    strmap *reset = strmap_new(); /* endpoints whose last queued action is DEL failures */
-    if (!reset) {
-        out.kind = LINK_ERR;
+    strmap *by_ep = strmap_new(); /* endpoint id -> its ep_group */
+    if (!by_ep || reserve(r, ndone) != HQ_OK) {
+        strmap_free(by_ep);
+        out.kind = LINK_ERR; /* the jobs stay done: written next round */
         return out;
     }
+    r->n_cj = r->n_calls = 0;
     int64_t now = ts_now_ms();
     char now_iso[TS_ISO_LEN];
     ts_iso(now, now_iso, sizeof now_iso);
-    size_t nack = 0;
+    /* Log lines in completion order; the outcomes that touch a failure counter grouped
+     * per endpoint, each group in completion order. */
+    size_t nack = 0, nseq = 0, ngroups = 0;
     for (job *j = job_first(jobs, JOB_LIST_DONE); j; j = j->next) {
         const job_writes *w = job_writes_of(j->st);
         if (r->c->delivery_log && w->log_outcome)
             put_log(r, p, j, w->log_outcome);
-        if (w->failures == JOB_FAILURES_RESET && !strmap_get(reset, j->ep_id)) {
-            char kf[KEY_MAX];
-            if (key_failures(r->c->redis_prefix, j->ep_id, kf, sizeof kf) == HQ_OK) {
-                pipeline_begin(p, TAG_OTHER, NULL);
-                pipeline_arg(p, "DEL");
-                pipeline_arg(p, kf);
-                pipeline_end(p);
-                strmap_put(reset, j->ep_id, j);
+        int counted = w->failures == JOB_FAILURES_COUNT && j->attempted;
+        if (w->failures == JOB_FAILURES_RESET || counted) {
+            ep_group *g = strmap_get(by_ep, j->ep_id);
+            if (g) {
+                r->seq_next[g->tail] = nseq;
+                g->tail = nseq;
+            } else {
+                /* if the map cannot grow the next outcome starts a new group, which
+                 * comes after this one: the order still holds */
+                g = &r->groups[ngroups++];
+                g->head = g->tail = nseq;
+                g->failures = 0;
+                strmap_put(by_ep, j->ep_id, g);
             }
-        } else if (w->failures == JOB_FAILURES_COUNT && j->attempted) {
-            put_fail(r, p, j, now_iso, now);
-            strmap_del(reset, j->ep_id);
+            r->seq[nseq] = j;
+            r->seq_next[nseq++] = SEQ_END;
+            g->failures += counted;
         }
         if (w->settle == JOB_SETTLE_ACK)
             nack++;
-        else
-            put_settle(r, p, j, w, now_iso);
     }
-    strmap_free(reset);
+    strmap_free(by_ep);
+    for (size_t g = 0; g < ngroups; g++)
+        put_counter(r, p, &r->groups[g], now_iso, now);
+    /* Every job that goes back or out, in settle_batch.lua calls of RESULTS_CALL_MAX. */
+    size_t first = r->n_cj;
+    for (job *j = job_first(jobs, JOB_LIST_DONE); j; j = j->next) {
+        char ke[KEY_MAX];
+        if (job_writes_of(j->st)->settle == JOB_SETTLE_ACK ||
+            key_endpoint(r->c->redis_prefix, j->ep_id, ke, sizeof ke) != HQ_OK)
+            continue;
+        r->cj[r->n_cj++] = j;
+        if (r->n_cj - first == RESULTS_CALL_MAX) {
+            if (put_settle(r, p, first, r->n_cj - first, now_iso) != HQ_OK) {
+                out.kind = LINK_ERR;
+                return out;
+            }
+            first = r->n_cj;
+        }
+    }
+    if (r->n_cj > first && put_settle(r, p, first, r->n_cj - first, now_iso) != HQ_OK) {
+        out.kind = LINK_ERR;
+        return out;
+    }
     /* The happy path stays one multi-id XACK and XDEL per batch: acknowledging a
      * delivered (or disabled/dropped) job needs no write that Redis could refuse when
      * full, and a log line refused by OOM is lost without holding the ack back. */

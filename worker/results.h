@@ -1,13 +1,17 @@
 /* results.h -- every finished job's result goes to Redis in one pipeline per round.
  *
- * What each final state writes is job_writes_of (job.h); per job, in completion order:
- * the delivery log line (XADD NOMKSTREAM, so a removed endpoint's log is never created
- * again; a first line goes through log.lua, which checks the endpoint still exists),
- * DEL failures on success (once per endpoint while no failure of it comes between),
- * fail.lua on a failed attempt, settle.lua for RETRY / DEFERRED / DEAD; then one XACK and
- * one XDEL for all the others. Done jobs are freed afterwards, unless the link failed
- * (LINK_IO): then they stay for the loop to write again after reconnecting.
- * Nothing here decides to reconnect or reload: the facts go back in results_out. */
+ * What each final state writes is job_writes_of (job.h). Per round: the delivery log
+ * line of every job, in completion order (XADD NOMKSTREAM, so a removed endpoint's log
+ * is never created again; a first line goes through log.lua, which checks the endpoint
+ * still exists); then per endpoint, its failure counter: DEL if the round only delivered
+ * to it, else one fail.lua call carrying its successes and failed attempts in completion
+ * order (so "fail, success, fail" ends at 1); then one settle_batch.lua call for every
+ * RETRY / DEFERRED / DEAD job of the round (ownership and endpoint checked per job, the
+ * writes before the acknowledgement), each script call at most 100 outcomes or jobs;
+ * then one XACK and one XDEL for all the others. Done jobs are freed afterwards, unless
+ * the link failed (LINK_IO): then they stay for the loop to write again after
+ * reconnecting. Nothing here decides to reconnect or reload: the facts go back in
+ * results_out. */
 #ifndef HQ_RESULTS_H
 #define HQ_RESULTS_H
 #include <stddef.h>
