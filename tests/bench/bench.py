@@ -33,6 +33,10 @@ DELAY = PREFIX + ':{q}:delay'
 DEAD = PREFIX + ':{q}:dead'
 SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
 CLK = os.sysconf('SC_CLK_TCK')
+# Worker environment for "the defaults" scenarios: no delivery.* setting at all (a None
+# value removes the variable the bench otherwise sets). Only delivery.shutdown_grace stays
+# at the bench's 2s: it acts after the measurement, when the bench stops the worker.
+DEFAULTS = {'HOOKQ_DELIVERY_CONCURRENCY': None}
 PEER = os.environ.get('HOOKQ_BENCH_PEER', os.path.join(os.path.dirname(SRC), '..', 'shared', 'peers'))
 
 TARGETS = [
@@ -372,7 +376,7 @@ class Bench:
                     'HOOKQ_LOG_LEVEL': 'warn', 'HOOKQ_DELIVERY_CONCURRENCY': '64',
                     'HOOKQ_WORKER_NAME': 'bench', 'HOOKQ_DELIVERY_SHUTDOWN_GRACE': '2s'})
         env.update(extra or {})
-        return env
+        return {k: v for k, v in env.items() if v is not None}
 
     def start_worker(self, rs, extra, tag):
         logf = os.path.join(self.tmp, 'worker-%s-%d.log' % (tag, len(self.worker_logs)))
@@ -520,7 +524,7 @@ class Bench:
         # what a new user gets: no delivery.* setting at all (concurrency 64, per_endpoint
         # 0 = up to the concurrency, the scheduler's adaptive windows)
         n = self.a.n
-        return self.drain(rs, rcv, n, n, [(ep_id(0), rcv.url('/hook'), '*')], {}, tag)
+        return self.drain(rs, rcv, n, n, [(ep_id(0), rcv.url('/hook'), '*')], DEFAULTS, tag)
 
     def many_endpoints(self, rs, rcv, tag):
         # 1,000 endpoints, half exact (two exact types each), half prefix wildcards; events
