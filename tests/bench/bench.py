@@ -51,6 +51,7 @@ TARGETS = [
     ('rss_mib_1000', 'worker peak RSS with 1,000 in flight (MiB)', '<=', 64.0),
     ('defaults_over_tuned', 'defaults, 1 endpoint / tuned (per_endpoint 64)', '>=', 0.9),
     ('cmds_per_delivery_defaults', 'Redis commands per delivery at the defaults', '<=', 2.5),
+    ('hang4_over_none', '16 fast endpoints: with 4 hanging / without', '>=', 0.8),
 ]
 
 
@@ -405,19 +406,23 @@ class Bench:
         return ' | '.join(text.strip().splitlines()[-n:])
 
     def drain(self, rs, rcv, n_events, expected, eps, extra, tag, types='bench.event',
-              count_dead=False):
-        """Pre-load, run one worker until `expected` deliveries arrive, measure."""
+              count_dead=False, preload=None, wait_acks=True):
+        """Pre-load, run one worker until `expected` deliveries arrive, measure.
+        preload: [(n, types), ...] loaded in that order instead of (n_events, types).
+        wait_acks=False: do not wait for XPENDING 0 (jobs that never finish, e.g. held by
+        a hanging receiver); the command counts then miss the last acks."""
         rs.call('FLUSHALL')
         add_endpoints(rs, eps)
         create_groups(rs)
         self.own_xlen = 0
-        self.load(rs, 'events', EVENTS, n_events, types, self.a.bytes)
+        for n, ty in preload or [(n_events, types)]:
+            self.load(rs, 'events', EVENTS, n, ty, self.a.bytes)
         rcv.mark()
         cs0, rd0 = commandstats(rs), reads_processed(rs)
         rcpu0 = proc_cpu(rs.proc.pid)
         xcpu0 = cpu_of(rcv.pids())
         busy0 = busy_cpu()
-        t0 = time.monotonic()
+        t0 = self.drain_t0 = time.monotonic()
         w = self.start_worker(rs, extra, tag)
         limit = t0 + max(20.0, expected / 500.0)
         got, dead, n_dead, next_dead = 0, None, 0, 0.0
@@ -464,7 +469,7 @@ class Bench:
         # Deliveries are counted when they arrive; the acks follow. Wait for them so the
         # command counts cover whole deliveries. Our own XPENDING polls are subtracted.
         polls = 0
-        ack_limit = time.monotonic() + 15
+        ack_limit = time.monotonic() + (15 if wait_acks else 0)
         while time.monotonic() < ack_limit:
             polls += 2
             if pending(rs) == 0:
@@ -537,6 +542,38 @@ class Bench:
         env = {'HOOKQ_DELIVERY_CONCURRENCY': str(self.a.conc)}
         return self.drain(rs, rcv, self.a.n, self.a.n, eps, env, tag,
                           types='svc%%d.created/%d' % k)
+
+    def hanging(self, rs, ng, tag, hangers):
+        """Defaults; 16 fast endpoints on nginx (/ep<i>, type fast<i>.created each) and
+        `hangers` endpoints on an hqb-recv that holds every answer 10 minutes (far past
+        delivery.timeout, 30 s by default), 20 events each, FIRST in the stream. Only the
+        fast deliveries reach nginx, so its count is exact; the worker is stopped once
+        they are all in (the held ones never finish)."""
+        fast, n = 16, self.a.hang_n
+        hq = Hqb(self.tools, delay_ms=600000, max_seconds=600).start() if hangers else None
+        try:
+            eps = [(ep_id(i), ng.url('/ep%d' % i), 'fast%d.created' % i) for i in range(fast)]
+            preload = []
+            if hangers:
+                eps += [(ep_id(100 + j), hq.url('/hang%d' % j), 'hang%d.created' % j)
+                        for j in range(hangers)]
+                preload.append((hangers * self.a.hang_per, 'hang%%d.created/%d' % hangers))
+            preload.append((n, 'fast%%d.created/%d' % fast))
+            res = self.drain(rs, ng, n, n, eps, DEFAULTS, tag, preload=preload,
+                             wait_acks=not hangers)
+            res.update({'fast_endpoints': fast, 'hanging_endpoints': hangers,
+                        'hanging_events': hangers * self.a.hang_per})
+            if hq:
+                st = hq.stats()
+                # requests the hanging receiver got (all held): the slots they took
+                res['hung_requests'] = st['requests']
+                if st['requests'] == 0 and not res.get('error'):
+                    res['note'] = 'no request reached the hanging receiver'
+            return res
+        finally:
+            if hq:
+                hq.stop()
+
 
     def failures(self, rs, tools_tmp, tag):
         rcv = Hqb(self.tools, fail_every=10).start()
@@ -757,6 +794,8 @@ class Bench:
             ('curl_ceiling', lambda: self.ceiling(ng)),
             ('bullmq', lambda: self.bullmq(rs, ng)),
             ('hookq_1000ep', lambda: self.many_endpoints(rs, ng, 'hookq_1000ep')),
+            ('hookq_fast16', lambda: self.hanging(rs, ng, 'hookq_fast16', 0)),
+            ('hookq_hang4', lambda: self.hanging(rs, ng, 'hookq_hang4', 4)),
             ('hookq_1ep_nolog', lambda: self.one_endpoint(rs, ng, 'hookq_1ep_nolog',
                                                           {'HOOKQ_DELIVERY_LOG': 'false'})),
             ('hookq_1ep_hqb', lambda: self.one_endpoint(rs, hq, 'hookq_1ep_hqb')),
@@ -862,6 +901,8 @@ def ratios(r):
         'cmds_per_delivery_defaults': get(r, 'hookq_1ep_defaults', 'cmds_per_delivery'),
         'hookq_hqb_over_wrk_hqb': div(get(r, 'hookq_1ep_hqb', 'deliveries_per_s'),
                                       get(r, 'wrk_hqb', 'req_per_s')),
+        'hang4_over_none': div(get(r, 'hookq_hang4', 'deliveries_per_s'),
+                               get(r, 'hookq_fast16', 'deliveries_per_s')),
     }
 
 
@@ -903,6 +944,9 @@ ROWS = [
     ('ratio hookq / curl ceiling', ('ratios', 'hookq_over_curl_ceiling')),
     ('ratio delivery log off / on', ('ratios', 'nolog_over_log')),
     ('ratio hookq / wrk, both on hqb-recv', ('ratios', 'hookq_hqb_over_wrk_hqb')),
+    ('hookq 16 fast endpoints, defaults, deliveries/s', ('hookq_fast16', 'deliveries_per_s')),
+    ('  the same + 4 hanging endpoints first', ('hookq_hang4', 'deliveries_per_s')),
+    ('  requests held by the hanging receiver', ('hookq_hang4', 'hung_requests')),
 ]
 
 
@@ -989,6 +1033,8 @@ def main():
     a.inflight = 1000
     a.hold_ms = 300
     a.nginx_workers = 1
+    a.hang_n = 2000 if a.quick else 4000
+    a.hang_per = 20
     a.out = a.out or os.path.join(HERE, 'results', 'latest.json')
     a.only = set(a.only.split(',')) if a.only else None
     a.bin = os.path.abspath(a.bin)
