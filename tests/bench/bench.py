@@ -52,6 +52,7 @@ TARGETS = [
     ('defaults_over_tuned', 'defaults, 1 endpoint / tuned (per_endpoint 64)', '>=', 0.9),
     ('cmds_per_delivery_defaults', 'Redis commands per delivery at the defaults', '<=', 2.5),
     ('hang4_over_none', '16 fast endpoints: with 4 hanging / without', '>=', 0.8),
+    ('hot90_cold_done_frac', 'hot 90%: last cold delivery / drain time', '<=', 0.5),
 ]
 
 
@@ -125,8 +126,8 @@ class Nginx:
     """nginx with a private config: `return 204`, stub_status for exact counts."""
     name = 'nginx'
 
-    def __init__(self, tmp, workers=1):
-        self.dir = os.path.join(tmp, 'nginx')
+    def __init__(self, tmp, workers=1, name='nginx'):
+        self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.port = h.free_port()
         self.workers = workers
@@ -281,6 +282,36 @@ class HqReceiver(Receiver):
         self.port = int(m.group(1))
         return self
 
+
+
+class Split:
+    """Several receivers counted as one: drain() waits for the sum of their counts, and
+    each part's time of completion (its `expected` counted) is kept in .done, the time it
+    had half of them in .half (time.monotonic())."""
+
+    def __init__(self, parts):
+        self.parts = parts  # list of (name, receiver, expected)
+        self.name = '+'.join(p[1].name for p in parts)
+        self.done, self.half = {}, {}
+
+    def pids(self):
+        return [pid for _, r, _ in self.parts for pid in r.pids()]
+
+    def mark(self):
+        for _, r, _ in self.parts:
+            r.mark()
+        self.done, self.half = {}, {}
+
+    def delivered(self):
+        total = 0
+        for name, r, expected in self.parts:
+            n = r.delivered()
+            total += n
+            if name not in self.half and 2 * n >= expected:
+                self.half[name] = time.monotonic()
+            if name not in self.done and n >= expected:
+                self.done[name] = time.monotonic()
+        return total
 
 
 # ---------------------------------------------------------------- redis helpers
@@ -574,6 +605,38 @@ class Bench:
             if hq:
                 hq.stop()
 
+    def hot(self, rs, ng, tag):
+        """Defaults; 101 endpoints: `hot` gets 90% of N events (type hot.created, nginx
+        /hot), cold<j> (j < 100) share the other 10% (type cold<j>.created, /ep<j> on a
+        second nginx, so their arrivals are counted apart). Every 10th event in the stream
+        is a cold one. When did the last cold delivery arrive, against the whole drain?"""
+        n, k = self.a.n, 100
+        n_cold = n // 10  # events 9, 19, 29, ... of the weighted cycle below
+        cold = Nginx(self.tmp, 1, 'nginx-cold').start()
+        try:
+            eps = [(ep_id(0), ng.url('/hot'), 'hot.created')]
+            eps += [(ep_id(1 + j), cold.url('/ep%d' % j), 'cold%d.created' % j) for j in range(k)]
+            split = Split([('hot', ng, n - n_cold), ('cold', cold, n_cold)])
+            res = self.drain(rs, split, n, n, eps, DEFAULTS, tag,
+                             types='hot.created*9,cold%%d.created/%d*1' % k)
+            t0 = self.drain_t0
+            res.update({'hot_events': n - n_cold, 'cold_events': n_cold, 'cold_endpoints': k})
+            if 'cold' in split.done:
+                res['cold_done_s'] = round(split.done['cold'] - t0, 3)
+            if 'hot' in split.done:
+                res['hot_done_s'] = round(split.done['hot'] - t0, 3)
+            if res.get('cold_done_s') is not None and not res.get('error'):
+                total = max(split.done.values()) - t0
+                res['cold_done_frac'] = round((split.done['cold'] - t0) / total, 3)
+                # when half the cold deliveries were in: ~0.5 if cold ones simply go in
+                # stream order (they are spread evenly through it)
+                res['cold_half_frac'] = round((split.half['cold'] - t0) / total, 3)
+                log(tag, 'last cold delivery at %.3f s of %.3f s (%.2f)' % (
+                    res['cold_done_s'], total, res['cold_done_frac']))
+            return res
+        finally:
+            cold.stop()
+
 
     def failures(self, rs, tools_tmp, tag):
         rcv = Hqb(self.tools, fail_every=10).start()
@@ -796,6 +859,7 @@ class Bench:
             ('hookq_1000ep', lambda: self.many_endpoints(rs, ng, 'hookq_1000ep')),
             ('hookq_fast16', lambda: self.hanging(rs, ng, 'hookq_fast16', 0)),
             ('hookq_hang4', lambda: self.hanging(rs, ng, 'hookq_hang4', 4)),
+            ('hookq_hot90', lambda: self.hot(rs, ng, 'hookq_hot90')),
             ('hookq_1ep_nolog', lambda: self.one_endpoint(rs, ng, 'hookq_1ep_nolog',
                                                           {'HOOKQ_DELIVERY_LOG': 'false'})),
             ('hookq_1ep_hqb', lambda: self.one_endpoint(rs, hq, 'hookq_1ep_hqb')),
@@ -903,6 +967,7 @@ def ratios(r):
                                       get(r, 'wrk_hqb', 'req_per_s')),
         'hang4_over_none': div(get(r, 'hookq_hang4', 'deliveries_per_s'),
                                get(r, 'hookq_fast16', 'deliveries_per_s')),
+        'hot90_cold_done_frac': get(r, 'hookq_hot90', 'cold_done_frac'),
     }
 
 
@@ -947,6 +1012,10 @@ ROWS = [
     ('hookq 16 fast endpoints, defaults, deliveries/s', ('hookq_fast16', 'deliveries_per_s')),
     ('  the same + 4 hanging endpoints first', ('hookq_hang4', 'deliveries_per_s')),
     ('  requests held by the hanging receiver', ('hookq_hang4', 'hung_requests')),
+    ('hookq hot 90% + 100 cold endpoints, deliveries/s', ('hookq_hot90', 'deliveries_per_s')),
+    ('  last cold delivery (s after worker start)', ('hookq_hot90', 'cold_done_s')),
+    ('  last hot delivery (s)', ('hookq_hot90', 'hot_done_s')),
+    ('  half the cold deliveries in (fraction of drain)', ('hookq_hot90', 'cold_half_frac')),
 ]
 
 
