@@ -53,6 +53,7 @@ TARGETS = [
     ('cmds_per_delivery_defaults', 'Redis commands per delivery at the defaults', '<=', 2.5),
     ('hang4_over_none', '16 fast endpoints: with 4 hanging / without', '>=', 0.8),
     ('hot90_cold_done_frac', 'hot 90%: last cold delivery / drain time', '<=', 0.5),
+    ('retry_to_receiver_ms', 'hookq retry: CLI start -> receiver, median (ms)', '<=', 5.0),
 ]
 
 
@@ -637,6 +638,64 @@ class Bench:
         finally:
             cold.stop()
 
+    def retry_latency(self, rs, tag):
+        """Defaults, one endpoint on hqb-recv --latency (it timestamps every arrival), one
+        event delivered; then `hookq retry <id>` a.retry_n times, 300 ms apart so the
+        worker is idle each time: arrival - CLI start and arrival - CLI exit."""
+        rcv = Hqb(self.tools, latency=True).start()
+        w = None
+        try:
+            rs.call('FLUSHALL')
+            add_endpoints(rs, [(ep_id(0), rcv.url('/hook'), '*')])
+            create_groups(rs)
+            w = self.start_worker(rs, DEFAULTS, tag)
+            evid = 'bench-retry-1'
+            data = '{"pub_us":%d,"pad":"%s"}' % (time.time() * 1e6, 'x' * (self.a.bytes - 40))
+            rs.call('XADD', EVENTS, '*', 'id', evid, 'type', 'bench.event', 'data', data,
+                    'ts', str(int(time.time() * 1000)))
+            if not h.wait_until(lambda: rcv.stats()['ok'] >= 1, 10):
+                return {'scenario': tag, 'error': 'first delivery not received',
+                        'worker_log': self.tail(self.stop_worker(w))}
+            h.wait_until(lambda: pending(rs) == 0, 10)
+            env = {k: v for k, v in os.environ.items() if not k.startswith('HOOKQ_')}
+            env['HOOKQ_REDIS_URL'] = rs.url
+            cli = os.path.join(self.bin, 'hookq')
+            from_start, from_exit, cli_ms = [], [], []
+            for i in range(self.a.retry_n):
+                time.sleep(0.3)
+                before = rcv.stats()['ok']
+                ts = time.time()  # CLOCK_REALTIME, the clock hqb-recv stamps arrivals with
+                p = subprocess.run([cli, 'retry', evid], env=env, capture_output=True,
+                                   text=True, timeout=10)
+                te = time.time()
+                if p.returncode != 0:
+                    return {'scenario': tag, 'error': 'hookq retry rc=%d: %s' % (
+                        p.returncode, self.tail(p.stderr + p.stdout))}
+                if not h.wait_until(lambda: rcv.stats()['ok'] > before, 10, interval=0.02):
+                    return {'scenario': tag, 'error': 'retry %d not received' % (i + 1),
+                            'worker_log': self.tail(self.stop_worker(w))}
+                last = http_get(rcv.port, '/samples', timeout=10).strip().splitlines()[-1]
+                arrived = int(last.split()[0]) / 1e6
+                from_start.append((arrived - ts) * 1000)
+                from_exit.append((arrived - te) * 1000)
+                cli_ms.append((te - ts) * 1000)
+
+            def dist(v):
+                return {'p50': round(statistics.median(v), 3), 'max': round(max(v), 3),
+                        'min': round(min(v), 3)}
+            res = {'scenario': tag, 'retries': len(from_start),
+                   'from_cli_start_ms': dist(from_start),
+                   # negative: the delivery arrived before the CLI process had exited
+                   'from_cli_exit_ms': dist(from_exit), 'cli_runtime_ms': dist(cli_ms)}
+            log(tag, 'CLI start -> receiver p50 %.2f max %.2f ms; CLI exit -> receiver p50 '
+                '%.2f ms; CLI run time p50 %.2f ms' % (
+                    res['from_cli_start_ms']['p50'], res['from_cli_start_ms']['max'],
+                    res['from_cli_exit_ms']['p50'], res['cli_runtime_ms']['p50']))
+            return res
+        finally:
+            if w:
+                self.stop_worker(w)
+            rcv.stop()
 
     def failures(self, rs, tools_tmp, tag):
         rcv = Hqb(self.tools, fail_every=10).start()
@@ -874,6 +933,7 @@ class Bench:
             ('rss_1000', lambda: self.rss_inflight(rs, 'rss_1000_in_flight')),
             ('promotion', lambda: self.promotion(rs, ng, 'promotion')),
             ('promote_script', lambda: self.promote_script(rs, 'promote_script')),
+            ('retry_latency', lambda: self.retry_latency(rs, 'retry_latency')),
         ]
         try:
             for key, fn in steps:
@@ -968,6 +1028,7 @@ def ratios(r):
         'hang4_over_none': div(get(r, 'hookq_hang4', 'deliveries_per_s'),
                                get(r, 'hookq_fast16', 'deliveries_per_s')),
         'hot90_cold_done_frac': get(r, 'hookq_hot90', 'cold_done_frac'),
+        'retry_to_receiver_ms': get(r, 'retry_latency', 'from_cli_start_ms', 'p50'),
     }
 
 
@@ -1016,6 +1077,9 @@ ROWS = [
     ('  last cold delivery (s after worker start)', ('hookq_hot90', 'cold_done_s')),
     ('  last hot delivery (s)', ('hookq_hot90', 'hot_done_s')),
     ('  half the cold deliveries in (fraction of drain)', ('hookq_hot90', 'cold_half_frac')),
+    ('retry: CLI start -> receiver, max ms', ('retry_latency', 'from_cli_start_ms', 'max')),
+    ('retry: CLI exit -> receiver, median ms', ('retry_latency', 'from_cli_exit_ms', 'p50')),
+    ('retry: the CLI process alone, median ms', ('retry_latency', 'cli_runtime_ms', 'p50')),
 ]
 
 
@@ -1104,6 +1168,7 @@ def main():
     a.nginx_workers = 1
     a.hang_n = 2000 if a.quick else 4000
     a.hang_per = 20
+    a.retry_n = 5 if a.quick else 20
     a.out = a.out or os.path.join(HERE, 'results', 'latest.json')
     a.only = set(a.only.split(',')) if a.only else None
     a.bin = os.path.abspath(a.bin)
