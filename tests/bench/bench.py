@@ -39,6 +39,9 @@ CLK = os.sysconf('SC_CLK_TCK')
 DEFAULTS = {'HOOKQ_DELIVERY_CONCURRENCY': None}
 PEER = os.environ.get('HOOKQ_BENCH_PEER', os.path.join(os.path.dirname(SRC), '..', 'shared', 'peers'))
 
+# scenarios measured in the first run only (they take long and barely vary)
+ONCE = {'idle_cpu', 'retry_latency'}
+
 TARGETS = [
     # key, label, op, target
     ('hookq_over_bullmq', 'deliveries/s hookq / BullMQ peer', '>=', 10.0),
@@ -53,6 +56,7 @@ TARGETS = [
     ('cmds_per_delivery_defaults', 'Redis commands per delivery at the defaults', '<=', 2.5),
     ('hang4_over_none', '16 fast endpoints: with 4 hanging / without', '>=', 0.8),
     ('hot90_cold_done_frac', 'hot 90%: last cold delivery / drain time', '<=', 0.5),
+    ('idle_cpu_pct', 'idle worker CPU (% of one core)', '<=', 0.1),
     ('retry_to_receiver_ms', 'hookq retry: CLI start -> receiver, median (ms)', '<=', 5.0),
 ]
 
@@ -93,6 +97,21 @@ def busy_cpu():
 
 def cpu_of(pids):
     return sum(proc_cpu(p) or 0 for p in pids)
+
+
+def ctx_switches(pid):
+    """Voluntary + involuntary context switches of every thread of pid: how often it
+    wakes up (None if gone)."""
+    n = 0
+    try:
+        for tid in os.listdir('/proc/%d/task' % pid):
+            with open('/proc/%d/task/%s/status' % (pid, tid)) as f:
+                for line in f:
+                    if 'ctxt_switches:' in line:
+                        n += int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return n
 
 
 def children(pid):
@@ -638,6 +657,49 @@ class Bench:
         finally:
             cold.stop()
 
+    def idle_cpu(self, rs, ng, tag):
+        """Defaults, one endpoint, 10 events delivered; then the worker's CPU (utime+stime)
+        and the Redis commands it issues over a.idle_seconds of nothing to do."""
+        secs = self.a.idle_seconds
+        rs.call('FLUSHALL')
+        add_endpoints(rs, [(ep_id(0), ng.url('/hook'), '*')])
+        create_groups(rs)
+        ng.mark()
+        w = self.start_worker(rs, DEFAULTS, tag)
+        try:
+            self.load(rs, 'events', EVENTS, 10, 'bench.event', self.a.bytes)
+            if not h.wait_until(lambda: ng.delivered() >= 10, 20):
+                return {'scenario': tag, 'error': 'warm-up events not delivered',
+                        'worker_log': self.tail(self.stop_worker(w))}
+            h.wait_until(lambda: pending(rs) == 0, 10)
+            time.sleep(1.0)  # past the last acks and log writes
+            c0, cs0, x0 = proc_cpu(w.pid), commandstats(rs), ctx_switches(w.pid)
+            t0 = time.monotonic()
+            while time.monotonic() < t0 + secs and w.poll() is None:
+                time.sleep(0.25)  # the bench sends Redis nothing meanwhile
+            c1, cs1, x1 = proc_cpu(w.pid), commandstats(rs), ctx_switches(w.pid)
+            dt = time.monotonic() - t0
+            if w.poll() is not None or c1 is None:
+                return {'scenario': tag, 'error': 'worker exited rc=%s' % w.returncode,
+                        'worker_log': self.tail(self.stop_worker(w))}
+            diff = {k: cs1.get(k, 0) - cs0.get(k, 0) for k in cs1 if k != 'info'}
+            diff = {k: v for k, v in diff.items() if v > 0}
+            res = {'scenario': tag, 'seconds': round(dt, 2), 'cpu_s': round(c1 - c0, 3),
+                   'idle_cpu_pct': round((c1 - c0) / dt * 100, 4),
+                   # utime+stime count in clock ticks: the figure's resolution
+                   'resolution_pct': round(100.0 / CLK / dt, 4),
+                   'redis_cmds_per_s': round(sum(diff.values()) / dt, 2),
+                   'redis_cmds_per_s_by_command': {k: round(v / dt, 2) for k, v in sorted(
+                       diff.items(), key=lambda kv: -kv[1])[:8]},
+                   'wakeups_per_s': round((x1 - x0) / dt, 1) if x0 is not None and x1 is not None
+                   else None,
+                   'loadavg_1m': round(os.getloadavg()[0], 2)}
+            log(tag, '%.3f%% of a core, %.1f Redis commands/s, %s wakeups/s over %.0f s' % (
+                res['idle_cpu_pct'], res['redis_cmds_per_s'], res['wakeups_per_s'], dt))
+            return res
+        finally:
+            self.stop_worker(w)
+
     def retry_latency(self, rs, tag):
         """Defaults, one endpoint on hqb-recv --latency (it timestamps every arrival), one
         event delivered; then `hookq retry <id>` a.retry_n times, 300 ms apart so the
@@ -933,11 +995,15 @@ class Bench:
             ('rss_1000', lambda: self.rss_inflight(rs, 'rss_1000_in_flight')),
             ('promotion', lambda: self.promotion(rs, ng, 'promotion')),
             ('promote_script', lambda: self.promote_script(rs, 'promote_script')),
+            # first run only (ONCE): a minute of idleness, and 20 CLI calls
+            ('idle_cpu', lambda: self.idle_cpu(rs, ng, 'idle_cpu')),
             ('retry_latency', lambda: self.retry_latency(rs, 'retry_latency')),
         ]
         try:
             for key, fn in steps:
                 if self.a.only and key not in self.a.only:
+                    continue
+                if key in ONCE and i > 0:
                     continue
                 try:
                     r[key] = fn()
@@ -1028,6 +1094,7 @@ def ratios(r):
         'hang4_over_none': div(get(r, 'hookq_hang4', 'deliveries_per_s'),
                                get(r, 'hookq_fast16', 'deliveries_per_s')),
         'hot90_cold_done_frac': get(r, 'hookq_hot90', 'cold_done_frac'),
+        'idle_cpu_pct': get(r, 'idle_cpu', 'idle_cpu_pct'),
         'retry_to_receiver_ms': get(r, 'retry_latency', 'from_cli_start_ms', 'p50'),
     }
 
@@ -1077,6 +1144,9 @@ ROWS = [
     ('  last cold delivery (s after worker start)', ('hookq_hot90', 'cold_done_s')),
     ('  last hot delivery (s)', ('hookq_hot90', 'hot_done_s')),
     ('  half the cold deliveries in (fraction of drain)', ('hookq_hot90', 'cold_half_frac')),
+    ('idle worker: Redis commands/s', ('idle_cpu', 'redis_cmds_per_s')),
+    ('idle worker: wakeups/s (context switches)', ('idle_cpu', 'wakeups_per_s')),
+    ('idle worker: CPU resolution (% of a core, 1 tick)', ('idle_cpu', 'resolution_pct')),
     ('retry: CLI start -> receiver, max ms', ('retry_latency', 'from_cli_start_ms', 'max')),
     ('retry: CLI exit -> receiver, median ms', ('retry_latency', 'from_cli_exit_ms', 'p50')),
     ('retry: the CLI process alone, median ms', ('retry_latency', 'cli_runtime_ms', 'p50')),
@@ -1168,6 +1238,7 @@ def main():
     a.nginx_workers = 1
     a.hang_n = 2000 if a.quick else 4000
     a.hang_per = 20
+    a.idle_seconds = 10 if a.quick else 60
     a.retry_n = 5 if a.quick else 20
     a.out = a.out or os.path.join(HERE, 'results', 'latest.json')
     a.only = set(a.only.split(',')) if a.only else None
