@@ -54,6 +54,10 @@ TARGETS = [
     ('rss_mib_1000', 'worker peak RSS with 1,000 in flight (MiB)', '<=', 64.0),
     ('defaults_over_tuned', 'defaults, 1 endpoint / tuned (per_endpoint 64)', '>=', 0.9),
     ('cmds_per_delivery_defaults', 'Redis commands per delivery at the defaults', '<=', 2.5),
+    ('hookq_over_curl_ceiling', 'deliveries/s hookq / libcurl ceiling (nginx, 64 conns)', '>=',
+     0.6),
+    ('worker_cpu_us_per_delivery', 'worker CPU per delivery, 1 endpoint (us)', '<=', 30.0),
+    ('p99_ms_half', 'p99 publish->receive at 50% of peak (ms)', '<=', 2.0),
     ('hang4_over_none', '16 fast endpoints: with 4 hanging / without', '>=', 0.8),
     ('hot90_cold_done_frac', 'hot 90%: last cold delivery / drain time', '<=', 0.5),
     ('idle_cpu_pct', 'idle worker CPU (% of one core)', '<=', 0.1),
@@ -1070,6 +1074,14 @@ def div(a, b):
     return round(a / b, 3) if a is not None and b else None
 
 
+def mul(a, b):
+    return a * b if a is not None else None
+
+
+def rnd(v, nd=1):
+    return round(v, nd) if v is not None else None
+
+
 def ratios(r):
     hq = get(r, 'hookq_1ep', 'deliveries_per_s')
     return {
@@ -1091,6 +1103,9 @@ def ratios(r):
         'cmds_per_delivery_defaults': get(r, 'hookq_1ep_defaults', 'cmds_per_delivery'),
         'hookq_hqb_over_wrk_hqb': div(get(r, 'hookq_1ep_hqb', 'deliveries_per_s'),
                                       get(r, 'wrk_hqb', 'req_per_s')),
+        # s per 10k deliveries x 100 = us per delivery
+        'worker_cpu_us_per_delivery': rnd(mul(get(r, 'hookq_1ep', 'worker_cpu_s_per_10k'), 100)),
+        'p99_ms_half': get(r, 'latency_half', 'p99_ms'),
         'hang4_over_none': div(get(r, 'hookq_hang4', 'deliveries_per_s'),
                                get(r, 'hookq_fast16', 'deliveries_per_s')),
         'hot90_cold_done_frac': get(r, 'hookq_hot90', 'cold_done_frac'),
@@ -1137,6 +1152,7 @@ ROWS = [
     ('ratio hookq / curl ceiling', ('ratios', 'hookq_over_curl_ceiling')),
     ('ratio delivery log off / on', ('ratios', 'nolog_over_log')),
     ('ratio hookq / wrk, both on hqb-recv', ('ratios', 'hookq_hqb_over_wrk_hqb')),
+    ('worker CPU per delivery, 1 endpoint (us)', ('ratios', 'worker_cpu_us_per_delivery')),
     ('hookq 16 fast endpoints, defaults, deliveries/s', ('hookq_fast16', 'deliveries_per_s')),
     ('  the same + 4 hanging endpoints first', ('hookq_hang4', 'deliveries_per_s')),
     ('  requests held by the hanging receiver', ('hookq_hang4', 'hung_requests')),
