@@ -39,6 +39,10 @@ CLK = os.sysconf('SC_CLK_TCK')
 DEFAULTS = {'HOOKQ_DELIVERY_CONCURRENCY': None}
 PEER = os.environ.get('HOOKQ_BENCH_PEER', os.path.join(os.path.dirname(SRC), '..', 'shared', 'peers'))
 
+SWEEP_CONC = (8, 16, 32, 64, 128)
+SWEEP_ENDPOINTS = (1, 10, 100, 1000)
+PLOTS_DIR = os.path.join(SRC, 'docs', 'bench')
+
 # scenarios measured in the first run only (they take long and barely vary)
 ONCE = {'idle_cpu', 'retry_latency'}
 
@@ -586,17 +590,17 @@ class Bench:
         n = self.a.n
         return self.drain(rs, rcv, n, n, [(ep_id(0), rcv.url('/hook'), '*')], DEFAULTS, tag)
 
-    def many_endpoints(self, rs, rcv, tag):
+    def many_endpoints(self, rs, rcv, tag, k=None, n=None, extra=None):
         # 1,000 endpoints, half exact (two exact types each), half prefix wildcards; events
         # of 1,000 types svc<i>.created round-robin, so every event matches exactly one.
-        k = self.a.endpoints
+        k = k or self.a.endpoints
+        n = n or self.a.n
         eps = []
         for i in range(k):
             ev = ('svc%d.created,svc%d.deleted' % (i, i)) if i % 2 == 0 else ('svc%d.*' % i)
             eps.append((ep_id(i), rcv.url('/ep%d' % i), ev))
-        env = {'HOOKQ_DELIVERY_CONCURRENCY': str(self.a.conc)}
-        return self.drain(rs, rcv, self.a.n, self.a.n, eps, env, tag,
-                          types='svc%%d.created/%d' % k)
+        env = {'HOOKQ_DELIVERY_CONCURRENCY': str(self.a.conc)} if extra is None else extra
+        return self.drain(rs, rcv, n, n, eps, env, tag, types='svc%%d.created/%d' % k)
 
     def hanging(self, rs, ng, tag, hangers):
         """Defaults; 16 fast endpoints on nginx (/ep<i>, type fast<i>.created each) and
@@ -815,6 +819,7 @@ class Bench:
                 slow = sorted(samples, key=lambda x: -x[1])[:max(1, len(samples) // 100)]
                 res['slowest_1pct_at_s'] = sorted(round((a - t0s) / 1e6, 3) for a, _ in slow)[:60]
                 res['samples_over_10ms'] = sum(1 for _, d in samples if d > 10000)
+                res['cdf_ms'] = cdf([d for _, d in samples])
             log(tag, 'rate %d: p50 %s p99 %s max %s ms' % (rate, res['p50_ms'], res['p99_ms'],
                                                            res['max_ms']))
             return res
@@ -1050,6 +1055,47 @@ class Bench:
                              'self_pct': float(m.group(2))})
         return {'top': rows[:40], 'deliveries_per_s_under_perf': res.get('deliveries_per_s')}
 
+    def sweeps(self, runs):
+        """The throughput sweeps behind docs/bench/*.png (--plots; a full run enables it),
+        once, after the runs: deliveries/s against connections (1 endpoint, concurrency =
+        per_endpoint = c) and against the number of endpoints (defaults)."""
+        want = [k for k in ('sweep_conc', 'sweep_endpoints')
+                if (self.a.only and k in self.a.only) or (not self.a.only and self.a.plots)]
+        if not want:
+            return None
+        log('sweeps:', ', '.join(want), '(N=%d each)' % self.a.sweep_n)
+        rs = h.RedisServer().start()
+        ng = Nginx(self.tmp, self.a.nginx_workers).start()
+        out = {'n': self.a.sweep_n}
+        try:
+            if 'sweep_conc' in want:
+                pts = []
+                for c in SWEEP_CONC:
+                    env = {'HOOKQ_DELIVERY_CONCURRENCY': str(c),
+                           'HOOKQ_DELIVERY_PER_ENDPOINT': str(c)}
+                    r = self.one_endpoint(rs, ng, 'sweep_conc_%d' % c, env, n=self.a.sweep_n)
+                    pts.append({'connections': c, 'deliveries_per_s': r.get('deliveries_per_s'),
+                                'error': r.get('error')})
+                out['conc'] = pts
+                # reference markers at 64 connections: this bench's medians, else measured now
+                wrk = median_of(runs, ('wrk', 'req_per_s')) or get(self.wrk(ng), 'req_per_s')
+                ceil = (median_of(runs, ('curl_ceiling', 'req_per_s')) or
+                        get(self.ceiling(ng), 'req_per_s'))
+                out['conc_refs'] = {'connections': self.a.conc, 'wrk': wrk, 'curl_ceiling': ceil}
+            if 'sweep_endpoints' in want:
+                pts = []
+                for k in SWEEP_ENDPOINTS:
+                    r = self.many_endpoints(rs, ng, 'sweep_ep_%d' % k, k=k, n=self.a.sweep_n,
+                                            extra=DEFAULTS)
+                    pts.append({'endpoints': k, 'deliveries_per_s': r.get('deliveries_per_s'),
+                                'error': r.get('error')})
+                out['endpoints'] = pts
+        finally:
+            ng.stop()
+            rs.stop()
+            shutil.rmtree(rs.dir, ignore_errors=True)
+        return out
+
     def run_aof(self):
         log('AOF run (appendonly yes, appendfsync everysec)')
         rs = h.RedisServer(appendonly=True).start()
@@ -1112,6 +1158,17 @@ def ratios(r):
         'idle_cpu_pct': get(r, 'idle_cpu', 'idle_cpu_pct'),
         'retry_to_receiver_ms': get(r, 'retry_latency', 'from_cli_start_ms', 'p50'),
     }
+
+
+CDF_P = sorted(set([i / 200 for i in range(201)] + [0.99 + i / 1000 for i in range(10)] +
+                   [0.9995, 0.9999]))
+
+
+def cdf(deltas_us):
+    """[[fraction, ms], ...]: the latency below which that fraction of samples arrived."""
+    v = sorted(deltas_us)
+    return [[p, round(v[min(len(v) - 1, int(p * (len(v) - 1) + 0.5))] / 1000.0, 3)]
+            for p in CDF_P]
 
 
 def median_of(runs, path):
@@ -1224,6 +1281,142 @@ def render(summary, args, meta):
     return '\n'.join(lines) + '\n'
 
 
+def render_sweep(sweep):
+    lines = ['', 'sweeps (N=%d per point, one run):' % sweep['n']]
+    if sweep.get('conc'):
+        refs = sweep.get('conc_refs') or {}
+        lines.append('  connections      ' + ''.join('%10d' % p['connections']
+                                                     for p in sweep['conc']))
+        lines.append('  deliveries/s     ' + ''.join('%10s' % fmt(p['deliveries_per_s'])
+                                                     for p in sweep['conc']))
+        lines.append('  reference at %d: wrk %s req/s, libcurl ceiling %s req/s' % (
+            refs.get('connections', 64), fmt(refs.get('wrk')), fmt(refs.get('curl_ceiling'))))
+    if sweep.get('endpoints'):
+        lines.append('  endpoints        ' + ''.join('%10d' % p['endpoints']
+                                                     for p in sweep['endpoints']))
+        lines.append('  deliveries/s     ' + ''.join('%10s' % fmt(p['deliveries_per_s'])
+                                                     for p in sweep['endpoints']))
+    return '\n'.join(lines) + '\n'
+
+
+# ---------------------------------------------------------------- plots
+
+def gnuplot_run(script, what):
+    p = subprocess.run(['gnuplot'], input=script, capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError('gnuplot (%s): %s' % (what, p.stderr.strip()[-500:]))
+
+
+def write_dat(tmp, name, rows):
+    path = os.path.join(tmp, name)
+    with open(path, 'w') as f:
+        for row in rows:
+            f.write(' '.join(str(x) for x in row) + '\n')
+    return path
+
+
+def gp_str(text):
+    """A gnuplot double-quoted string (it turns \\n into a line break)."""
+    return '"%s"' % text.replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
+
+
+def plots(runs, sweep, meta, args, tmp):
+    """docs/bench/*.png with gnuplot (Debian gnuplot-nox); without it the plots are
+    skipped with a message, the bench itself does not fail. Returns {file: note}."""
+    if not shutil.which('gnuplot'):
+        msg = 'gnuplot not found: plots skipped (Debian: apt-get install gnuplot-nox)'
+        log(msg)
+        return {'skipped': msg}
+    os.makedirs(args.plots_dir, exist_ok=True)
+    sub = '%s run, git %s, %s, %s' % ('quick' if args.quick else 'full', meta['git'],
+                                      meta['started'], meta['machine'])
+    head = ('set terminal pngcairo size 960,540 font "sans,10" noenhanced\n'
+            'set grid\nset key top left box opaque\nset format y "%.0f"\n'
+            'set offsets 0, 0, graph 0.12, 0\n')
+    done = {}
+
+    def out(name):
+        return os.path.join(args.plots_dir, name)
+
+    conc = [(p['connections'], p['deliveries_per_s']) for p in get(sweep, 'conc') or []
+            if p.get('deliveries_per_s')]
+    refs = get(sweep, 'conc_refs') or {}
+    if conc:
+        f = out('throughput-vs-connections.png')
+        d = write_dat(tmp, 'conc.dat', conc)
+        lines = ['%s u 1:2 w lp lw 2 pt 7 ps 1.3 t %s' % (gp_str(d), gp_str(
+                     'hookq, 1 endpoint, nginx (concurrency = per_endpoint = x)')),
+                 "%s u 1:2:(sprintf('%%.0f', $2)) w labels offset 0,1.2 notitle" % gp_str(d)]
+        for key, label, pt in (('wrk', 'wrk -t2 -c%d, same nginx', 5),
+                               ('curl_ceiling', 'libcurl ceiling, %d in flight, same nginx', 9)):
+            if refs.get(key):
+                r = write_dat(tmp, key + '.dat', [(refs['connections'], refs[key])])
+                lines.append('%s u 1:2 w p pt %d ps 2.2 t %s' % (
+                    gp_str(r), pt, gp_str(label % refs['connections'])))
+                lines.append("%s u 1:2:(sprintf('%%.0f', $2)) w labels offset 5,0 notitle" %
+                             gp_str(r))
+        gnuplot_run(head + 'set output %s\nset title %s\n' % (gp_str(f), gp_str(
+            'deliveries/s against connections (N=%d per point)\n%s' % (sweep['n'], sub))) +
+            'set xlabel "connections"\nset ylabel "deliveries/s (requests/s)"\n'
+            'set logscale x 2\nset xtics (8,16,32,64,128)\nset xrange [6:180]\n'
+            'set yrange [0:*]\nplot ' + ', \\\n  '.join(lines) + '\n', f)
+        done[f] = 'ok'
+    eps = [(p['endpoints'], p['deliveries_per_s']) for p in get(sweep, 'endpoints') or []
+           if p.get('deliveries_per_s')]
+    if eps:
+        f = out('throughput-vs-endpoints.png')
+        d = write_dat(tmp, 'eps.dat', eps)
+        gnuplot_run(head + 'set output %s\nset title %s\n' % (gp_str(f), gp_str(
+            'deliveries/s against endpoints, worker defaults (N=%d per point, each event '
+            'to exactly one endpoint)\n%s' % (sweep['n'], sub))) +
+            'set xlabel "endpoints"\nset ylabel "deliveries/s"\nset logscale x 10\n'
+            'set xtics (1,10,100,1000)\nset xrange [0.7:1500]\nset yrange [0:*]\n'
+            'plot %s u 1:2 w lp lw 2 pt 7 ps 1.3 t "hookq, nginx", '
+            "%s u 1:2:(sprintf('%%.0f', $2)) w labels offset 0,1.2 notitle\n" % (
+                gp_str(d), gp_str(d)), f)
+        done[f] = 'ok'
+    curves = []
+    for key in ('latency_1k', 'latency_half'):
+        r = next((x[key] for x in reversed(runs) if get(x, key, 'cdf_ms')), None)
+        if r:
+            curves.append((key, '%s, %s events/s: p50 %s, p99 %s ms' % (
+                key, fmt(r['rate']), r['p50_ms'], r['p99_ms']), r['cdf_ms']))
+    if curves:
+        f = out('latency-cdf.png')
+        lcdf, ltail = [], []
+        for i, (key, label, pts) in enumerate(curves):
+            d = write_dat(tmp, key + '.cdf', [(max(ms, 0.001), p) for p, ms in pts])
+            t = write_dat(tmp, key + '.tail', [(max(ms, 0.001), 1 - p) for p, ms in pts if p < 1])
+            lcdf.append('%s u 1:2 w steps lw 2 lc %d t %s' % (gp_str(d), i + 1, gp_str(label)))
+            ltail.append('%s u 1:2 w steps lw 2 lc %d notitle' % (gp_str(t), i + 1))
+        gnuplot_run(
+            head.replace('960,540', '1200,520') + 'set output %s\n' % gp_str(f) +
+            'set multiplot layout 1,2 title %s\n' % gp_str(
+                'publish -> receive latency (hqb-recv --latency, idle worker)\n' + sub) +
+            'set logscale x 10\nset xlabel "ms"\nset format y "%g"\n'
+            'set title "CDF: fraction of deliveries within x ms"\nset ylabel "fraction"\n'
+            'set yrange [0:1.02]\nset key bottom right box opaque\n'
+            'set arrow 1 from 2,0 to 2,1.02 nohead dt 2 lc rgb "gray40"\n'
+            'set offsets 0, 0, 0, 0\n'
+            'set label 1 "p99 target at 50% of peak: 2 ms" at 2.15,0.5 tc rgb "gray40"\n'
+            'plot ' + ', '.join(lcdf) + '\n'
+            'unset label 1\nunset key\n'
+            'set title "tail: fraction slower than x ms"\nset ylabel "fraction (log)"\n'
+            'set logscale y 10\nset yrange [0.0001:1]\nset format y "%g"\n'
+            'set arrow 2 from graph 0, first 0.01 to graph 1, first 0.01 nohead dt 3 '
+            'lc rgb "gray40"\n'
+            'plot ' + ', '.join(ltail) + '\nunset multiplot\n', f)
+        done[f] = 'ok'
+    for name, what in (('throughput-vs-connections.png', 'sweep_conc'),
+                       ('throughput-vs-endpoints.png', 'sweep_endpoints'),
+                       ('latency-cdf.png', 'latency_1k / latency_half')):
+        if out(name) not in done:
+            log('plot %s not drawn: no %s figures in this bench' % (name, what))
+    for f in done:
+        log('wrote', os.path.relpath(f, SRC))
+    return done
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--quick', action='store_true')
@@ -1237,6 +1430,11 @@ def main():
     ap.add_argument('--perf', action='store_true',
                     help='after the runs, profile one hookq_1ep drain with perf record')
     ap.add_argument('--only', help='comma list of run keys to run (debugging): hookq_1ep,bullmq,wrk,...')
+    ap.add_argument('--plots', action='store_true',
+                    help='run the sweeps and draw docs/bench/*.png (a full run without --only '
+                    'does this unless --no-plots)')
+    ap.add_argument('--no-plots', action='store_true')
+    ap.add_argument('--plots-dir', default=PLOTS_DIR, help='where the PNGs go (docs/bench)')
     a = ap.parse_args()
     a.runs = a.runs or (1 if a.quick else 3)
     a.n = a.n or (5000 if a.quick else 50000)
@@ -1256,8 +1454,13 @@ def main():
     a.hang_per = 20
     a.idle_seconds = 10 if a.quick else 60
     a.retry_n = 5 if a.quick else 20
+    a.sweep_n = 2000 if a.quick else 10000
     a.out = a.out or os.path.join(HERE, 'results', 'latest.json')
     a.only = set(a.only.split(',')) if a.only else None
+    # PNGs are written into docs/ only by a full run or on request, so --quick and --only
+    # runs leave the tree clean
+    a.plots = a.plots or (not a.quick and not a.only and not a.no_plots)
+    a.plots_dir = os.path.abspath(a.plots_dir)
     a.bin = os.path.abspath(a.bin)
     a.tools = os.path.abspath(a.tools)
 
@@ -1268,20 +1471,33 @@ def main():
             'git': subprocess.run(['git', '-C', SRC, 'rev-parse', '--short', 'HEAD'],
                                   capture_output=True, text=True).stdout.strip()}
     b = Bench(a, tmp)
-    runs, aof, prof = [], None, None
+    runs, aof, prof, sweep, drawn = [], None, None, None, None
     t0 = time.monotonic()
     try:
         for i in range(a.runs):
             runs.append(b.run_once(i))
         if not a.no_aof and (not a.only or 'aof' in a.only):
             aof = b.run_aof()
+        try:
+            sweep = b.sweeps(runs)
+        except Exception as e:  # nor must a sweep
+            log('sweeps failed:', repr(e))
+            sweep = {'error': repr(e), 'n': a.sweep_n}
         if a.perf:
             prof = b.profile()
+        meta['seconds'] = round(time.monotonic() - t0, 1)
+        if a.plots:
+            try:
+                drawn = plots(runs, sweep, meta, a, tmp)
+            except Exception as e:  # a plot must not cost the figures
+                log('plots failed:', repr(e))
+                drawn = {'error': repr(e)}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    meta['seconds'] = round(time.monotonic() - t0, 1)
     summary = summarize(runs, aof, a)
     text = render(summary, a, meta)
+    if sweep:
+        text += render_sweep(sweep)
     if prof and prof.get('top'):
         text += '\nworker profile (perf, hookq_1ep, % of worker samples, inclusive / self):\n'
         text += ''.join('  %6.2f%% %6.2f%%  %s\n' % (r['children_pct'], r['self_pct'], r['symbol'])
@@ -1294,6 +1510,7 @@ def main():
         json.dump({'meta': meta, 'params': {k: v for k, v in vars(a).items()
                                             if isinstance(v, (int, float, str, bool))},
                    'summary': summary, 'runs': runs, 'aof_run': aof, 'profile': prof,
+                   'sweeps': sweep, 'plots': drawn,
                    'table_text': text}, f,
                   indent=1)
     log('wrote', a.out, 'in %.0f s' % meta['seconds'])
