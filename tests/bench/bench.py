@@ -729,7 +729,10 @@ class Bench:
             h.wait_until(lambda: pending(rs) == 0, 10)
             env = {k: v for k, v in os.environ.items() if not k.startswith('HOOKQ_')}
             env['HOOKQ_REDIS_URL'] = rs.url
+            # the CLI beside the worker, or this tree's (--bin may hold a wrapper only)
             cli = os.path.join(self.bin, 'hookq')
+            if not os.path.exists(cli):
+                cli = os.path.join(SRC, 'build', 'bin', 'hookq')
             from_start, from_exit, cli_ms = [], [], []
             for i in range(self.a.retry_n):
                 time.sleep(0.3)
