@@ -6,7 +6,8 @@ one extra run with AOF everysec), nginx (`return 204`) and hqb-recv (our epoll r
 exact counts, 503 every Nth, held answers, publish->arrival latency). For each scenario it
 pre-loads events, starts build/bin/hookq-worker and measures the drain. In the same run it
 measures the BullMQ peer, wrk and the libcurl ceiling against the same receiver.
-docs/performance.md explains every figure and the scenario mix.
+A full run (or --plots) then runs the throughput sweeps and redraws docs/bench/*.png with
+gnuplot. docs/performance.md explains every figure and the scenario mix.
 """
 import argparse
 import json
@@ -1380,7 +1381,10 @@ def plots(runs, sweep, meta, args, tmp):
         done[f] = 'ok'
     curves = []
     for key in ('latency_1k', 'latency_half'):
-        r = next((x[key] for x in reversed(runs) if get(x, key, 'cdf_ms')), None)
+        # the run whose p99 is the median one, so the picture matches the table
+        have = sorted((x[key] for x in runs if get(x, key, 'cdf_ms') and
+                       get(x, key, 'p99_ms') is not None), key=lambda v: v['p99_ms'])
+        r = have[len(have) // 2] if have else None
         if r:
             curves.append((key, '%s, %s events/s: p50 %s, p99 %s ms' % (
                 key, fmt(r['rate']), r['p50_ms'], r['p99_ms']), r['cdf_ms']))
