@@ -6,7 +6,8 @@ one extra run with AOF everysec), nginx (`return 204`) and hqb-recv (our epoll r
 exact counts, 503 every Nth, held answers, publish->arrival latency). For each scenario it
 pre-loads events, starts build/bin/hookq-worker and measures the drain. In the same run it
 measures the BullMQ peer, wrk and the libcurl ceiling against the same receiver.
-docs/performance.md explains every figure and the scenario mix.
+A full run (or --plots) then runs the throughput sweeps and redraws docs/bench/*.png with
+gnuplot. docs/performance.md explains every figure and the scenario mix.
 """
 import argparse
 import json
@@ -33,7 +34,18 @@ DELAY = PREFIX + ':{q}:delay'
 DEAD = PREFIX + ':{q}:dead'
 SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
 CLK = os.sysconf('SC_CLK_TCK')
+# Worker environment for "the defaults" scenarios: no delivery.* setting at all (a None
+# value removes the variable the bench otherwise sets). Only delivery.shutdown_grace stays
+# at the bench's 2s: it acts after the measurement, when the bench stops the worker.
+DEFAULTS = {'HOOKQ_DELIVERY_CONCURRENCY': None}
 PEER = os.environ.get('HOOKQ_BENCH_PEER', os.path.join(os.path.dirname(SRC), '..', 'shared', 'peers'))
+
+SWEEP_CONC = (8, 16, 32, 64, 128)
+SWEEP_ENDPOINTS = (1, 10, 100, 1000)
+PLOTS_DIR = os.path.join(SRC, 'docs', 'bench')
+
+# scenarios measured in the first run only (they take long and barely vary)
+ONCE = {'idle_cpu', 'retry_latency'}
 
 TARGETS = [
     # key, label, op, target
@@ -47,6 +59,14 @@ TARGETS = [
     ('rss_mib_1000', 'worker peak RSS with 1,000 in flight (MiB)', '<=', 64.0),
     ('defaults_over_tuned', 'defaults, 1 endpoint / tuned (per_endpoint 64)', '>=', 0.9),
     ('cmds_per_delivery_defaults', 'Redis commands per delivery at the defaults', '<=', 2.5),
+    ('hookq_over_curl_ceiling', 'deliveries/s hookq / libcurl ceiling (nginx, 64 conns)', '>=',
+     0.6),
+    ('worker_cpu_us_per_delivery', 'worker CPU per delivery, 1 endpoint (us)', '<=', 30.0),
+    ('p99_ms_half', 'p99 publish->receive at 50% of peak (ms)', '<=', 2.0),
+    ('hang4_over_none', '16 fast endpoints: with 4 hanging / without', '>=', 0.8),
+    ('hot90_cold_done_frac', 'hot 90%: last cold delivery / drain time', '<=', 0.5),
+    ('idle_cpu_pct', 'idle worker CPU (% of one core)', '<=', 0.1),
+    ('retry_to_receiver_ms', 'hookq retry: CLI start -> receiver, median (ms)', '<=', 5.0),
 ]
 
 
@@ -88,6 +108,21 @@ def cpu_of(pids):
     return sum(proc_cpu(p) or 0 for p in pids)
 
 
+def ctx_switches(pid):
+    """Voluntary + involuntary context switches of every thread of pid: how often it
+    wakes up (None if gone)."""
+    n = 0
+    try:
+        for tid in os.listdir('/proc/%d/task' % pid):
+            with open('/proc/%d/task/%s/status' % (pid, tid)) as f:
+                for line in f:
+                    if 'ctxt_switches:' in line:
+                        n += int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return n
+
+
 def children(pid):
     try:
         with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
@@ -120,8 +155,8 @@ class Nginx:
     """nginx with a private config: `return 204`, stub_status for exact counts."""
     name = 'nginx'
 
-    def __init__(self, tmp, workers=1):
-        self.dir = os.path.join(tmp, 'nginx')
+    def __init__(self, tmp, workers=1, name='nginx'):
+        self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.port = h.free_port()
         self.workers = workers
@@ -278,6 +313,36 @@ class HqReceiver(Receiver):
 
 
 
+class Split:
+    """Several receivers counted as one: drain() waits for the sum of their counts, and
+    each part's time of completion (its `expected` counted) is kept in .done, the time it
+    had half of them in .half (time.monotonic())."""
+
+    def __init__(self, parts):
+        self.parts = parts  # list of (name, receiver, expected)
+        self.name = '+'.join(p[1].name for p in parts)
+        self.done, self.half = {}, {}
+
+    def pids(self):
+        return [pid for _, r, _ in self.parts for pid in r.pids()]
+
+    def mark(self):
+        for _, r, _ in self.parts:
+            r.mark()
+        self.done, self.half = {}, {}
+
+    def delivered(self):
+        total = 0
+        for name, r, expected in self.parts:
+            n = r.delivered()
+            total += n
+            if name not in self.half and 2 * n >= expected:
+                self.half[name] = time.monotonic()
+            if name not in self.done and n >= expected:
+                self.done[name] = time.monotonic()
+        return total
+
+
 # ---------------------------------------------------------------- redis helpers
 
 def info(rs, section):
@@ -372,7 +437,7 @@ class Bench:
                     'HOOKQ_LOG_LEVEL': 'warn', 'HOOKQ_DELIVERY_CONCURRENCY': '64',
                     'HOOKQ_WORKER_NAME': 'bench', 'HOOKQ_DELIVERY_SHUTDOWN_GRACE': '2s'})
         env.update(extra or {})
-        return env
+        return {k: v for k, v in env.items() if v is not None}
 
     def start_worker(self, rs, extra, tag):
         logf = os.path.join(self.tmp, 'worker-%s-%d.log' % (tag, len(self.worker_logs)))
@@ -401,19 +466,23 @@ class Bench:
         return ' | '.join(text.strip().splitlines()[-n:])
 
     def drain(self, rs, rcv, n_events, expected, eps, extra, tag, types='bench.event',
-              count_dead=False):
-        """Pre-load, run one worker until `expected` deliveries arrive, measure."""
+              count_dead=False, preload=None, wait_acks=True):
+        """Pre-load, run one worker until `expected` deliveries arrive, measure.
+        preload: [(n, types), ...] loaded in that order instead of (n_events, types).
+        wait_acks=False: do not wait for XPENDING 0 (jobs that never finish, e.g. held by
+        a hanging receiver); the command counts then miss the last acks."""
         rs.call('FLUSHALL')
         add_endpoints(rs, eps)
         create_groups(rs)
         self.own_xlen = 0
-        self.load(rs, 'events', EVENTS, n_events, types, self.a.bytes)
+        for n, ty in preload or [(n_events, types)]:
+            self.load(rs, 'events', EVENTS, n, ty, self.a.bytes)
         rcv.mark()
         cs0, rd0 = commandstats(rs), reads_processed(rs)
         rcpu0 = proc_cpu(rs.proc.pid)
         xcpu0 = cpu_of(rcv.pids())
         busy0 = busy_cpu()
-        t0 = time.monotonic()
+        t0 = self.drain_t0 = time.monotonic()
         w = self.start_worker(rs, extra, tag)
         limit = t0 + max(20.0, expected / 500.0)
         got, dead, n_dead, next_dead = 0, None, 0, 0.0
@@ -460,7 +529,7 @@ class Bench:
         # Deliveries are counted when they arrive; the acks follow. Wait for them so the
         # command counts cover whole deliveries. Our own XPENDING polls are subtracted.
         polls = 0
-        ack_limit = time.monotonic() + 15
+        ack_limit = time.monotonic() + (15 if wait_acks else 0)
         while time.monotonic() < ack_limit:
             polls += 2
             if pending(rs) == 0:
@@ -520,19 +589,187 @@ class Bench:
         # what a new user gets: no delivery.* setting at all (concurrency 64, per_endpoint
         # 0 = up to the concurrency, the scheduler's adaptive windows)
         n = self.a.n
-        return self.drain(rs, rcv, n, n, [(ep_id(0), rcv.url('/hook'), '*')], {}, tag)
+        return self.drain(rs, rcv, n, n, [(ep_id(0), rcv.url('/hook'), '*')], DEFAULTS, tag)
 
-    def many_endpoints(self, rs, rcv, tag):
+    def many_endpoints(self, rs, rcv, tag, k=None, n=None, extra=None):
         # 1,000 endpoints, half exact (two exact types each), half prefix wildcards; events
         # of 1,000 types svc<i>.created round-robin, so every event matches exactly one.
-        k = self.a.endpoints
+        k = k or self.a.endpoints
+        n = n or self.a.n
         eps = []
         for i in range(k):
             ev = ('svc%d.created,svc%d.deleted' % (i, i)) if i % 2 == 0 else ('svc%d.*' % i)
             eps.append((ep_id(i), rcv.url('/ep%d' % i), ev))
-        env = {'HOOKQ_DELIVERY_CONCURRENCY': str(self.a.conc)}
-        return self.drain(rs, rcv, self.a.n, self.a.n, eps, env, tag,
-                          types='svc%%d.created/%d' % k)
+        env = {'HOOKQ_DELIVERY_CONCURRENCY': str(self.a.conc)} if extra is None else extra
+        return self.drain(rs, rcv, n, n, eps, env, tag, types='svc%%d.created/%d' % k)
+
+    def hanging(self, rs, ng, tag, hangers):
+        """Defaults; 16 fast endpoints on nginx (/ep<i>, type fast<i>.created each) and
+        `hangers` endpoints on an hqb-recv that holds every answer 10 minutes (far past
+        delivery.timeout, 30 s by default), 20 events each, FIRST in the stream. Only the
+        fast deliveries reach nginx, so its count is exact; the worker is stopped once
+        they are all in (the held ones never finish)."""
+        fast, n = 16, self.a.hang_n
+        hq = Hqb(self.tools, delay_ms=600000, max_seconds=600).start() if hangers else None
+        try:
+            eps = [(ep_id(i), ng.url('/ep%d' % i), 'fast%d.created' % i) for i in range(fast)]
+            preload = []
+            if hangers:
+                eps += [(ep_id(100 + j), hq.url('/hang%d' % j), 'hang%d.created' % j)
+                        for j in range(hangers)]
+                preload.append((hangers * self.a.hang_per, 'hang%%d.created/%d' % hangers))
+            preload.append((n, 'fast%%d.created/%d' % fast))
+            res = self.drain(rs, ng, n, n, eps, DEFAULTS, tag, preload=preload,
+                             wait_acks=not hangers)
+            res.update({'fast_endpoints': fast, 'hanging_endpoints': hangers,
+                        'hanging_events': hangers * self.a.hang_per})
+            if hq:
+                st = hq.stats()
+                # requests the hanging receiver got (all held): the slots they took
+                res['hung_requests'] = st['requests']
+                if st['requests'] == 0 and not res.get('error'):
+                    res['note'] = 'no request reached the hanging receiver'
+            return res
+        finally:
+            if hq:
+                hq.stop()
+
+    def hot(self, rs, ng, tag):
+        """Defaults; 101 endpoints: `hot` gets 90% of N events (type hot.created, nginx
+        /hot), cold<j> (j < 100) share the other 10% (type cold<j>.created, /ep<j> on a
+        second nginx, so their arrivals are counted apart). Every 10th event in the stream
+        is a cold one. When did the last cold delivery arrive, against the whole drain?"""
+        n, k = self.a.n, 100
+        n_cold = n // 10  # events 9, 19, 29, ... of the weighted cycle below
+        cold = Nginx(self.tmp, 1, 'nginx-cold').start()
+        try:
+            eps = [(ep_id(0), ng.url('/hot'), 'hot.created')]
+            eps += [(ep_id(1 + j), cold.url('/ep%d' % j), 'cold%d.created' % j) for j in range(k)]
+            split = Split([('hot', ng, n - n_cold), ('cold', cold, n_cold)])
+            res = self.drain(rs, split, n, n, eps, DEFAULTS, tag,
+                             types='hot.created*9,cold%%d.created/%d*1' % k)
+            t0 = self.drain_t0
+            res.update({'hot_events': n - n_cold, 'cold_events': n_cold, 'cold_endpoints': k})
+            if 'cold' in split.done:
+                res['cold_done_s'] = round(split.done['cold'] - t0, 3)
+            if 'hot' in split.done:
+                res['hot_done_s'] = round(split.done['hot'] - t0, 3)
+            if res.get('cold_done_s') is not None and not res.get('error'):
+                total = max(split.done.values()) - t0
+                res['cold_done_frac'] = round((split.done['cold'] - t0) / total, 3)
+                # when half the cold deliveries were in: ~0.5 if cold ones simply go in
+                # stream order (they are spread evenly through it)
+                res['cold_half_frac'] = round((split.half['cold'] - t0) / total, 3)
+                log(tag, 'last cold delivery at %.3f s of %.3f s (%.2f)' % (
+                    res['cold_done_s'], total, res['cold_done_frac']))
+            return res
+        finally:
+            cold.stop()
+
+    def idle_cpu(self, rs, ng, tag):
+        """Defaults, one endpoint, 10 events delivered; then the worker's CPU (utime+stime)
+        and the Redis commands it issues over a.idle_seconds of nothing to do."""
+        secs = self.a.idle_seconds
+        rs.call('FLUSHALL')
+        add_endpoints(rs, [(ep_id(0), ng.url('/hook'), '*')])
+        create_groups(rs)
+        ng.mark()
+        w = self.start_worker(rs, DEFAULTS, tag)
+        try:
+            self.load(rs, 'events', EVENTS, 10, 'bench.event', self.a.bytes)
+            if not h.wait_until(lambda: ng.delivered() >= 10, 20):
+                return {'scenario': tag, 'error': 'warm-up events not delivered',
+                        'worker_log': self.tail(self.stop_worker(w))}
+            h.wait_until(lambda: pending(rs) == 0, 10)
+            time.sleep(1.0)  # past the last acks and log writes
+            c0, cs0, x0 = proc_cpu(w.pid), commandstats(rs), ctx_switches(w.pid)
+            t0 = time.monotonic()
+            while time.monotonic() < t0 + secs and w.poll() is None:
+                time.sleep(0.25)  # the bench sends Redis nothing meanwhile
+            c1, cs1, x1 = proc_cpu(w.pid), commandstats(rs), ctx_switches(w.pid)
+            dt = time.monotonic() - t0
+            if w.poll() is not None or c1 is None:
+                return {'scenario': tag, 'error': 'worker exited rc=%s' % w.returncode,
+                        'worker_log': self.tail(self.stop_worker(w))}
+            diff = {k: cs1.get(k, 0) - cs0.get(k, 0) for k in cs1 if k != 'info'}
+            diff = {k: v for k, v in diff.items() if v > 0}
+            res = {'scenario': tag, 'seconds': round(dt, 2), 'cpu_s': round(c1 - c0, 3),
+                   'idle_cpu_pct': round((c1 - c0) / dt * 100, 4),
+                   # utime+stime count in clock ticks: the figure's resolution
+                   'resolution_pct': round(100.0 / CLK / dt, 4),
+                   'redis_cmds_per_s': round(sum(diff.values()) / dt, 2),
+                   'redis_cmds_per_s_by_command': {k: round(v / dt, 2) for k, v in sorted(
+                       diff.items(), key=lambda kv: -kv[1])[:8]},
+                   'wakeups_per_s': round((x1 - x0) / dt, 1) if x0 is not None and x1 is not None
+                   else None,
+                   'loadavg_1m': round(os.getloadavg()[0], 2)}
+            log(tag, '%.3f%% of a core, %.1f Redis commands/s, %s wakeups/s over %.0f s' % (
+                res['idle_cpu_pct'], res['redis_cmds_per_s'], res['wakeups_per_s'], dt))
+            return res
+        finally:
+            self.stop_worker(w)
+
+    def retry_latency(self, rs, tag):
+        """Defaults, one endpoint on hqb-recv --latency (it timestamps every arrival), one
+        event delivered; then `hookq retry <id>` a.retry_n times, 300 ms apart so the
+        worker is idle each time: arrival - CLI start and arrival - CLI exit."""
+        rcv = Hqb(self.tools, latency=True).start()
+        w = None
+        try:
+            rs.call('FLUSHALL')
+            add_endpoints(rs, [(ep_id(0), rcv.url('/hook'), '*')])
+            create_groups(rs)
+            w = self.start_worker(rs, DEFAULTS, tag)
+            evid = 'bench-retry-1'
+            data = '{"pub_us":%d,"pad":"%s"}' % (time.time() * 1e6, 'x' * (self.a.bytes - 40))
+            rs.call('XADD', EVENTS, '*', 'id', evid, 'type', 'bench.event', 'data', data,
+                    'ts', str(int(time.time() * 1000)))
+            if not h.wait_until(lambda: rcv.stats()['ok'] >= 1, 10):
+                return {'scenario': tag, 'error': 'first delivery not received',
+                        'worker_log': self.tail(self.stop_worker(w))}
+            h.wait_until(lambda: pending(rs) == 0, 10)
+            env = {k: v for k, v in os.environ.items() if not k.startswith('HOOKQ_')}
+            env['HOOKQ_REDIS_URL'] = rs.url
+            # the CLI beside the worker, or this tree's (--bin may hold a wrapper only)
+            cli = os.path.join(self.bin, 'hookq')
+            if not os.path.exists(cli):
+                cli = os.path.join(SRC, 'build', 'bin', 'hookq')
+            from_start, from_exit, cli_ms = [], [], []
+            for i in range(self.a.retry_n):
+                time.sleep(0.3)
+                before = rcv.stats()['ok']
+                ts = time.time()  # CLOCK_REALTIME, the clock hqb-recv stamps arrivals with
+                p = subprocess.run([cli, 'retry', evid], env=env, capture_output=True,
+                                   text=True, timeout=10)
+                te = time.time()
+                if p.returncode != 0:
+                    return {'scenario': tag, 'error': 'hookq retry rc=%d: %s' % (
+                        p.returncode, self.tail(p.stderr + p.stdout))}
+                if not h.wait_until(lambda: rcv.stats()['ok'] > before, 10, interval=0.02):
+                    return {'scenario': tag, 'error': 'retry %d not received' % (i + 1),
+                            'worker_log': self.tail(self.stop_worker(w))}
+                last = http_get(rcv.port, '/samples', timeout=10).strip().splitlines()[-1]
+                arrived = int(last.split()[0]) / 1e6
+                from_start.append((arrived - ts) * 1000)
+                from_exit.append((arrived - te) * 1000)
+                cli_ms.append((te - ts) * 1000)
+
+            def dist(v):
+                return {'p50': round(statistics.median(v), 3), 'max': round(max(v), 3),
+                        'min': round(min(v), 3)}
+            res = {'scenario': tag, 'retries': len(from_start),
+                   'from_cli_start_ms': dist(from_start),
+                   # negative: the delivery arrived before the CLI process had exited
+                   'from_cli_exit_ms': dist(from_exit), 'cli_runtime_ms': dist(cli_ms)}
+            log(tag, 'CLI start -> receiver p50 %.2f max %.2f ms; CLI exit -> receiver p50 '
+                '%.2f ms; CLI run time p50 %.2f ms' % (
+                    res['from_cli_start_ms']['p50'], res['from_cli_start_ms']['max'],
+                    res['from_cli_exit_ms']['p50'], res['cli_runtime_ms']['p50']))
+            return res
+        finally:
+            if w:
+                self.stop_worker(w)
+            rcv.stop()
 
     def failures(self, rs, tools_tmp, tag):
         rcv = Hqb(self.tools, fail_every=10).start()
@@ -586,6 +823,7 @@ class Bench:
                 slow = sorted(samples, key=lambda x: -x[1])[:max(1, len(samples) // 100)]
                 res['slowest_1pct_at_s'] = sorted(round((a - t0s) / 1e6, 3) for a, _ in slow)[:60]
                 res['samples_over_10ms'] = sum(1 for _, d in samples if d > 10000)
+                res['cdf_ms'] = cdf([d for _, d in samples])
             log(tag, 'rate %d: p50 %s p99 %s max %s ms' % (rate, res['p50_ms'], res['p99_ms'],
                                                            res['max_ms']))
             return res
@@ -753,6 +991,9 @@ class Bench:
             ('curl_ceiling', lambda: self.ceiling(ng)),
             ('bullmq', lambda: self.bullmq(rs, ng)),
             ('hookq_1000ep', lambda: self.many_endpoints(rs, ng, 'hookq_1000ep')),
+            ('hookq_fast16', lambda: self.hanging(rs, ng, 'hookq_fast16', 0)),
+            ('hookq_hang4', lambda: self.hanging(rs, ng, 'hookq_hang4', 4)),
+            ('hookq_hot90', lambda: self.hot(rs, ng, 'hookq_hot90')),
             ('hookq_1ep_nolog', lambda: self.one_endpoint(rs, ng, 'hookq_1ep_nolog',
                                                           {'HOOKQ_DELIVERY_LOG': 'false'})),
             ('hookq_1ep_hqb', lambda: self.one_endpoint(rs, hq, 'hookq_1ep_hqb')),
@@ -767,10 +1008,15 @@ class Bench:
             ('rss_1000', lambda: self.rss_inflight(rs, 'rss_1000_in_flight')),
             ('promotion', lambda: self.promotion(rs, ng, 'promotion')),
             ('promote_script', lambda: self.promote_script(rs, 'promote_script')),
+            # first run only (ONCE): a minute of idleness, and 20 CLI calls
+            ('idle_cpu', lambda: self.idle_cpu(rs, ng, 'idle_cpu')),
+            ('retry_latency', lambda: self.retry_latency(rs, 'retry_latency')),
         ]
         try:
             for key, fn in steps:
                 if self.a.only and key not in self.a.only:
+                    continue
+                if key in ONCE and i > 0:
                     continue
                 try:
                     r[key] = fn()
@@ -813,6 +1059,47 @@ class Bench:
                              'self_pct': float(m.group(2))})
         return {'top': rows[:40], 'deliveries_per_s_under_perf': res.get('deliveries_per_s')}
 
+    def sweeps(self, runs):
+        """The throughput sweeps behind docs/bench/*.png (--plots; a full run enables it),
+        once, after the runs: deliveries/s against connections (1 endpoint, concurrency =
+        per_endpoint = c) and against the number of endpoints (defaults)."""
+        want = [k for k in ('sweep_conc', 'sweep_endpoints')
+                if (self.a.only and k in self.a.only) or (not self.a.only and self.a.plots)]
+        if not want:
+            return None
+        log('sweeps:', ', '.join(want), '(N=%d each)' % self.a.sweep_n)
+        rs = h.RedisServer().start()
+        ng = Nginx(self.tmp, self.a.nginx_workers).start()
+        out = {'n': self.a.sweep_n}
+        try:
+            if 'sweep_conc' in want:
+                pts = []
+                for c in SWEEP_CONC:
+                    env = {'HOOKQ_DELIVERY_CONCURRENCY': str(c),
+                           'HOOKQ_DELIVERY_PER_ENDPOINT': str(c)}
+                    r = self.one_endpoint(rs, ng, 'sweep_conc_%d' % c, env, n=self.a.sweep_n)
+                    pts.append({'connections': c, 'deliveries_per_s': r.get('deliveries_per_s'),
+                                'error': r.get('error')})
+                out['conc'] = pts
+                # reference markers at 64 connections: this bench's medians, else measured now
+                wrk = median_of(runs, ('wrk', 'req_per_s')) or get(self.wrk(ng), 'req_per_s')
+                ceil = (median_of(runs, ('curl_ceiling', 'req_per_s')) or
+                        get(self.ceiling(ng), 'req_per_s'))
+                out['conc_refs'] = {'connections': self.a.conc, 'wrk': wrk, 'curl_ceiling': ceil}
+            if 'sweep_endpoints' in want:
+                pts = []
+                for k in SWEEP_ENDPOINTS:
+                    r = self.many_endpoints(rs, ng, 'sweep_ep_%d' % k, k=k, n=self.a.sweep_n,
+                                            extra=DEFAULTS)
+                    pts.append({'endpoints': k, 'deliveries_per_s': r.get('deliveries_per_s'),
+                                'error': r.get('error')})
+                out['endpoints'] = pts
+        finally:
+            ng.stop()
+            rs.stop()
+            shutil.rmtree(rs.dir, ignore_errors=True)
+        return out
+
     def run_aof(self):
         log('AOF run (appendonly yes, appendfsync everysec)')
         rs = h.RedisServer(appendonly=True).start()
@@ -837,6 +1124,14 @@ def div(a, b):
     return round(a / b, 3) if a is not None and b else None
 
 
+def mul(a, b):
+    return a * b if a is not None else None
+
+
+def rnd(v, nd=1):
+    return round(v, nd) if v is not None else None
+
+
 def ratios(r):
     hq = get(r, 'hookq_1ep', 'deliveries_per_s')
     return {
@@ -858,7 +1153,26 @@ def ratios(r):
         'cmds_per_delivery_defaults': get(r, 'hookq_1ep_defaults', 'cmds_per_delivery'),
         'hookq_hqb_over_wrk_hqb': div(get(r, 'hookq_1ep_hqb', 'deliveries_per_s'),
                                       get(r, 'wrk_hqb', 'req_per_s')),
+        # s per 10k deliveries x 100 = us per delivery
+        'worker_cpu_us_per_delivery': rnd(mul(get(r, 'hookq_1ep', 'worker_cpu_s_per_10k'), 100)),
+        'p99_ms_half': get(r, 'latency_half', 'p99_ms'),
+        'hang4_over_none': div(get(r, 'hookq_hang4', 'deliveries_per_s'),
+                               get(r, 'hookq_fast16', 'deliveries_per_s')),
+        'hot90_cold_done_frac': get(r, 'hookq_hot90', 'cold_done_frac'),
+        'idle_cpu_pct': get(r, 'idle_cpu', 'idle_cpu_pct'),
+        'retry_to_receiver_ms': get(r, 'retry_latency', 'from_cli_start_ms', 'p50'),
     }
+
+
+CDF_P = sorted(set([i / 200 for i in range(201)] + [0.99 + i / 1000 for i in range(10)] +
+                   [0.9995, 0.9999]))
+
+
+def cdf(deltas_us):
+    """[[fraction, ms], ...]: the latency below which that fraction of samples arrived."""
+    v = sorted(deltas_us)
+    return [[p, round(v[min(len(v) - 1, int(p * (len(v) - 1) + 0.5))] / 1000.0, 3)]
+            for p in CDF_P]
 
 
 def median_of(runs, path):
@@ -899,6 +1213,20 @@ ROWS = [
     ('ratio hookq / curl ceiling', ('ratios', 'hookq_over_curl_ceiling')),
     ('ratio delivery log off / on', ('ratios', 'nolog_over_log')),
     ('ratio hookq / wrk, both on hqb-recv', ('ratios', 'hookq_hqb_over_wrk_hqb')),
+    ('worker CPU per delivery, 1 endpoint (us)', ('ratios', 'worker_cpu_us_per_delivery')),
+    ('hookq 16 fast endpoints, defaults, deliveries/s', ('hookq_fast16', 'deliveries_per_s')),
+    ('  the same + 4 hanging endpoints first', ('hookq_hang4', 'deliveries_per_s')),
+    ('  requests held by the hanging receiver', ('hookq_hang4', 'hung_requests')),
+    ('hookq hot 90% + 100 cold endpoints, deliveries/s', ('hookq_hot90', 'deliveries_per_s')),
+    ('  last cold delivery (s after worker start)', ('hookq_hot90', 'cold_done_s')),
+    ('  last hot delivery (s)', ('hookq_hot90', 'hot_done_s')),
+    ('  half the cold deliveries in (fraction of drain)', ('hookq_hot90', 'cold_half_frac')),
+    ('idle worker: Redis commands/s', ('idle_cpu', 'redis_cmds_per_s')),
+    ('idle worker: wakeups/s (context switches)', ('idle_cpu', 'wakeups_per_s')),
+    ('idle worker: CPU resolution (% of a core, 1 tick)', ('idle_cpu', 'resolution_pct')),
+    ('retry: CLI start -> receiver, max ms', ('retry_latency', 'from_cli_start_ms', 'max')),
+    ('retry: CLI exit -> receiver, median ms', ('retry_latency', 'from_cli_exit_ms', 'p50')),
+    ('retry: the CLI process alone, median ms', ('retry_latency', 'cli_runtime_ms', 'p50')),
 ]
 
 
@@ -957,6 +1285,145 @@ def render(summary, args, meta):
     return '\n'.join(lines) + '\n'
 
 
+def render_sweep(sweep):
+    lines = ['', 'sweeps (N=%d per point, one run):' % sweep['n']]
+    if sweep.get('conc'):
+        refs = sweep.get('conc_refs') or {}
+        lines.append('  connections      ' + ''.join('%10d' % p['connections']
+                                                     for p in sweep['conc']))
+        lines.append('  deliveries/s     ' + ''.join('%10s' % fmt(p['deliveries_per_s'])
+                                                     for p in sweep['conc']))
+        lines.append('  reference at %d: wrk %s req/s, libcurl ceiling %s req/s' % (
+            refs.get('connections', 64), fmt(refs.get('wrk')), fmt(refs.get('curl_ceiling'))))
+    if sweep.get('endpoints'):
+        lines.append('  endpoints        ' + ''.join('%10d' % p['endpoints']
+                                                     for p in sweep['endpoints']))
+        lines.append('  deliveries/s     ' + ''.join('%10s' % fmt(p['deliveries_per_s'])
+                                                     for p in sweep['endpoints']))
+    return '\n'.join(lines) + '\n'
+
+
+# ---------------------------------------------------------------- plots
+
+def gnuplot_run(script, what):
+    p = subprocess.run(['gnuplot'], input=script, capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError('gnuplot (%s): %s' % (what, p.stderr.strip()[-500:]))
+
+
+def write_dat(tmp, name, rows):
+    path = os.path.join(tmp, name)
+    with open(path, 'w') as f:
+        for row in rows:
+            f.write(' '.join(str(x) for x in row) + '\n')
+    return path
+
+
+def gp_str(text):
+    """A gnuplot double-quoted string (it turns \\n into a line break)."""
+    return '"%s"' % text.replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
+
+
+def plots(runs, sweep, meta, args, tmp):
+    """docs/bench/*.png with gnuplot (Debian gnuplot-nox); without it the plots are
+    skipped with a message, the bench itself does not fail. Returns {file: note}."""
+    if not shutil.which('gnuplot'):
+        msg = 'gnuplot not found: plots skipped (Debian: apt-get install gnuplot-nox)'
+        log(msg)
+        return {'skipped': msg}
+    os.makedirs(args.plots_dir, exist_ok=True)
+    sub = '%s run, git %s, %s, %s' % ('quick' if args.quick else 'full', meta['git'],
+                                      meta['started'], meta['machine'])
+    head = ('set terminal pngcairo size 960,540 font "sans,10" noenhanced\n'
+            'set grid\nset key top left box opaque\nset format y "%.0f"\n'
+            'set offsets 0, 0, graph 0.12, 0\n')
+    done = {}
+
+    def out(name):
+        return os.path.join(args.plots_dir, name)
+
+    conc = [(p['connections'], p['deliveries_per_s']) for p in get(sweep, 'conc') or []
+            if p.get('deliveries_per_s')]
+    refs = get(sweep, 'conc_refs') or {}
+    if conc:
+        f = out('throughput-vs-connections.png')
+        d = write_dat(tmp, 'conc.dat', conc)
+        lines = ['%s u 1:2 w lp lw 2 pt 7 ps 1.3 t %s' % (gp_str(d), gp_str(
+                     'hookq, 1 endpoint, nginx (concurrency = per_endpoint = x)')),
+                 "%s u 1:2:(sprintf('%%.0f', $2)) w labels offset 0,1.2 notitle" % gp_str(d)]
+        for key, label, pt in (('wrk', 'wrk -t2 -c%d, same nginx', 5),
+                               ('curl_ceiling', 'libcurl ceiling, %d in flight, same nginx', 9)):
+            if refs.get(key):
+                r = write_dat(tmp, key + '.dat', [(refs['connections'], refs[key])])
+                lines.append('%s u 1:2 w p pt %d ps 2.2 t %s' % (
+                    gp_str(r), pt, gp_str(label % refs['connections'])))
+                lines.append("%s u 1:2:(sprintf('%%.0f', $2)) w labels offset 5,0 notitle" %
+                             gp_str(r))
+        gnuplot_run(head + 'set output %s\nset title %s\n' % (gp_str(f), gp_str(
+            'deliveries/s against connections (N=%d per point)\n%s' % (sweep['n'], sub))) +
+            'set xlabel "connections"\nset ylabel "deliveries/s (requests/s)"\n'
+            'set logscale x 2\nset xtics (8,16,32,64,128)\nset xrange [6:180]\n'
+            'set yrange [0:*]\nplot ' + ', \\\n  '.join(lines) + '\n', f)
+        done[f] = 'ok'
+    eps = [(p['endpoints'], p['deliveries_per_s']) for p in get(sweep, 'endpoints') or []
+           if p.get('deliveries_per_s')]
+    if eps:
+        f = out('throughput-vs-endpoints.png')
+        d = write_dat(tmp, 'eps.dat', eps)
+        gnuplot_run(head + 'set output %s\nset title %s\n' % (gp_str(f), gp_str(
+            'deliveries/s against endpoints, worker defaults (N=%d per point, each event '
+            'to exactly one endpoint)\n%s' % (sweep['n'], sub))) +
+            'set xlabel "endpoints"\nset ylabel "deliveries/s"\nset logscale x 10\n'
+            'set xtics (1,10,100,1000)\nset xrange [0.7:1500]\nset yrange [0:*]\n'
+            'plot %s u 1:2 w lp lw 2 pt 7 ps 1.3 t "hookq, nginx", '
+            "%s u 1:2:(sprintf('%%.0f', $2)) w labels offset 0,1.2 notitle\n" % (
+                gp_str(d), gp_str(d)), f)
+        done[f] = 'ok'
+    curves = []
+    for key in ('latency_1k', 'latency_half'):
+        # the run whose p99 is the median one, so the picture matches the table
+        have = sorted((x[key] for x in runs if get(x, key, 'cdf_ms') and
+                       get(x, key, 'p99_ms') is not None), key=lambda v: v['p99_ms'])
+        r = have[len(have) // 2] if have else None
+        if r:
+            curves.append((key, '%s, %s events/s: p50 %s, p99 %s ms' % (
+                key, fmt(r['rate']), r['p50_ms'], r['p99_ms']), r['cdf_ms']))
+    if curves:
+        f = out('latency-cdf.png')
+        lcdf, ltail = [], []
+        for i, (key, label, pts) in enumerate(curves):
+            d = write_dat(tmp, key + '.cdf', [(max(ms, 0.001), p) for p, ms in pts])
+            t = write_dat(tmp, key + '.tail', [(max(ms, 0.001), 1 - p) for p, ms in pts if p < 1])
+            lcdf.append('%s u 1:2 w steps lw 2 lc %d t %s' % (gp_str(d), i + 1, gp_str(label)))
+            ltail.append('%s u 1:2 w steps lw 2 lc %d notitle' % (gp_str(t), i + 1))
+        gnuplot_run(
+            head.replace('960,540', '1200,520') + 'set output %s\n' % gp_str(f) +
+            'set multiplot layout 1,2 title %s\n' % gp_str(
+                'publish -> receive latency (hqb-recv --latency, idle worker)\n' + sub) +
+            'set logscale x 10\nset xlabel "ms"\nset format y "%g"\n'
+            'set title "CDF: fraction of deliveries within x ms"\nset ylabel "fraction"\n'
+            'set yrange [0:1.02]\nset key bottom right box opaque\n'
+            'set arrow 1 from 2,0 to 2,1.02 nohead dt 2 lc rgb "gray40"\n'
+            'set offsets 0, 0, 0, 0\n'
+            'set label 1 "p99 target at 50% of peak: 2 ms" at 2.15,0.5 tc rgb "gray40"\n'
+            'plot ' + ', '.join(lcdf) + '\n'
+            'unset label 1\nunset key\n'
+            'set title "tail: fraction slower than x ms"\nset ylabel "fraction (log)"\n'
+            'set logscale y 10\nset yrange [0.0001:1]\nset format y "%g"\n'
+            'set arrow 2 from graph 0, first 0.01 to graph 1, first 0.01 nohead dt 3 '
+            'lc rgb "gray40"\n'
+            'plot ' + ', '.join(ltail) + '\nunset multiplot\n', f)
+        done[f] = 'ok'
+    for name, what in (('throughput-vs-connections.png', 'sweep_conc'),
+                       ('throughput-vs-endpoints.png', 'sweep_endpoints'),
+                       ('latency-cdf.png', 'latency_1k / latency_half')):
+        if out(name) not in done:
+            log('plot %s not drawn: no %s figures in this bench' % (name, what))
+    for f in done:
+        log('wrote', os.path.relpath(f, SRC))
+    return done
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--quick', action='store_true')
@@ -970,6 +1437,11 @@ def main():
     ap.add_argument('--perf', action='store_true',
                     help='after the runs, profile one hookq_1ep drain with perf record')
     ap.add_argument('--only', help='comma list of run keys to run (debugging): hookq_1ep,bullmq,wrk,...')
+    ap.add_argument('--plots', action='store_true',
+                    help='run the sweeps and draw docs/bench/*.png (a full run without --only '
+                    'does this unless --no-plots)')
+    ap.add_argument('--no-plots', action='store_true')
+    ap.add_argument('--plots-dir', default=PLOTS_DIR, help='where the PNGs go (docs/bench)')
     a = ap.parse_args()
     a.runs = a.runs or (1 if a.quick else 3)
     a.n = a.n or (5000 if a.quick else 50000)
@@ -985,8 +1457,17 @@ def main():
     a.inflight = 1000
     a.hold_ms = 300
     a.nginx_workers = 1
+    a.hang_n = 2000 if a.quick else 4000
+    a.hang_per = 20
+    a.idle_seconds = 10 if a.quick else 60
+    a.retry_n = 5 if a.quick else 20
+    a.sweep_n = 2000 if a.quick else 10000
     a.out = a.out or os.path.join(HERE, 'results', 'latest.json')
     a.only = set(a.only.split(',')) if a.only else None
+    # PNGs are written into docs/ only by a full run or on request, so --quick and --only
+    # runs leave the tree clean
+    a.plots = a.plots or (not a.quick and not a.only and not a.no_plots)
+    a.plots_dir = os.path.abspath(a.plots_dir)
     a.bin = os.path.abspath(a.bin)
     a.tools = os.path.abspath(a.tools)
 
@@ -997,20 +1478,33 @@ def main():
             'git': subprocess.run(['git', '-C', SRC, 'rev-parse', '--short', 'HEAD'],
                                   capture_output=True, text=True).stdout.strip()}
     b = Bench(a, tmp)
-    runs, aof, prof = [], None, None
+    runs, aof, prof, sweep, drawn = [], None, None, None, None
     t0 = time.monotonic()
     try:
         for i in range(a.runs):
             runs.append(b.run_once(i))
         if not a.no_aof and (not a.only or 'aof' in a.only):
             aof = b.run_aof()
+        try:
+            sweep = b.sweeps(runs)
+        except Exception as e:  # nor must a sweep
+            log('sweeps failed:', repr(e))
+            sweep = {'error': repr(e), 'n': a.sweep_n}
         if a.perf:
             prof = b.profile()
+        meta['seconds'] = round(time.monotonic() - t0, 1)
+        if a.plots:
+            try:
+                drawn = plots(runs, sweep, meta, a, tmp)
+            except Exception as e:  # a plot must not cost the figures
+                log('plots failed:', repr(e))
+                drawn = {'error': repr(e)}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    meta['seconds'] = round(time.monotonic() - t0, 1)
     summary = summarize(runs, aof, a)
     text = render(summary, a, meta)
+    if sweep:
+        text += render_sweep(sweep)
     if prof and prof.get('top'):
         text += '\nworker profile (perf, hookq_1ep, % of worker samples, inclusive / self):\n'
         text += ''.join('  %6.2f%% %6.2f%%  %s\n' % (r['children_pct'], r['self_pct'], r['symbol'])
@@ -1023,6 +1517,7 @@ def main():
         json.dump({'meta': meta, 'params': {k: v for k, v in vars(a).items()
                                             if isinstance(v, (int, float, str, bool))},
                    'summary': summary, 'runs': runs, 'aof_run': aof, 'profile': prof,
+                   'sweeps': sweep, 'plots': drawn,
                    'table_text': text}, f,
                   indent=1)
     log('wrote', a.out, 'in %.0f s' % meta['seconds'])

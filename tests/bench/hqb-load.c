@@ -6,6 +6,10 @@
  *
  * TYPES is a literal event type, or "PREFIX%d.SUFFIX/K": event i gets type
  * PREFIX<i mod K>.SUFFIX (so K endpoints subscribed one type each get one event each).
+ * Several specs joined by "," with a weight "*W" each interleave in that proportion:
+ * "hot.created*9,cold%d.created/100*1" makes 9 of every 10 events hot.created and the
+ * 10th cold<j>.created, j counting cold events only (so the 100 cold types share them
+ * evenly).
  * data is {"pub_us":<unix us at send>,"pad":"xx..."} padded to BYTES (default 1024), so
  * the receiver can measure publish->arrival from the delivered body. Fields follow
  * docs/keys.md (type, data, ts). Prints one JSON line with what it did. */
@@ -24,30 +28,71 @@ static int64_t now_us(int clk) {
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+#define MAX_SPECS 8
+
+typedef struct spec {
+    char pre[128], suf[128], lit[300];
+    long k; /* 0: literal */
+    long w; /* weight in the cycle */
+} spec;
+
 typedef struct types {
-    char pre[128], suf[128], lit[256];
-    long k;
+    spec s[MAX_SPECS];
+    int n;
+    long total_w;
 } types;
 
-static void types_parse(types *t, const char *s) {
-    const char *pct = strstr(s, "%d"), *slash = strrchr(s, '/');
+static void spec_parse(spec *t, const char *s, size_t len) {
+    char buf[300];
+    snprintf(buf, sizeof buf, "%.*s", (int)len, s);
     memset(t, 0, sizeof *t);
+    t->w = 1;
+    char *star = strrchr(buf, '*');
+    if (star && star[1] >= '0' && star[1] <= '9') {
+        t->w = atol(star + 1);
+        if (t->w < 1)
+            t->w = 1;
+        *star = 0;
+    }
+    const char *pct = strstr(buf, "%d"), *slash = strrchr(buf, '/');
     if (pct && slash && slash > pct) {
-        snprintf(t->pre, sizeof t->pre, "%.*s", (int)(pct - s), s);
+        snprintf(t->pre, sizeof t->pre, "%.*s", (int)(pct - buf), buf);
         snprintf(t->suf, sizeof t->suf, "%.*s", (int)(slash - pct - 2), pct + 2);
         t->k = atol(slash + 1);
         if (t->k < 1)
             t->k = 1;
     } else {
-        snprintf(t->lit, sizeof t->lit, "%s", s);
+        snprintf(t->lit, sizeof t->lit, "%s", buf);
     }
 }
 
+static void types_parse(types *t, const char *s) {
+    memset(t, 0, sizeof *t);
+    while (t->n < MAX_SPECS) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        spec_parse(&t->s[t->n], s, len);
+        t->total_w += t->s[t->n].w;
+        t->n++;
+        if (!comma)
+            break;
+        s = comma + 1;
+    }
+}
+
+/* Event i: its place in the weighted cycle picks the spec; the spec's own running count
+ * picks the type within it. */
 static void types_get(const types *t, long i, char *out, size_t len) {
-    if (t->k)
-        snprintf(out, len, "%s%ld%s", t->pre, i % t->k, t->suf);
+    long cycle = i / t->total_w, slot = i % t->total_w;
+    int j = 0;
+    while (j < t->n - 1 && slot >= t->s[j].w)
+        slot -= t->s[j++].w;
+    const spec *sp = &t->s[j];
+    long local = cycle * sp->w + slot;
+    if (sp->k)
+        snprintf(out, len, "%s%ld%s", sp->pre, local % sp->k, sp->suf);
     else
-        snprintf(out, len, "%s", t->lit);
+        snprintf(out, len, "%s", sp->lit);
 }
 
 /* Fills data with the 1 KiB-ish JSON payload; returns its length. */

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # hookq benchmark: one command from a fresh clone.
 #   tests/bench/run.sh [--quick] [--runs N] [--out FILE.json] [--n EVENTS] [--no-aof]
+#                      [--only KEY,...] [--bin DIR] [--plots | --no-plots] [--plots-dir DIR]
 # Builds hookq (cmake --build build), compiles the bench tools into a temp dir, then runs
 # tests/bench/bench.py, which starts its own redis-server, nginx and receivers on
-# 127.0.0.1 and prints the table (docs/performance.md explains it).
+# 127.0.0.1 and prints the table (docs/performance.md explains it). A full run also
+# redraws docs/bench/*.png (gnuplot-nox; skipped with a message without it).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 src="$(cd "$here/../.." && pwd)"
@@ -19,6 +21,8 @@ case " $* " in
         cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     fi
     cmake --build build -j2 --target hookq-worker >/dev/null
+    # the CLI: retry_latency times `hookq retry`
+    cmake --build build -j2 --target hookq >/dev/null
     # only compared with wrk; needs libmicrohttpd
     cmake --build build -j2 --target hq-receiver >/dev/null 2>&1 || true
     ;;
