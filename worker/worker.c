@@ -35,6 +35,7 @@
 #include "fanout.h"
 #include "hq.h"
 #include "stream_entry.h"
+#include "string_map.h"
 #include "http_engine.h"
 #include "intake.h"
 #include "job.h"
@@ -69,6 +70,7 @@ enum { RD_JOBS = 0, RD_EVENTS, READERS };
 #define PROMOTE_IDLE_MS     1000 /* look at the delay queue at least this often */
 #define READ_BLOCK_MS       5000 /* a reader's XREADGROUP BLOCK; re-sent when it ends */
 #define FANOUT_EVERY_MS     250  /* fanout at least this often, backlog or not */
+#define BACKLOG_GONE_MS     2    /* a jobs read blocked this long: the jobs stream is empty */
 #define FLUSH_AFTER_MS      2    /* results wait at most this long for a bigger batch */
 #define DISPATCH_RECHECK_MS 250  /* jobs wait for a slot with the queue full: look again */
 #define BACKOFF_MIN_MS      100
@@ -112,6 +114,7 @@ struct worker {
     int main_hup;      /* readable outside a round trip: closed by Redis (or garbage) */
     int reader_broken; /* a reader's connection failed */
     pipeline *tp;      /* the timers' commands */
+    strmap *failing;   /* endpoints whose last attempt written by us failed */
     pipeline *side;    /* writes from intake and the timers, sent before the results */
     size_t max_held;   /* jobs held at once (delivery.concurrency * 2) */
     /* endpoint index */
@@ -220,6 +223,7 @@ worker *worker_new(const cfg *c, char *err, size_t errlen) {
     w->reclaim = reclaim_new(c, w->k_jobs, w->k_events, w->name);
     w->timers = theap_new(TIMERS);
     w->tp = pipeline_new();
+    w->failing = strmap_new();
     w->side = pipeline_new();
     int parts_ok = 1;
     for (int i = 0; i < READERS; i++) {
@@ -228,7 +232,8 @@ worker *worker_new(const cfg *c, char *err, size_t errlen) {
         parts_ok = parts_ok && w->reader[i] && w->rd[i];
     }
     if (!parts_ok || !w->link || !w->eps || !w->cache || !w->jobs || !w->dispatch || !w->fanout ||
-        !w->fetch || !w->results || !w->reclaim || !w->timers || !w->tp || !w->side) {
+        !w->fetch || !w->results || !w->reclaim || !w->timers || !w->tp || !w->failing ||
+        !w->side) {
         hq_seterr(err, errlen, "out of memory");
         goto fail;
     }
@@ -265,6 +270,7 @@ void worker_free(worker *w) {
         link_reader_free(w->reader[i]);
     }
     pipeline_free(w->tp);
+    strmap_free(w->failing);
     pipeline_free(w->side);
     link_free(w->link);
     theap_free(w->timers);
@@ -585,6 +591,14 @@ static void flush(worker *w) {
             theap_set_earlier(w->timers, TIMER_PROMOTE,
                               mono + (j->due_ms > wall ? j->due_ms - wall : 0));
     theap_cancel(w->timers, TIMER_FLUSH);
+    /* which endpoints' last written attempt failed (flush_due) */
+    for (job *j = job_first(w->jobs, JOB_LIST_DONE); j; j = j->next) {
+        job_failures f = job_writes_of(j->st)->failures;
+        if (f == JOB_FAILURES_COUNT && j->attempted)
+            strmap_put(w->failing, j->ep_id, w);
+        else if (f == JOB_FAILURES_RESET)
+            strmap_del(w->failing, j->ep_id);
+    }
     results_out out = results_flush(w->results, w->link, w->jobs);
     if (out.kind != LINK_OK) {
         handle(w, out.kind, "writing results", "Redis I/O error writing results");
@@ -614,11 +628,13 @@ static int flush_due(worker *w) {
     size_t big = (size_t)(w->c->delivery_concurrency > 32 ? w->c->delivery_concurrency / 2 : 16);
     if (done >= big || http_inflight(w->http) == 0 || w->stopping || room(w) == 0)
         return 1;
-    /* a failed attempt is counted at once: the endpoint's consecutive-failure count is
-     * what disables it, and every attempt started before it is written is one more
-     * request to a receiver that may be down */
+    /* the second failure in a row of an endpoint is written at once: its count is what
+     * disables it, and every attempt started before the count is written is one more
+     * request to a receiver that may be down. A lone failure among successes (a 503
+     * now and then) waits for the batch like a success. */
     for (job *j = job_first(w->jobs, JOB_LIST_DONE); j; j = j->next)
-        if (job_writes_of(j->st)->failures == JOB_FAILURES_COUNT)
+        if (job_writes_of(j->st)->failures == JOB_FAILURES_COUNT &&
+            strmap_get(w->failing, j->ep_id))
             return 1;
     if (!theap_is_set(w->timers, TIMER_FLUSH))
         theap_set(w->timers, TIMER_FLUSH, ts_mono_ms() + FLUSH_AFTER_MS);
@@ -730,11 +746,21 @@ static void arm_readers(worker *w) {
     int64_t now = ts_mono_ms();
     if (room(w) == 0)
         return;
-    if (!w->jobs_backlog || now >= w->next_fanout) {
+    /* A full jobs read says there is a backlog; a jobs read still unanswered after
+     * BACKLOG_GONE_MS says there is none any more (Redis answers a read of a stream with
+     * entries at once). */
+    int backlog = w->jobs_backlog;
+    int64_t gone = w->rd_sent[RD_JOBS] + BACKLOG_GONE_MS;
+    if (backlog && link_reader_pending(w->reader[RD_JOBS]) && now >= gone)
+        backlog = w->jobs_backlog = 0;
+    if (!backlog || now >= w->next_fanout) {
         w->next_fanout = now + FANOUT_EVERY_MS;
         arm(w, RD_EVENTS, "fanout", w->k_events, batch);
     } else {
-        theap_set_earlier(w->timers, TIMER_FANOUT, w->next_fanout); /* wake for it */
+        /* wake for whichever comes first */
+        theap_set_earlier(w->timers, TIMER_FANOUT, w->next_fanout);
+        if (link_reader_pending(w->reader[RD_JOBS]))
+            theap_set_earlier(w->timers, TIMER_FANOUT, gone);
     }
 }
 
