@@ -103,9 +103,10 @@ struct worker {
     evloop *loop;
     timer_heap *timers;
     link_reader *reader[READERS];
-    pipeline *rd[READERS]; /* each reader's one command; replies live through intake/fanout */
-    int rd_ready[READERS]; /* its reply is complete, not yet handled */
-    size_t rd_want;        /* jobs the pending jobs read asked for (reserved room) */
+    pipeline *rd[READERS];       /* each reader's one command; replies live through intake/fanout */
+    pipeline *rd_taken[READERS]; /* the reply being handled while the next read is out */
+    int rd_ready[READERS];       /* its reply is complete, not yet handled */
+    size_t rd_want;              /* jobs the pending jobs read asked for (reserved room) */
     int64_t rd_sent[READERS];
     int main_fd;       /* the main link's fd as watched, -1 if not */
     unsigned main_gen; /* of that connection (rconn_generation) */
@@ -229,7 +230,8 @@ worker *worker_new(const cfg *c, char *err, size_t errlen) {
     for (int i = 0; i < READERS; i++) {
         w->reader[i] = link_reader_new(c);
         w->rd[i] = pipeline_new();
-        parts_ok = parts_ok && w->reader[i] && w->rd[i];
+        w->rd_taken[i] = pipeline_new();
+        parts_ok = parts_ok && w->reader[i] && w->rd[i] && w->rd_taken[i];
     }
     if (!parts_ok || !w->link || !w->eps || !w->cache || !w->jobs || !w->dispatch || !w->fanout ||
         !w->fetch || !w->results || !w->reclaim || !w->timers || !w->tp || !w->failing ||
@@ -267,6 +269,7 @@ void worker_free(worker *w) {
     reclaim_free(w->reclaim);
     for (int i = 0; i < READERS; i++) {
         pipeline_free(w->rd[i]);
+        pipeline_free(w->rd_taken[i]);
         link_reader_free(w->reader[i]);
     }
     pipeline_free(w->tp);
@@ -615,8 +618,20 @@ static void flush(worker *w) {
         }
 }
 
+/* The second failure in a row of an endpoint is written before anything else: its
+ * count is what disables it, and every attempt started before the count is written is
+ * one more request to a receiver that may be down. A lone failure among successes (a
+ * 503 now and then) waits for the batch like a success. */
+static int urgent(const worker *w) {
+    for (job *j = job_first(w->jobs, JOB_LIST_DONE); j; j = j->next)
+        if (job_writes_of(j->st)->failures == JOB_FAILURES_COUNT &&
+            strmap_get(w->failing, j->ep_id))
+            return 1;
+    return 0;
+}
+
 /* Results go out in batches: at once when the batch is big, nothing else is in flight
- * to join it, the queue is full, we stop, or one is a failed attempt; otherwise within
+ * to join it, the queue is full, we stop, or one is urgent (above); otherwise within
  * FLUSH_AFTER_MS of the first one waiting.
  * Leases are renewed meanwhile, so waiting costs nothing but those milliseconds. */
 static int flush_due(worker *w) {
@@ -628,14 +643,8 @@ static int flush_due(worker *w) {
     size_t big = (size_t)(w->c->delivery_concurrency > 32 ? w->c->delivery_concurrency / 2 : 16);
     if (done >= big || http_inflight(w->http) == 0 || w->stopping || room(w) == 0)
         return 1;
-    /* the second failure in a row of an endpoint is written at once: its count is what
-     * disables it, and every attempt started before the count is written is one more
-     * request to a receiver that may be down. A lone failure among successes (a 503
-     * now and then) waits for the batch like a success. */
-    for (job *j = job_first(w->jobs, JOB_LIST_DONE); j; j = j->next)
-        if (job_writes_of(j->st)->failures == JOB_FAILURES_COUNT &&
-            strmap_get(w->failing, j->ep_id))
-            return 1;
+    if (urgent(w))
+        return 1;
     if (!theap_is_set(w->timers, TIMER_FLUSH))
         theap_set(w->timers, TIMER_FLUSH, ts_mono_ms() + FLUSH_AFTER_MS);
     return theap_due(w->timers, TIMER_FLUSH) <= ts_mono_ms();
@@ -765,28 +774,34 @@ static void arm_readers(worker *w) {
 }
 
 /* What the readers brought: jobs to intake, events to fanout. */
+/* What the readers brought: jobs to intake, events to fanout. The reply is moved to
+ * the reader's second pipeline and the reader re-armed first, so the next read is on
+ * its way while this one is handled. */
 static void take_reads(worker *w) {
     for (int i = 0; i < READERS && w->up; i++) {
         if (!w->rd_ready[i])
             continue;
         w->rd_ready[i] = 0;
-        const redisReply *rep = pipeline_reply(w->rd[i], 0);
+        pipeline *p = w->rd[i];
+        w->rd[i] = w->rd_taken[i];
+        w->rd_taken[i] = p;
+        const redisReply *rep = pipeline_reply(p, 0);
         link_kind k = link_reply_kind(rep);
-        if (k != LINK_OK) {
-            handle(w, k, "reading", rep ? rep->str : NULL);
-        } else if (i == RD_JOBS) {
-            const redisReply *e = entry_stream_entries(rep);
+        const redisReply *e = k == LINK_OK ? entry_stream_entries(rep) : NULL;
+        if (i == RD_JOBS && k == LINK_OK) {
             /* a nil reply is a BLOCK that ended empty */
             w->jobs_backlog = e && e->elements >= w->rd_want;
             w->read_us = ts_mono_us();
-            if (e && !w->stopping)
-                take_jobs(w, e, NULL, w->read_us);
-        } else {
-            const redisReply *e = entry_stream_entries(rep);
-            if (e && !w->stopping)
-                fan_out(w, e, NULL);
         }
-        pipeline_reset(w->rd[i]);
+        if (!w->stopping)
+            arm_readers(w);
+        if (k != LINK_OK)
+            handle(w, k, "reading", rep ? rep->str : NULL);
+        else if (e && !w->stopping && i == RD_JOBS)
+            take_jobs(w, e, NULL, w->read_us);
+        else if (e && !w->stopping)
+            fan_out(w, e, NULL);
+        pipeline_reset(p);
     }
 }
 
@@ -1098,15 +1113,22 @@ int worker_run(worker *w, volatile sig_atomic_t *stop) {
             reload(w);
         http_tick(w->http);
         http_reap(w->http);
-        if (w->up && flush_due(w))
-            flush(w);
         if (w->up && w->recovering && !w->stopping)
             recover(w);
+        /* new work first, so requests go out before the loop spends a round trip on
+         * writing results (reaping freed the transfer slots already); only failures
+         * that may disable an endpoint are written before it */
+        if (w->up && urgent(w))
+            flush(w);
         if (w->up)
             take_reads(w);
-        timers(w);
         if (w->up && !w->stopping)
             fetch(w);
+        if (!w->stopping)
+            start_transfers(w);
+        if (w->up && flush_due(w))
+            flush(w);
+        timers(w);
         if (!w->stopping)
             start_transfers(w);
         if (w->up && !w->stopping)
