@@ -212,21 +212,28 @@ http {{
     def pids(self):
         return [self.proc.pid] + children(self.proc.pid)
 
-    def _requests(self):
+    def _counts(self):
         body = http_get(self.port, '/_stub')
         self.polls += 1
-        return int(body.split('\n')[2].split()[2])
+        f = body.split('\n')[2].split()
+        return int(f[0]), int(f[2])  # accepted connections, requests
+
+    def _requests(self):
+        return self._counts()[1]
 
     def mark(self):
         """Start counting from now. stub_status counts its own polls: subtract them."""
-        self.base = self._requests()
+        self.base_conns, self.base = self._counts()
         self.polls = 0
 
     def delivered(self):
         return self._requests() - self.base - self.polls
 
     def stats(self):
-        return {'delivered': self.delivered()}
+        conns, reqs = self._counts()
+        # each poll is a request on a connection of its own
+        return {'delivered': reqs - self.base - self.polls,
+                'connections': conns - self.base_conns - self.polls}
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -566,6 +573,10 @@ class Bench:
             'top_cmds_per_delivery': {k: round(v / got, 3) for k, v in top},
             'redis_reads_per_delivery': round(reads / got, 3),
         })
+        if isinstance(rcv, Nginx):
+            # connections the receiver accepted during the drain: keep-alive at work
+            # means about delivery.concurrency, not one per delivery
+            res['receiver_connections'] = rcv.stats()['connections']
         errs = [ln for ln in text.splitlines() if ' error' in ln.lower() or 'ERROR' in ln]
         if errs:
             res['worker_errors'] = len(errs)
