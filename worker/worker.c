@@ -68,6 +68,7 @@ enum { RD_JOBS = 0, RD_EVENTS, READERS };
 
 #define PROMOTE_LIMIT       1000
 #define PROMOTE_IDLE_MS     1000 /* look at the delay queue at least this often */
+#define PROMOTE_GAP_MS      20   /* and at most this often, unless a call moved its limit */
 #define READ_BLOCK_MS       5000 /* a reader's XREADGROUP BLOCK; re-sent when it ends */
 #define FANOUT_EVERY_MS     250  /* fanout at least this often, backlog or not */
 #define BACKLOG_GONE_MS     2    /* a jobs read blocked this long: the jobs stream is empty */
@@ -125,6 +126,7 @@ struct worker {
     int reloaded;        /* loaded during this iteration (at most one version-driven reload) */
     int jobs_backlog;    /* the last jobs read came back full: deliver before fanning out more */
     int64_t next_fanout; /* mono ms: with a backlog, fan out again no later than this */
+    int64_t promoted_ms; /* mono ms of the last promotion sent */
     /* Redis state */
     int up, recovering;
     int64_t backoff_ms;
@@ -570,6 +572,16 @@ static void try_connect(worker *w) {
 
 /* ------------------------------------------------------------ stages, as the loop runs them */
 
+/* Promote at mono ms `at`, or earlier if already set, but never within
+ * PROMOTE_GAP_MS of the last promotion: a retry is due at its time give or take that,
+ * and a thousand jobs deferred at a thousand different milliseconds cost 1000 /
+ * PROMOTE_GAP_MS calls a second at most, not one each. */
+static void promote_at(worker *w, int64_t at) {
+    if (at < w->promoted_ms + PROMOTE_GAP_MS)
+        at = w->promoted_ms + PROMOTE_GAP_MS;
+    theap_set_earlier(w->timers, TIMER_PROMOTE, at);
+}
+
 static void flush(worker *w) {
     char err[HQ_ERRLEN];
     if (pipeline_len(w->side) > 0) {
@@ -591,8 +603,7 @@ static void flush(worker *w) {
     int64_t wall = ts_now_ms(), mono = ts_mono_ms();
     for (job *j = job_first(w->jobs, JOB_LIST_DONE); j; j = j->next)
         if (job_writes_of(j->st)->settle == JOB_SETTLE_RETRY)
-            theap_set_earlier(w->timers, TIMER_PROMOTE,
-                              mono + (j->due_ms > wall ? j->due_ms - wall : 0));
+            promote_at(w, mono + (j->due_ms > wall ? j->due_ms - wall : 0));
     theap_cancel(w->timers, TIMER_FLUSH);
     /* which endpoints' last written attempt failed (flush_due) */
     for (job *j = job_first(w->jobs, JOB_LIST_DONE); j; j = j->next) {
@@ -793,7 +804,7 @@ static void take_reads(worker *w) {
             w->jobs_backlog = e && e->elements >= w->rd_want;
             w->read_us = ts_mono_us();
         }
-        if (!w->stopping)
+        if (!w->stopping && !w->recovering)
             arm_readers(w);
         if (k != LINK_OK)
             handle(w, k, "reading", rep ? rep->str : NULL);
@@ -896,6 +907,7 @@ static void redis_timers(worker *w, int version, int promote, int trim) {
         pipeline_end(p);
     }
     if (promote) {
+        w->promoted_ms = ts_mono_ms();
         pipeline_eval(p, TAG_PROMOTE, NULL, &script_promote, 2);
         pipeline_arg(p, w->k_delay);
         pipeline_arg(p, w->k_jobs);
@@ -965,7 +977,10 @@ static void redis_timers(worker *w, int version, int promote, int trim) {
                 if (in < PROMOTE_IDLE_MS)
                     next = now + in;
             }
-            theap_set_earlier(w->timers, TIMER_PROMOTE, next);
+            if (more)
+                theap_set(w->timers, TIMER_PROMOTE, now);
+            else
+                promote_at(w, next);
             break;
         }
         }
@@ -1131,7 +1146,9 @@ int worker_run(worker *w, volatile sig_atomic_t *stop) {
         timers(w);
         if (!w->stopping)
             start_transfers(w);
-        if (w->up && !w->stopping)
+        /* new entries only once what Redis says is pending for us is taken back: a read
+         * sent meanwhile would claim entries the recovery then reads again */
+        if (w->up && !w->stopping && !w->recovering)
             arm_readers(w);
 
         int inflight = http_inflight(w->http);
