@@ -68,11 +68,11 @@ int evloop_watch(evloop *l, int fd, int events, evloop_fn fn, void *ud) {
         l->cap = cap;
     }
     watch *w = &l->w[fd];
-    if (w->on && w->events == events) {
-        w->fn = fn; /* nothing for the kernel to change: curl re-asks often */
-        w->ud = ud;
+    /* the same watch again: nothing for the kernel to change (curl re-asks often). Only
+     * for the same owner: an fd closed behind the loop's back and reused by someone
+     * else must reach epoll again */
+    if (w->on && w->events == events && w->fn == fn && w->ud == ud)
         return HQ_OK;
-    }
     struct epoll_event ev = {.events = epoll_bits(events), .data.fd = fd};
     if (epoll_ctl(l->ep, w->on ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0) {
         /* an fd closed and reused behind our back is still in epoll's table under the
@@ -96,6 +96,11 @@ void evloop_unwatch(evloop *l, int fd) {
         return;
     epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL); /* fails harmlessly if already closed */
     memset(&l->w[fd], 0, sizeof l->w[fd]);
+}
+
+void evloop_unwatch_owned(evloop *l, int fd, evloop_fn fn, void *ud) {
+    if (l && fd >= 0 && fd < l->cap && l->w[fd].on && l->w[fd].fn == fn && l->w[fd].ud == ud)
+        evloop_unwatch(l, fd);
 }
 
 int evloop_watching(const evloop *l, int fd) {

@@ -30,7 +30,13 @@ void evloop_free(evloop *l);                  /* NULL-safe; closes only its epol
 /* Watch fd for events (EVL_IN | EVL_OUT; 0 keeps it registered but quiet) with fn,
  * replacing what was there. HQ_OK or HQ_ERR (errno from epoll_ctl). */
 int evloop_watch(evloop *l, int fd, int events, evloop_fn fn, void *ud);
-void evloop_unwatch(evloop *l, int fd); /* no-op if not watched; call before close(fd) */
+/* No-op if not watched. Call it before close(fd): epoll forgets a closed fd by itself,
+ * but the loop's table does not, and watching the same fd again with the same events and
+ * callback is taken as a no-op. */
+void evloop_unwatch(evloop *l, int fd);
+/* Unwatch fd only if it is still watched with fn and ud: for an fd its owner may have
+ * seen closed and reused by someone else meanwhile. */
+void evloop_unwatch_owned(evloop *l, int fd, evloop_fn fn, void *ud);
 int evloop_watching(const evloop *l, int fd);
 
 /* The signal mask evloop_run waits with (copied); NULL = the thread's own. */

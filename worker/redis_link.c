@@ -129,7 +129,6 @@ struct link_reader {
     rconn *r;
     int up;
     int pending; /* a command was sent and its reply is not complete */
-    long long client_id;
 };
 
 link_reader *link_reader_new(const cfg *c) {
@@ -157,20 +156,17 @@ int link_reader_connect(link_reader *rd, char *err, size_t errlen) {
     } else if (rconn_reconnect(rd->r, err, errlen) != HQ_OK) {
         return HQ_ERR;
     }
-    redisReply *rep = rconn_cmd(rd->r, err, errlen, "CLIENT ID");
-    if (!rep)
-        return HQ_ERR;
-    rd->client_id = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
-    freeReplyObject(rep);
     rd->up = 1;
     return HQ_OK;
 }
 
 void link_reader_down(link_reader *rd) {
+    /* closed, not just marked broken: a blocked read on a connection that stays open
+     * would still be served, and claim entries nobody reads */
     rd->up = 0;
     rd->pending = 0;
-    if (rd->r)
-        rconn_set_broken(rd->r);
+    rconn_free(rd->r);
+    rd->r = NULL;
 }
 
 int link_reader_is_up(const link_reader *rd) {
@@ -179,10 +175,6 @@ int link_reader_is_up(const link_reader *rd) {
 
 int link_reader_fd(const link_reader *rd) {
     return link_reader_is_up(rd) ? rconn_fd(rd->r) : -1;
-}
-
-long long link_reader_client_id(const link_reader *rd) {
-    return rd->client_id;
 }
 
 int link_reader_pending(const link_reader *rd) {

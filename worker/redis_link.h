@@ -70,11 +70,10 @@ typedef struct link_reader link_reader;                             /* opaque */
 link_reader *link_reader_new(const cfg *c);                         /* NULL on OOM */
 void link_reader_free(link_reader *rd);                             /* NULL-safe */
 int link_reader_connect(link_reader *rd, char *err, size_t errlen); /* HQ_OK / HQ_ERR */
-void link_reader_down(link_reader *rd);
+void link_reader_down(link_reader *rd); /* closes the connection (the fd is gone after) */
 int link_reader_is_up(const link_reader *rd);
-int link_reader_fd(const link_reader *rd);              /* -1 if down */
-long long link_reader_client_id(const link_reader *rd); /* for CLIENT UNBLOCK */
-int link_reader_pending(const link_reader *rd);         /* sent, reply not complete */
+int link_reader_fd(const link_reader *rd);      /* -1 if down */
+int link_reader_pending(const link_reader *rd); /* sent, reply not complete */
 /* Send p's commands (the reply is read later). LINK_IO: the reader is down. */
 link_kind link_reader_send(link_reader *rd, pipeline *p, char *err, size_t errlen);
 /* Read what has come (call when the fd is readable; never blocks then); *complete once

@@ -107,6 +107,7 @@ struct worker {
     pipeline *rd[READERS];       /* each reader's one command; replies live through intake/fanout */
     pipeline *rd_taken[READERS]; /* the reply being handled while the next read is out */
     int rd_ready[READERS];       /* its reply is complete, not yet handled */
+    int rd_fd[READERS];          /* each reader's fd as watched, -1 if not */
     size_t rd_want;              /* jobs the pending jobs read asked for (reserved room) */
     int64_t rd_sent[READERS];
     int main_fd;       /* the main link's fd as watched, -1 if not */
@@ -196,6 +197,8 @@ worker *worker_new(const cfg *c, char *err, size_t errlen) {
     if (!w->filter)
         goto fail;
     w->main_fd = -1;
+    for (int i = 0; i < READERS; i++)
+        w->rd_fd[i] = -1;
     w->loop = evloop_new(err, errlen);
     if (!w->loop)
         goto fail;
@@ -306,8 +309,9 @@ static void on_main(void *ud, int fd, int events) {
 }
 
 static void unwatch_main(worker *w) {
+    /* owned: after a reconnect inside a stage the old number may be a curl socket now */
     if (w->main_fd >= 0)
-        evloop_unwatch(w->loop, w->main_fd);
+        evloop_unwatch_owned(w->loop, w->main_fd, on_main, w);
     w->main_fd = -1;
 }
 
@@ -360,9 +364,9 @@ static void on_reader(void *ud, int fd, int events);
 
 static void readers_down(worker *w) {
     for (int i = 0; i < READERS; i++) {
-        int fd = link_reader_fd(w->reader[i]);
-        if (fd >= 0)
-            evloop_unwatch(w->loop, fd);
+        if (w->rd_fd[i] >= 0)
+            evloop_unwatch_owned(w->loop, w->rd_fd[i], on_reader, w);
+        w->rd_fd[i] = -1;
         link_reader_down(w->reader[i]);
         pipeline_reset(w->rd[i]);
         w->rd_ready[i] = 0;
@@ -525,8 +529,9 @@ static int connect_all(worker *w, char *err, size_t errlen) {
     if (link_connect(w->link, err, errlen) != HQ_OK)
         return HQ_ERR;
     for (int i = 0; i < READERS; i++) {
-        if (link_reader_connect(w->reader[i], err, errlen) != HQ_OK ||
-            evloop_watch(w->loop, link_reader_fd(w->reader[i]), EVL_IN, on_reader, w) != HQ_OK) {
+        if (link_reader_connect(w->reader[i], err, errlen) == HQ_OK)
+            w->rd_fd[i] = link_reader_fd(w->reader[i]);
+        if (w->rd_fd[i] < 0 || evloop_watch(w->loop, w->rd_fd[i], EVL_IN, on_reader, w) != HQ_OK) {
             if (!err[0])
                 hq_seterr(err, errlen, "cannot watch a Redis connection");
             readers_down(w);
@@ -697,7 +702,7 @@ static void on_reader(void *ud, int fd, int events) {
     worker *w = ud;
     (void)events;
     for (int i = 0; i < READERS; i++) {
-        if (link_reader_fd(w->reader[i]) != fd)
+        if (w->rd_fd[i] != fd)
             continue;
         char err[HQ_ERRLEN];
         int complete = 0;
@@ -705,6 +710,7 @@ static void on_reader(void *ud, int fd, int events) {
             link_reader_recv(w->reader[i], w->rd[i], &complete, err, sizeof err) != LINK_OK) {
             /* readable with nothing asked: Redis closed it. Handled by the loop. */
             evloop_unwatch(w->loop, fd);
+            w->rd_fd[i] = -1;
             w->reader_broken = 1;
             return;
         }
@@ -828,20 +834,6 @@ static void watchdog(worker *w) {
             return;
         }
         theap_set_earlier(w->timers, TIMER_WATCHDOG, w->rd_sent[i] + limit);
-    }
-}
-
-/* At shutdown: end the blocking reads now (CLIENT UNBLOCK answers them as timed out). */
-static void unblock_readers(worker *w) {
-    for (int i = 0; i < READERS && w->up; i++) {
-        if (!link_reader_pending(w->reader[i]))
-            continue;
-        char err[HQ_ERRLEN];
-        redisReply *rep = link_cmd(w->link, err, sizeof err, "CLIENT UNBLOCK %lld",
-                                   link_reader_client_id(w->reader[i]));
-        if (!rep)
-            go_down(w, err);
-        link_reply_free(rep);
     }
 }
 
@@ -1118,7 +1110,9 @@ int worker_run(worker *w, volatile sig_atomic_t *stop) {
             LOG_I("shutdown: stopped reading; %zu deliveries in flight, grace %lldms",
                   job_count(w->jobs, JOB_LIST_INFLIGHT),
                   (long long)w->c->delivery_shutdown_grace_ms);
-            unblock_readers(w);
+            /* a blocked read that is never answered claims nothing: closing its
+             * connection ends it at once (and the ACL need not allow CLIENT UNBLOCK) */
+            readers_down(w);
         }
         if (w->up && w->main_hup)
             go_down(w, "Redis closed the connection");
@@ -1153,10 +1147,7 @@ int worker_run(worker *w, volatile sig_atomic_t *stop) {
 
         int inflight = http_inflight(w->http);
         if (w->stopping) {
-            int reading = 0;
-            for (int i = 0; i < READERS; i++)
-                reading |= w->up && link_reader_pending(w->reader[i]);
-            if (inflight == 0 && !reading && (job_count(w->jobs, JOB_LIST_DONE) == 0 || !w->up))
+            if (inflight == 0 && (job_count(w->jobs, JOB_LIST_DONE) == 0 || !w->up))
                 break;
             if (ts_mono_ms() >= w->stop_deadline) {
                 LOG_W("shutdown: grace period over; %d deliveries abandoned (they stay pending "
