@@ -21,7 +21,10 @@ struct pipeline {
     size_t nargs, acap;
     pipeline_cmd *cmds;
     size_t ncmds, ccap;
-    size_t nrecv; /* replies received so far (pipeline_recv) */
+    size_t nrecv;       /* replies received so far (pipeline_recv) */
+    const char **sargv; /* scratch argv for sending one command */
+    size_t *slens;
+    size_t scap;
     int oom;
     int open;
 };
@@ -42,6 +45,8 @@ void pipeline_free(pipeline *p) {
     if (!p)
         return;
     pipeline_free_replies(p);
+    free(p->sargv);
+    free(p->slens);
     free(p->buf);
     free(p->off);
     free(p->len);
@@ -143,19 +148,29 @@ size_t pipeline_len(const pipeline *p) {
     return p->ncmds;
 }
 
-static int pipeline_argv(const pipeline *p, const pipeline_cmd *c, const char ***argv,
-                         size_t **lens) {
-    *argv = malloc(c->argc * sizeof **argv);
-    *lens = malloc(c->argc * sizeof **lens);
-    if (!*argv || !*lens) {
-        free(*argv);
-        free(*lens);
-        return HQ_ERR;
+/* Command c's argv and lengths, in scratch arrays the pipeline keeps (grown to the
+ * longest command), so sending a command allocates nothing. Valid until the next call. */
+static int pipeline_argv(pipeline *p, const pipeline_cmd *c, const char ***argv, size_t **lens) {
+    if (c->argc > p->scap) {
+        size_t cap = p->scap ? p->scap : 32;
+        while (cap < c->argc)
+            cap *= 2;
+        const char **na = realloc(p->sargv, cap * sizeof *na);
+        if (!na)
+            return HQ_ERR;
+        p->sargv = na;
+        size_t *nl = realloc(p->slens, cap * sizeof *nl);
+        if (!nl)
+            return HQ_ERR;
+        p->slens = nl;
+        p->scap = cap;
     }
     for (size_t i = 0; i < c->argc; i++) {
-        (*argv)[i] = p->buf + p->off[c->first + i];
-        (*lens)[i] = p->len[c->first + i];
+        p->sargv[i] = p->buf + p->off[c->first + i];
+        p->slens[i] = p->len[c->first + i];
     }
+    *argv = p->sargv;
+    *lens = p->slens;
     return HQ_OK;
 }
 
@@ -178,8 +193,6 @@ static int append_all(pipeline *p, rconn *r, char *err, size_t errlen) {
             return hq_seterr(err, errlen, "out of memory sending a Redis pipeline");
         }
         int rc = redisAppendCommandArgv(ctx, (int)p->cmds[i].argc, argv, lens);
-        free(argv);
-        free(lens);
         if (rc != REDIS_OK) {
             rconn_set_broken(r);
             return hq_seterr(err, errlen, "out of memory sending a Redis pipeline");
@@ -248,8 +261,6 @@ int pipeline_exec(pipeline *p, rconn *r, char *err, size_t errlen) {
         if (pipeline_argv(p, &p->cmds[i], &argv, &lens) != HQ_OK)
             return hq_seterr(err, errlen, "out of memory rerunning a script");
         redisReply *rep = rconn_cmdargv(r, (int)p->cmds[i].argc, argv, lens, err, errlen);
-        free(argv);
-        free(lens);
         if (!rep)
             return HQ_ERR;
         freeReplyObject(p->cmds[i].reply);
