@@ -108,7 +108,8 @@ struct worker {
     pipeline *rd_taken[READERS]; /* the reply being handled while the next read is out */
     int rd_ready[READERS];       /* its reply is complete, not yet handled */
     int rd_fd[READERS];          /* each reader's fd as watched, -1 if not */
-    size_t rd_want;              /* jobs the pending jobs read asked for (reserved room) */
+    size_t rd_want;              /* jobs the last jobs read asked for (a full reply: backlog) */
+    int64_t jobs_sent_us;        /* mono us when the pending jobs read was sent */
     int64_t rd_sent[READERS];
     int main_fd;       /* the main link's fd as watched, -1 if not */
     unsigned main_gen; /* of that connection (rconn_generation) */
@@ -604,18 +605,17 @@ static void flush(worker *w) {
         }
         pipeline_reset(w->side);
     }
-    /* retries this flush schedules: promote when the first is due, not on a cadence */
+    /* the retries this flush schedules (promote when the first is due, not on a
+     * cadence), and which endpoints' last written attempt failed (urgent) */
     int64_t wall = ts_now_ms(), mono = ts_mono_ms();
-    for (job *j = job_first(w->jobs, JOB_LIST_DONE); j; j = j->next)
-        if (job_writes_of(j->st)->settle == JOB_SETTLE_RETRY)
-            promote_at(w, mono + (j->due_ms > wall ? j->due_ms - wall : 0));
     theap_cancel(w->timers, TIMER_FLUSH);
-    /* which endpoints' last written attempt failed (flush_due) */
     for (job *j = job_first(w->jobs, JOB_LIST_DONE); j; j = j->next) {
-        job_failures f = job_writes_of(j->st)->failures;
-        if (f == JOB_FAILURES_COUNT && j->attempted)
+        const job_writes *jw = job_writes_of(j->st);
+        if (jw->settle == JOB_SETTLE_RETRY)
+            promote_at(w, mono + (j->due_ms > wall ? j->due_ms - wall : 0));
+        if (jw->failures == JOB_FAILURES_COUNT && j->attempted)
             strmap_put(w->failing, j->ep_id, w);
-        else if (f == JOB_FAILURES_RESET)
+        else if (jw->failures == JOB_FAILURES_RESET)
             strmap_del(w->failing, j->ep_id);
     }
     results_out out = results_flush(w->results, w->link, w->jobs);
@@ -721,6 +721,11 @@ static void on_reader(void *ud, int fd, int events) {
     evloop_unwatch(w->loop, fd); /* not ours any more */
 }
 
+/* How long a reader may go unanswered: its BLOCK, one command timeout, a second. */
+static int64_t reader_limit_ms(const worker *w) {
+    return READ_BLOCK_MS + w->c->redis_command_timeout_ms + 1000;
+}
+
 /* XREADGROUP GROUP group me COUNT n BLOCK READ_BLOCK_MS STREAMS key > */
 static void arm(worker *w, int i, const char *group, const char *key, size_t count) {
     pipeline *p = w->rd[i];
@@ -744,9 +749,10 @@ static void arm(worker *w, int i, const char *group, const char *key, size_t cou
         return;
     }
     w->rd_sent[i] = ts_mono_ms();
+    if (i == RD_JOBS)
+        w->jobs_sent_us = ts_mono_us();
     /* a reader that never answers (a partition) must not hold its entries forever */
-    theap_set_earlier(w->timers, TIMER_WATCHDOG,
-                      w->rd_sent[i] + READ_BLOCK_MS + w->c->redis_command_timeout_ms + 1000);
+    theap_set_earlier(w->timers, TIMER_WATCHDOG, w->rd_sent[i] + reader_limit_ms(w));
 }
 
 /* Keep a read pending on each stream while there is room for what it brings. Jobs are
@@ -790,7 +796,6 @@ static void arm_readers(worker *w) {
     }
 }
 
-/* What the readers brought: jobs to intake, events to fanout. */
 /* What the readers brought: jobs to intake, events to fanout. The reply is moved to
  * the reader's second pipeline and the reader re-armed first, so the next read is on
  * its way while this one is handled. */
@@ -808,7 +813,7 @@ static void take_reads(worker *w) {
         if (i == RD_JOBS && k == LINK_OK) {
             /* a nil reply is a BLOCK that ended empty */
             w->jobs_backlog = e && e->elements >= w->rd_want;
-            w->read_us = ts_mono_us();
+            w->read_us = w->jobs_sent_us; /* before arm_readers sends the next */
         }
         if (!w->stopping && !w->recovering)
             arm_readers(w);
@@ -825,7 +830,7 @@ static void take_reads(worker *w) {
 /* A reader that has not answered long after its BLOCK ended: the connection is dead
  * without saying so (a partition, a frozen Redis). */
 static void watchdog(worker *w) {
-    int64_t now = ts_mono_ms(), limit = READ_BLOCK_MS + w->c->redis_command_timeout_ms + 1000;
+    int64_t now = ts_mono_ms(), limit = reader_limit_ms(w);
     for (int i = 0; i < READERS; i++) {
         if (!link_reader_pending(w->reader[i]))
             continue;
@@ -955,11 +960,13 @@ static void redis_timers(worker *w, int version, int promote, int trim) {
             }
             break;
         case TAG_NEXT_DUE: {
-            int64_t next = now + PROMOTE_IDLE_MS;
             if (more) {
-                next = now;
-            } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-                       rep->element[1]->type == REDIS_REPLY_STRING) {
+                theap_set(w->timers, TIMER_PROMOTE, now);
+                break;
+            }
+            int64_t next = now + PROMOTE_IDLE_MS;
+            if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+                rep->element[1]->type == REDIS_REPLY_STRING) {
                 /* scores are wall-clock ms (Redis TIME in promote.lua); small clock
                  * differences only move this by as much, and PROMOTE_IDLE_MS bounds it */
                 int64_t due = (int64_t)strtod(rep->element[1]->str, NULL);
@@ -969,10 +976,7 @@ static void redis_timers(worker *w, int version, int promote, int trim) {
                 if (in < PROMOTE_IDLE_MS)
                     next = now + in;
             }
-            if (more)
-                theap_set(w->timers, TIMER_PROMOTE, now);
-            else
-                promote_at(w, next);
+            promote_at(w, next);
             break;
         }
         }

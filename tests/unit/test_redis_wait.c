@@ -110,6 +110,18 @@ static void test_hook_waits_for_every_reply(void **state) {
     rconn_free(r);
 }
 
+/* XREAD BLOCK 5000 STREAMS s $: what a reader keeps pending, tagged tag. */
+static void block_read(pipeline *p, int tag) {
+    pipeline_begin(p, tag, NULL);
+    pipeline_arg(p, "XREAD");
+    pipeline_arg(p, "BLOCK");
+    pipeline_arg(p, "5000");
+    pipeline_arg(p, "STREAMS");
+    pipeline_arg(p, "s");
+    pipeline_arg(p, "$");
+    pipeline_end(p);
+}
+
 /* A blocking read sent on its own connection, answered when another connection adds an
  * entry: nothing is read before, everything after. */
 static void test_send_then_recv(void **state) {
@@ -120,14 +132,7 @@ static void test_send_then_recv(void **state) {
     assert_non_null(w);
     assert_non_null(rd);
     pipeline *p = pipeline_new();
-    pipeline_begin(p, 7, NULL);
-    pipeline_arg(p, "XREAD");
-    pipeline_arg(p, "BLOCK");
-    pipeline_arg(p, "5000");
-    pipeline_arg(p, "STREAMS");
-    pipeline_arg(p, "s");
-    pipeline_arg(p, "$");
-    pipeline_end(p);
+    block_read(p, 7);
     assert_int_equal(pipeline_send(p, rd, err, sizeof err), HQ_OK);
     struct pollfd pf = {.fd = rconn_fd(rd), .events = POLLIN};
     assert_int_equal(poll(&pf, 1, 100), 0); /* blocked in Redis: nothing to read */
@@ -149,14 +154,7 @@ static void test_send_then_recv(void **state) {
     assert_true(complete);
     /* the reader's connection closed by the server: recv reports it */
     pipeline_reset(p);
-    pipeline_begin(p, 0, NULL);
-    pipeline_arg(p, "XREAD");
-    pipeline_arg(p, "BLOCK");
-    pipeline_arg(p, "5000");
-    pipeline_arg(p, "STREAMS");
-    pipeline_arg(p, "s");
-    pipeline_arg(p, "$");
-    pipeline_end(p);
+    block_read(p, 0);
     assert_int_equal(pipeline_send(p, rd, err, sizeof err), HQ_OK);
     rep = rconn_cmd(w, err, sizeof err, "CLIENT KILL TYPE normal SKIPME yes");
     assert_non_null(rep);
