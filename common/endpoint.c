@@ -5,6 +5,9 @@
  * one pipeline mechanism hookq has. */
 #include "endpoint.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +41,7 @@ void ep_free(ep *e) {
     free(e->header_names);
     free(e->header_values);
     free(e->disabled_reason);
+    free(e->order_key);
     free(e);
 }
 
@@ -73,6 +77,20 @@ static int parse_time_field(const char *id, const char *f, const char *v, int64_
     }
     if (ts_parse_iso(v, out) != HQ_OK)
         return hq_seterr(err, errlen, "endpoint %s: field '%s': bad time '%.40s'", id, f, v);
+    return HQ_OK;
+}
+
+/* A decimal integer in [lo, hi]. */
+static int parse_int_field(const char *id, const char *f, const char *v, int64_t lo, int64_t hi,
+                           int64_t *out, char *err, size_t errlen) {
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (!*v || *end || errno || n < lo || n > hi)
+        return hq_seterr(err, errlen,
+                         "endpoint %s: field '%s': expected an integer %lld..%lld, got '%.32s'", id,
+                         f, (long long)lo, (long long)hi, v);
+    *out = n;
     return HQ_OK;
 }
 
@@ -173,6 +191,44 @@ int ep_from_hash(ep *e, const char *id, const redisReply *h, char *err, size_t e
             rc = parse_time_field(id, f, v, &e->disabled_at, err, errlen);
         else if (strcmp(f, "disabled_reason") == 0)
             oom = set_str(&e->disabled_reason, v, 1);
+        else if (strcmp(f, "ordered") == 0)
+            rc = parse_bool_field(id, f, v, &e->ordered, err, errlen);
+        else if (strcmp(f, "lanes") == 0)
+            rc = parse_bool_field(id, f, v, &e->lanes, err, errlen);
+        else if (strcmp(f, "order_key") == 0) {
+            free(e->order_key);
+            e->order_key = NULL;
+            if (*v && ep_order_key_parse(v, &e->order_key, perr, sizeof perr) != HQ_OK)
+                rc = hq_seterr(err, errlen, "endpoint %s: field '%s': %s", id, f, perr);
+        } else if (strcmp(f, "rate") == 0) {
+            e->rate_n = 0;
+            if (*v && ep_rate_parse(v, &e->rate_n, &e->rate_window_ms, perr, sizeof perr) != HQ_OK)
+                rc = hq_seterr(err, errlen, "endpoint %s: field '%s': %s", id, f, perr);
+        } else if (strcmp(f, "max_in_flight") == 0)
+            rc = parse_int_field(id, f, v, 0, 1000000, &e->max_in_flight, err, errlen);
+        else if (strcmp(f, "hold_max") == 0)
+            rc = parse_int_field(id, f, v, 0, 100000000, &e->hold_max, err, errlen);
+        else if (strcmp(f, "on_disabled") == 0) {
+            if (ep_on_disabled_parse(v, &e->on_disabled) != HQ_OK)
+                rc = hq_seterr(err, errlen,
+                               "endpoint %s: field '%s': expected drop or hold, got '%.32s'", id, f,
+                               v);
+        } else if (strcmp(f, "breaker") == 0) {
+            if (!*v || strcmp(v, "closed") == 0)
+                e->breaker = EP_BREAKER_CLOSED;
+            else if (strcmp(v, "open") == 0)
+                e->breaker = EP_BREAKER_OPEN;
+            else if (strcmp(v, "half_open") == 0)
+                e->breaker = EP_BREAKER_HALF_OPEN;
+            else
+                rc = hq_seterr(err, errlen,
+                               "endpoint %s: field '%s': expected closed, open or half_open, got "
+                               "'%.32s'",
+                               id, f, v);
+        } else if (strcmp(f, "breaker_until") == 0)
+            rc = parse_int_field(id, f, v, 0, INT64_MAX, &e->breaker_until, err, errlen);
+        else if (strcmp(f, "breaker_opened_at") == 0)
+            rc = parse_time_field(id, f, v, &e->breaker_opened_at, err, errlen);
         /* Unknown fields are ignored: a newer hookq may have added them. */
         if (oom)
             return hq_seterr(err, errlen, "out of memory");
@@ -477,6 +533,14 @@ int ep_save(rconn *r, const char *prefix, const ep *e, char *err, size_t errlen)
         ts_iso(e->secret_old_until, t_old, sizeof(t_old));
     if (e->disabled_at > 0)
         ts_iso(e->disabled_at, t_disabled, sizeof(t_disabled));
+    char t_bopen[TS_ISO_LEN], b_until[24], rate[48], mif[24], hmax[24];
+    if (e->breaker_opened_at > 0)
+        ts_iso(e->breaker_opened_at, t_bopen, sizeof(t_bopen));
+    snprintf(b_until, sizeof b_until, "%lld", (long long)e->breaker_until);
+    ep_rate_format(e->rate_n, e->rate_window_ms, rate, sizeof rate);
+    snprintf(mif, sizeof mif, "%lld", (long long)e->max_in_flight);
+    snprintf(hmax, sizeof hmax, "%lld", (long long)e->hold_max);
+    int closed = e->breaker == EP_BREAKER_CLOSED;
     const field fields[] = {
         {"url", e->url},
         {"events", events},
@@ -493,6 +557,16 @@ int ep_save(rconn *r, const char *prefix, const ep *e, char *err, size_t errlen)
         {"updated_at", t_updated},
         {"disabled_at", e->disabled_at > 0 ? t_disabled : NULL},
         {"disabled_reason", e->disabled_reason},
+        {"ordered", e->ordered ? "true" : NULL},
+        {"order_key", e->order_key},
+        {"rate", e->rate_n > 0 ? rate : NULL},
+        {"max_in_flight", e->max_in_flight > 0 ? mif : NULL},
+        {"on_disabled", e->on_disabled == EP_DISABLED_HOLD ? "hold" : NULL},
+        {"hold_max", e->hold_max > 0 ? hmax : NULL},
+        {"lanes", e->lanes || ep_uses_lanes(e) ? "true" : NULL},
+        {"breaker", closed ? NULL : ep_breaker_name(e->breaker)},
+        {"breaker_until", closed ? NULL : b_until},
+        {"breaker_opened_at", !closed && e->breaker_opened_at > 0 ? t_bopen : NULL},
     };
     size_t nf = sizeof(fields) / sizeof(fields[0]), n_del = 0;
 
@@ -603,12 +677,111 @@ json_t *ep_to_json(const ep *e, int show_secret) {
     /* When the old secret stops being used is not a secret; the secrets themselves are
      * only shown when the caller just created or rotated them. */
     set_time(o, "secret_old_until", e->secret_old ? e->secret_old_until : 0);
+    json_t *pol = json_object();
+    if (pol) {
+        char rate[48];
+        ep_rate_format(e->rate_n, e->rate_window_ms, rate, sizeof rate);
+        json_object_set_new(pol, "ordered", json_boolean(e->ordered));
+        json_object_set_new(pol, "order_key", str_or_null(e->order_key));
+        json_object_set_new(pol, "rate", e->rate_n > 0 ? json_string(rate) : json_null());
+        json_object_set_new(pol, "max_in_flight",
+                            e->max_in_flight > 0 ? json_integer(e->max_in_flight) : json_null());
+        json_object_set_new(pol, "on_disabled", json_string(ep_on_disabled_name(e->on_disabled)));
+        json_object_set_new(pol, "hold_max",
+                            json_integer(e->hold_max > 0 ? e->hold_max : EP_HOLD_MAX_DEFAULT));
+        json_object_set_new(o, "policy", pol);
+    }
+    json_object_set_new(o, "breaker", json_string(ep_breaker_name(e->breaker)));
+    set_time(o, "breaker_until", e->breaker != EP_BREAKER_CLOSED ? e->breaker_until : 0);
     if (show_secret) {
         json_object_set_new(o, "secret", str_or_null(e->secret));
         if (e->secret_old)
             json_object_set_new(o, "secret_old", json_string(e->secret_old));
     }
     return o;
+}
+
+/* ---- policies ---------------------------------------------------------------------- */
+
+int ep_uses_lanes(const ep *e) {
+    return e->ordered || e->rate_n > 0 || e->max_in_flight > 0 || e->breaker != EP_BREAKER_CLOSED ||
+           (!e->enabled && e->on_disabled == EP_DISABLED_HOLD);
+}
+
+int ep_claims_lanes(const ep *e) {
+    return e->lanes || ep_uses_lanes(e);
+}
+
+int ep_rate_parse(const char *s, int64_t *n, int64_t *window_ms, char *err, size_t errlen) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    int64_t w = 0;
+    if (end != s && *end == '/' && !errno) {
+        if (strcmp(end, "/s") == 0)
+            w = 1000;
+        else if (strcmp(end, "/m") == 0)
+            w = 60000;
+        else if (strcmp(end, "/h") == 0)
+            w = 3600000;
+    }
+    if (!w || v < 1 || v > 1000000 || !isdigit((unsigned char)*s))
+        return hq_seterr(err, errlen,
+                         "bad rate '%.32s': expected <n>/s, <n>/m or <n>/h with n 1..1000000", s);
+    *n = v;
+    *window_ms = w;
+    return HQ_OK;
+}
+
+void ep_rate_format(int64_t n, int64_t window_ms, char *buf, size_t len) {
+    const char *u = window_ms == 3600000 ? "h" : window_ms == 60000 ? "m" : "s";
+    snprintf(buf, len, "%lld/%s", (long long)n, u);
+}
+
+static int order_name_ok(const char *s) {
+    size_t n = strlen(s);
+    if (n < 1 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+int ep_order_key_parse(const char *s, char **out, char *err, size_t errlen) {
+    const char *name = strncmp(s, "data.", 5) == 0 ? s + 5 : s;
+    if (strcmp(s, "tenant") == 0) {
+        *out = strdup("tenant");
+    } else if (order_name_ok(name)) {
+        size_t n = strlen(name) + 6;
+        *out = malloc(n);
+        if (*out)
+            snprintf(*out, n, "data.%s", name);
+    } else {
+        return hq_seterr(err, errlen,
+                         "bad order key '%.70s': expected tenant, or a top-level data field name "
+                         "([A-Za-z0-9_-], up to 64) as <name> or data.<name>",
+                         s);
+    }
+    return *out ? HQ_OK : hq_seterr(err, errlen, "out of memory");
+}
+
+int ep_on_disabled_parse(const char *s, ep_on_disabled *out) {
+    if (strcmp(s, "drop") == 0)
+        *out = EP_DISABLED_DROP;
+    else if (strcmp(s, "hold") == 0)
+        *out = EP_DISABLED_HOLD;
+    else
+        return HQ_ERR;
+    return HQ_OK;
+}
+
+const char *ep_on_disabled_name(ep_on_disabled m) {
+    return m == EP_DISABLED_HOLD ? "hold" : "drop";
+}
+
+const char *ep_breaker_name(ep_breaker b) {
+    return b == EP_BREAKER_OPEN ? "open" : b == EP_BREAKER_HALF_OPEN ? "half_open" : "closed";
 }
 
 /* ---- signing ---------------------------------------------------------------------- */

@@ -15,6 +15,19 @@
  *   headers           JSON array of "Name: value" strings, e.g. ["X-Team: core"]
  *   created_at, updated_at, disabled_at  ISO 8601 UTC
  *   disabled_reason   free text
+ * Delivery policies (docs/policies.md); absent = none, so older hashes read as before:
+ *   ordered           "true" | "false"   deliver in publish order, one in flight per key
+ *   order_key         "tenant" | "data.<name>"  the key order holds per (absent: one order)
+ *   rate              "<n>/s" | "<n>/m" | "<n>/h"  attempts per window, all workers together
+ *   max_in_flight     "<n>"              concurrent requests, all workers together
+ *   on_disabled       "drop" | "hold"    what happens to events while disabled
+ *   hold_max          "<n>"              held events kept per endpoint (absent: 100000)
+ *   lanes             "true"             the endpoint has used lanes: workers keep
+ *                                        claiming from them (set once, never cleared)
+ * Circuit breaker, written by the worker's scripts (fail.lua, lane_claim.lua):
+ *   breaker           "open" | "half_open" (absent or "closed": closed)
+ *   breaker_until     unix ms: when an open breaker lets its probe go
+ *   breaker_opened_at ISO time it opened
  * The set P:endpoints holds every id; P:endpoints:version is INCRed on every change
  * so workers know to reload their cached table. */
 #ifndef HQ_ENDPOINT_H
@@ -33,6 +46,21 @@ typedef enum ep_github_secret_mode {
     EP_GITHUB_SECRET_PREVIOUS     /* "previous": the old one until secret_old_until */
 } ep_github_secret_mode;
 
+/* What happens to an event for a disabled endpoint. */
+typedef enum ep_on_disabled {
+    EP_DISABLED_DROP = 0, /* "drop": not delivered, ever (the default) */
+    EP_DISABLED_HOLD      /* "hold": kept in the endpoint's lanes until `endpoint enable` */
+} ep_on_disabled;
+
+typedef enum ep_breaker {
+    EP_BREAKER_CLOSED = 0, /* attempts go */
+    EP_BREAKER_OPEN,       /* jobs wait until breaker_until, then one probe */
+    EP_BREAKER_HALF_OPEN   /* the probe is out: success closes, failure re-opens */
+} ep_breaker;
+
+#define EP_HOLD_MAX_DEFAULT 100000
+#define EP_ORDER_KEY_MAX    128 /* longer key values are cut (stricter order, never looser) */
+
 typedef struct ep {
     char *id;
     char *url;
@@ -50,6 +78,18 @@ typedef struct ep {
     size_t n_headers;
     int64_t created_at, updated_at, disabled_at; /* ms; disabled_at 0 if never */
     char *disabled_reason;                       /* NULL if none */
+    /* policies */
+    int ordered;
+    char *order_key;        /* NULL: one order for the endpoint; "tenant" or "data.<name>" */
+    int64_t rate_n;         /* attempts per rate_window_ms; 0 = no limit */
+    int64_t rate_window_ms; /* 1000, 60000 or 3600000 */
+    int64_t max_in_flight;  /* 0 = no limit */
+    ep_on_disabled on_disabled;
+    int64_t hold_max; /* 0 = EP_HOLD_MAX_DEFAULT */
+    int lanes;        /* the endpoint has used lanes (see the field above) */
+    ep_breaker breaker;
+    int64_t breaker_until;     /* unix ms; 0 if closed */
+    int64_t breaker_opened_at; /* unix ms; 0 if closed */
 } ep;
 
 ep *ep_new(void);
@@ -119,6 +159,26 @@ const char *ep_github_secret(const ep *e, int64_t now_ms);
 /* "current" | "previous" -> mode: HQ_OK, or HQ_ERR for anything else (case matters). */
 int ep_github_secret_parse(const char *s, ep_github_secret_mode *out);
 const char *ep_github_secret_name(ep_github_secret_mode m); /* "current" | "previous" */
+
+/* Whether e's jobs go through its lanes (P:{ID}:lane:*) instead of the shared jobs
+ * stream: it has a policy (ordered, rate, max_in_flight), its breaker is not closed, or
+ * it is disabled and holds its events. Pure. */
+int ep_uses_lanes(const ep *e);
+/* Whether workers must claim from e's lanes: ep_uses_lanes, or it used them once (they
+ * may still hold jobs). */
+int ep_claims_lanes(const ep *e);
+
+/* "50/s", "3000/m", "10/h" -> n and window ms. HQ_OK, or HQ_ERR with a message. */
+int ep_rate_parse(const char *s, int64_t *n, int64_t *window_ms, char *err, size_t errlen);
+/* The canonical text of a rate ("50/s"), into buf. */
+void ep_rate_format(int64_t n, int64_t window_ms, char *buf, size_t len);
+/* "tenant", "data.<name>" or "<name>" (= data.<name>; name [A-Za-z0-9_-]{1,64}) -> the
+ * canonical form, malloc'd into *out. HQ_OK, or HQ_ERR with a message. */
+int ep_order_key_parse(const char *s, char **out, char *err, size_t errlen);
+/* "drop" | "hold" -> mode. HQ_OK, or HQ_ERR for anything else. */
+int ep_on_disabled_parse(const char *s, ep_on_disabled *out);
+const char *ep_on_disabled_name(ep_on_disabled m); /* "drop" | "hold" */
+const char *ep_breaker_name(ep_breaker b);         /* "closed" | "open" | "half_open" */
 
 /* JSON view for the CLI: secrets only when show_secret (add, rotate-secret). New ref. */
 json_t *ep_to_json(const ep *e, int show_secret);

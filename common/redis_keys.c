@@ -53,6 +53,10 @@ int key_ep_version(const char *prefix, char *buf, size_t len) {
     return key_fmt(buf, len, "%s:{q}:endpoints:version", prefix);
 }
 
+int key_ep_part(const char *prefix, const char *ep_id, const char *part, char *buf, size_t len) {
+    return key_fmt(buf, len, "%s:{%s}:%s", prefix, ep_id, part);
+}
+
 /* Endpoint ids already start with "ep_", so the hash tag is the id itself: {ep_01J...}. */
 int key_endpoint(const char *prefix, const char *ep_id, char *buf, size_t len) {
     return key_fmt(buf, len, "%s:{%s}:endpoint", prefix, ep_id);

@@ -25,6 +25,17 @@ int key_failures(const char *prefix, const char *ep_id, char *buf,
                  size_t len);                                              /* P:{ID}:failures */
 int key_log(const char *prefix, const char *ep_id, char *buf, size_t len); /* P:{ID}:log stream */
 
+/* An endpoint's other keys, P:{ID}:<part>, all on the endpoint's slot (docs/keys.md
+ * "Lanes"): part is one of the KEY_EP_* names below. */
+int key_ep_part(const char *prefix, const char *ep_id, const char *part, char *buf, size_t len);
+#define KEY_EP_READY    "ready"    /* zset: order key -> earliest ms it may be claimed */
+#define KEY_EP_LEASES   "leases"   /* zset: "<lane id>\t<key>\t<worker>" -> lease expiry ms */
+#define KEY_EP_STATE    "state"    /* hash: GCRA tat, pause, per-key marks, counters */
+#define KEY_EP_TRIES    "tries"    /* hash: lane id -> attempts made */
+#define KEY_EP_LANEKEYS "lanekeys" /* set: order keys whose lane is not empty */
+#define KEY_EP_HEALTH   "health"   /* hash: the breaker's window of attempts */
+#define KEY_EP_LANE     "lane:"    /* + order key: zset of lane ids, publish order */
+
 /* Consumer group names on the events and jobs streams. */
 #define KEY_GROUP_FANOUT  "fanout"
 #define KEY_GROUP_DELIVER "deliver"
