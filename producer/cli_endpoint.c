@@ -1,5 +1,7 @@
 /* cli_endpoint.c -- `hookq endpoint ...`: register and manage endpoints. The hash layout
  * belongs to common/endpoint.c; this file validates operator input and prints. */
+#include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
@@ -12,16 +14,25 @@
 #include "timestamp.h"
 #include "validate.h"
 
-#define DESCRIPTION_MAX 1024
+#define DESCRIPTION_MAX   1024
+#define MAX_IN_FLIGHT_MAX 1000000
+#define HOLD_MAX_MAX      100000000
+
+/* Delivery policies (docs/policies.md), shared by add and update. */
+#define U_POLICY                                                                                   \
+    "POLICY: [--ordered | --unordered] [--order-key tenant|FIELD|data.FIELD|none]\n"               \
+    "        [--rate N/s|N/m|N/h|none] [--max-in-flight N|none] [--on-disabled drop|hold]\n"       \
+    "        [--hold-max N]   (see docs/policies.md)"
 
 static const char u_add[] =
     "hookq endpoint add --url URL [--events PATTERNS] [--description TEXT] [--tenant T]\n"
     "       [--secret whsec_...] [--header 'Name: value']... [--github-signature]\n"
-    "       [--github-secret current|previous]";
+    "       [--github-secret current|previous] [POLICY...]\n" U_POLICY;
 static const char u_update[] =
     "hookq endpoint update ID [--url URL] [--events PATTERNS] [--description TEXT]\n"
     "       [--tenant T] [--header 'Name: value']... [--no-headers]\n"
-    "       [--github-signature | --no-github-signature] [--github-secret current|previous]";
+    "       [--github-signature | --no-github-signature] [--github-secret current|previous]\n"
+    "       [POLICY...]\n" U_POLICY;
 
 /* Replace *dst with a copy of s ("" or NULL clears when allow_null). */
 static int set_str(cli *x, char **dst, const char *s, int allow_null) {
@@ -96,6 +107,83 @@ static int check_github_secret(cli *x, const cli_args *a) {
     return CLI_OK;
 }
 
+/* A count option: N in 1..max, or "none" (0) when none_ok. */
+static int policy_count(cli *x, const char *name, const char *v, int64_t max, int none_ok,
+                        int64_t *out) {
+    char *end;
+    long long n;
+    if (none_ok && strcmp(v, "none") == 0) {
+        *out = 0;
+        return CLI_OK;
+    }
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (errno || end == v || *end || !isdigit((unsigned char)*v) || n < 1 || n > max)
+        return cli_fail(x, CLI_FAIL, "--%s: expected a number from 1 to %lld%s, got '%s'", name,
+                        (long long)max, none_ok ? " or none" : "", v);
+    *out = n;
+    return CLI_OK;
+}
+
+/* Apply the delivery-policy options (docs/policies.md). An --order-key needs an ordered
+ * endpoint: --ordered in the same command, or (update) one that already is. An
+ * endpoint that gets a policy is marked as using lanes for good (ep.h "lanes"): its
+ * workers keep claiming from them even after the policy goes, since jobs may wait there. */
+static int apply_policy(cli *x, ep *e, const cli_args *a) {
+    char err[HQ_ERRLEN];
+    const char *v;
+    if (cli_has(a, "ordered"))
+        e->ordered = 1;
+    if (cli_has(a, "unordered")) {
+        e->ordered = 0;
+        /* An order key means nothing without order; keep the hash free of it. */
+        free(e->order_key);
+        e->order_key = NULL;
+    }
+    if ((v = cli_get(a, "order-key"))) {
+        char *k = NULL;
+        if (strcmp(v, "none") != 0) {
+            if (ep_order_key_parse(v, &k, err, sizeof err) != HQ_OK)
+                return cli_fail(x, CLI_FAIL, "--order-key: %s", err);
+            /* e->ordered is now what --ordered/--unordered made it, or what it was. */
+            if (!e->ordered) {
+                free(k);
+                return cli_fail(x, CLI_FAIL,
+                                "--order-key needs --ordered (an unordered endpoint "
+                                "has no order to keep per key)");
+            }
+        }
+        free(e->order_key);
+        e->order_key = k;
+    }
+    if ((v = cli_get(a, "rate"))) {
+        if (strcmp(v, "none") == 0) {
+            e->rate_n = 0;
+            e->rate_window_ms = 0;
+        } else if (ep_rate_parse(v, &e->rate_n, &e->rate_window_ms, err, sizeof err) != HQ_OK) {
+            return cli_fail(x, CLI_FAIL, "--rate: %s", err);
+        }
+    }
+    if ((v = cli_get(a, "max-in-flight")) &&
+        policy_count(x, "max-in-flight", v, MAX_IN_FLIGHT_MAX, 1, &e->max_in_flight) != CLI_OK)
+        return CLI_FAIL;
+    if ((v = cli_get(a, "on-disabled")) && ep_on_disabled_parse(v, &e->on_disabled) != HQ_OK)
+        return cli_fail(x, CLI_FAIL, "--on-disabled: expected drop or hold, got '%s'", v);
+    if ((v = cli_get(a, "hold-max")) &&
+        policy_count(x, "hold-max", v, HOLD_MAX_MAX, 0, &e->hold_max) != CLI_OK)
+        return CLI_FAIL;
+    if (ep_uses_lanes(e))
+        e->lanes = 1;
+    return CLI_OK;
+}
+
+/* --ordered and --unordered together are a contradiction in the command line itself. */
+static int check_policy(cli *x, const cli_args *a) {
+    if (cli_has(a, "ordered") && cli_has(a, "unordered"))
+        return cli_fail(x, CLI_USAGE, "--ordered and --unordered conflict");
+    return CLI_OK;
+}
+
 /* Apply the options add and update share (check_github_secret has run). */
 static int apply(cli *x, ep *e, const cli_args *a) {
     char err[HQ_ERRLEN];
@@ -135,7 +223,7 @@ static int apply(cli *x, ep *e, const cli_args *a) {
         e->github_signature = 0;
     if ((v = cli_get(a, "github-secret")))
         ep_github_secret_parse(v, &e->github_secret);
-    return CLI_OK;
+    return apply_policy(x, e, a);
 }
 
 static int new_secret(cli *x, const cli_args *a, char **out) {
@@ -197,14 +285,27 @@ static int print_ep(cli *x, const ep *e, int show_secret) {
     return CLI_OK;
 }
 
+#define POLICY_OPTS                                                                                \
+    {"ordered", 0}, {"unordered", 0}, {"order-key", 1}, {"rate", 1}, {"max-in-flight", 1},         \
+        {"on-disabled", 1}, {                                                                      \
+        "hold-max", 1                                                                              \
+    }
 static const cli_opt edit_opts[] = {
     {"url", 1},    {"events", 1},           {"description", 1},   {"tenant", 1}, {"secret", 1},
-    {"header", 1}, {"github-signature", 0}, {"github-secret", 1}, {NULL, 0},
+    {"header", 1}, {"github-signature", 0}, {"github-secret", 1}, POLICY_OPTS,   {NULL, 0},
 };
 static const cli_opt update_opts[] = {
-    {"url", 1},           {"events", 1},     {"description", 1},      {"tenant", 1},
-    {"header", 1},        {"no-headers", 0}, {"github-signature", 0}, {"no-github-signature", 0},
-    {"github-secret", 1}, {NULL, 0},
+    {"url", 1},
+    {"events", 1},
+    {"description", 1},
+    {"tenant", 1},
+    {"header", 1},
+    {"no-headers", 0},
+    {"github-signature", 0},
+    {"no-github-signature", 0},
+    {"github-secret", 1},
+    POLICY_OPTS,
+    {NULL, 0},
 };
 
 static int ep_add(cli *x, int argc, char **argv) {
@@ -219,7 +320,7 @@ static int ep_add(cli *x, int argc, char **argv) {
         return rc;
     if (!cli_get(&a, "url"))
         return cli_fail(x, CLI_USAGE, "--url is required");
-    if ((rc = check_github_secret(x, &a)) != CLI_OK)
+    if ((rc = check_github_secret(x, &a)) != CLI_OK || (rc = check_policy(x, &a)) != CLI_OK)
         return rc;
     if (!(e = ep_new()))
         return cli_fail(x, CLI_FAIL, "out of memory");
@@ -357,7 +458,7 @@ static int ep_update(cli *x, int argc, char **argv) {
         return cli_fail(x, CLI_USAGE, "nothing to update");
     if (cli_has(&a, "github-signature") && cli_has(&a, "no-github-signature"))
         return cli_fail(x, CLI_USAGE, "--github-signature and --no-github-signature conflict");
-    if ((rc = check_github_secret(x, &a)) != CLI_OK)
+    if ((rc = check_github_secret(x, &a)) != CLI_OK || (rc = check_policy(x, &a)) != CLI_OK)
         return rc;
     if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
         return rc;
