@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_lanes.h"
 #include "endpoint.h"
 #include "envelope.h"
 #include "ids.h"
@@ -262,16 +263,32 @@ static int load(cli *x, const char *id, ep **out) {
     return CLI_OK;
 }
 
-/* Human view of one endpoint: "key: value" lines from its JSON form. */
-static int print_ep(cli *x, const ep *e, int show_secret) {
-    json_t *j = ep_to_json(e, show_secret), *v;
+/* Print j (reference stolen): as JSON, or as "key: value" lines, the policy object as an
+ * indented section, and what cli_lanes_view added (if anything) after them. */
+static int print_view(cli *x, json_t *j) {
+    json_t *v;
     const char *k;
     if (!j)
         return cli_fail(x, CLI_FAIL, "out of memory");
     if (x->json)
         return cli_print_json(x, j);
     json_object_foreach(j, k, v) {
-        if (json_is_string(v)) {
+        if (strcmp(k, "health") == 0 || strcmp(k, "lanes") == 0 ||
+            strcmp(k, "breaker_opened_at") == 0) {
+            continue; /* cli_lanes_print's */
+        } else if (strcmp(k, "policy") == 0 && json_is_object(v)) {
+            const char *pk;
+            json_t *pv;
+            fprintf(x->out, "policy\n");
+            json_object_foreach(v, pk, pv) {
+                char *s = json_is_string(pv) ? NULL : json_dumps(pv, JSON_ENCODE_ANY);
+                fprintf(x->out, "  %-16s %s\n", pk,
+                        json_is_string(pv) ? json_string_value(pv)
+                        : json_is_null(pv) ? "-"
+                                           : s);
+                free(s);
+            }
+        } else if (json_is_string(v)) {
             fprintf(x->out, "%-18s %s\n", k, json_string_value(v));
         } else if (json_is_null(v)) {
             continue; /* unset fields: nothing to show */
@@ -281,8 +298,14 @@ static int print_ep(cli *x, const ep *e, int show_secret) {
             free(s);
         }
     }
+    cli_lanes_print(x, j);
     json_decref(j);
     return CLI_OK;
+}
+
+/* One endpoint, as JSON or key/value lines. */
+static int print_ep(cli *x, const ep *e, int show_secret) {
+    return print_view(x, ep_to_json(e, show_secret));
 }
 
 #define POLICY_OPTS                                                                                \
@@ -362,11 +385,47 @@ static const char *bad_reason(const ep_bad *b) {
     return b->error;
 }
 
+/* The policies in one cell: "ordered:tenant,50/s,mif=8,hold", or "-" if none. */
+static void policy_cell(const ep *e, char *buf, size_t len) {
+    char rate[48];
+    size_t n = 0;
+    buf[0] = '\0';
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        if (n < len)                                                                               \
+            n += (size_t)snprintf(buf + n, len - n, "%s", n ? "," : "");                           \
+        if (n < len)                                                                               \
+            n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__);                                  \
+    } while (0)
+    if (e->ordered && e->order_key)
+        ADD("ordered:%s", e->order_key);
+    else if (e->ordered)
+        ADD("ordered");
+    if (e->rate_n > 0) {
+        ep_rate_format(e->rate_n, e->rate_window_ms, rate, sizeof rate);
+        ADD("%s", rate);
+    }
+    if (e->max_in_flight > 0)
+        ADD("mif=%lld", (long long)e->max_in_flight);
+    if (e->on_disabled == EP_DISABLED_HOLD)
+        ADD("hold");
+#undef ADD
+    if (!buf[0])
+        snprintf(buf, len, "-");
+}
+
 static int list_row(cli_table *t, const ep *e) {
     char *events = pat_list_join(&e->events);
-    const char *row[] = {e->id,     e->enabled ? "true" : "false",
-                         e->url,    events ? events : "",
-                         e->tenant, e->description};
+    char policy[CLI_CELL_MAX + 1];
+    policy_cell(e, policy, sizeof policy);
+    const char *row[] = {e->id,
+                         e->enabled ? "true" : "false",
+                         ep_breaker_name(e->breaker),
+                         policy,
+                         e->url,
+                         events ? events : "",
+                         e->tenant,
+                         e->description};
     int rc = events ? cli_table_add(t, row) : HQ_ERR;
     free(events);
     return rc;
@@ -376,7 +435,8 @@ static int list_row(cli_table *t, const ep *e) {
  * reason, and named on stderr: hiding them would make a damaged endpoint look deleted. */
 static int ep_list(cli *x, int argc, char **argv) {
     static const cli_opt spec[] = {{NULL, 0}};
-    static const char *const hdr[] = {"ID", "ENABLED", "URL", "EVENTS", "TENANT", "DESCRIPTION"};
+    static const char *const hdr[] = {"ID",  "ENABLED", "BREAKER", "POLICY",
+                                      "URL", "EVENTS",  "TENANT",  "DESCRIPTION"};
     cli_args a;
     ep_table tb;
     size_t i = 0, j = 0;
@@ -395,7 +455,7 @@ static int ep_list(cli *x, int argc, char **argv) {
     if (x->json)
         arr = json_array();
     else
-        t = cli_table_new(6, hdr);
+        t = cli_table_new(8, hdr);
     rc = arr || t ? CLI_OK : CLI_FAIL;
     /* Both lists are sorted by id: merge them. */
     while (rc == CLI_OK && (i < tb.n || j < tb.n_bad)) {
@@ -413,7 +473,7 @@ static int ep_list(cli *x, int argc, char **argv) {
                                                      "error", b->error)) != 0)
                 rc = CLI_FAIL;
         } else {
-            const char *row[] = {b->id, "unreadable", NULL, NULL, NULL, bad_reason(b)};
+            const char *row[] = {b->id, "unreadable", NULL, NULL, NULL, NULL, NULL, bad_reason(b)};
             if (cli_table_add(t, row) != HQ_OK)
                 rc = CLI_FAIL;
         }
@@ -432,17 +492,25 @@ static int ep_list(cli *x, int argc, char **argv) {
     return rc;
 }
 
+/* The endpoint, and what its keys say about it: the breaker's window, and its lanes. */
 static int ep_show(cli *x, int argc, char **argv) {
     static const cli_opt spec[] = {{NULL, 0}};
     cli_args a;
     ep *e;
+    json_t *j;
     int rc;
     x->usage = "hookq endpoint show ID [--json]";
     if ((rc = cli_parse(x, argc, argv, spec, 1, 1, &a)) != CLI_OK)
         return rc;
     if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
         return rc;
-    rc = print_ep(x, e, 0);
+    if (!(j = ep_to_json(e, 0))) {
+        rc = cli_fail(x, CLI_FAIL, "out of memory");
+    } else if ((rc = cli_lanes_view(x, e, j)) != CLI_OK) {
+        json_decref(j);
+    } else {
+        rc = print_view(x, j);
+    }
     ep_free(e);
     return rc;
 }
@@ -477,21 +545,26 @@ cleanup:
 /* enable / disable: one function so both record the same fields. */
 static int set_enabled(cli *x, int argc, char **argv, int on) {
     static const cli_opt dis_opts[] = {{"reason", 1}, {NULL, 0}};
-    static const cli_opt en_opts[] = {{NULL, 0}};
+    static const cli_opt en_opts[] = {{"discard-held", 0}, {NULL, 0}};
     cli_args a;
     ep *e;
     char fkey[KEY_MAX];
     redisReply *rep;
-    int rc;
+    int rc, discard;
+    long long discarded = 0;
     int64_t now = ts_now_ms();
 
-    x->usage = on ? "hookq endpoint enable ID [--json]"
+    x->usage = on ? "hookq endpoint enable ID [--discard-held] [--json]"
                   : "hookq endpoint disable ID [--reason TEXT] [--json]";
     if ((rc = cli_parse(x, argc, argv, on ? en_opts : dis_opts, 1, 1, &a)) != CLI_OK)
         return rc;
     if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
         return rc;
     rc = CLI_FAIL;
+    /* Held jobs go before the endpoint is enabled: once it is, workers deliver them. */
+    discard = on && cli_has(&a, "discard-held");
+    if (discard && cli_lanes_discard(x, e->id, &discarded) != CLI_OK)
+        goto cleanup;
     e->enabled = on;
     e->updated_at = now;
     if (on) {
@@ -521,9 +594,15 @@ static int set_enabled(cli *x, int argc, char **argv, int on) {
         freeReplyObject(rep);
     }
     if (x->json) {
-        rc = print_ep(x, e, 0);
+        json_t *j = ep_to_json(e, 0);
+        if (j && discard)
+            json_object_set_new(j, "discarded", json_integer(discarded));
+        rc = print_view(x, j);
     } else {
-        fprintf(x->out, "endpoint %s %s\n", e->id, on ? "enabled" : "disabled");
+        if (discard)
+            fprintf(x->out, "endpoint %s enabled (%lld held jobs discarded)\n", e->id, discarded);
+        else
+            fprintf(x->out, "endpoint %s %s\n", e->id, on ? "enabled" : "disabled");
         rc = CLI_OK;
     }
 cleanup:
