@@ -729,6 +729,19 @@ static void claim_lanes(worker *w) {
         theap_cancel(w->timers, TIMER_LANES);
 }
 
+/* Stopping: lane jobs that will not be sent go back into their lanes now (lane_settle
+ * "b"), so an ordered key does not wait out the lease of a worker that left. */
+static void hand_back_lanes(worker *w) {
+    job *nx;
+    for (job *j = job_first(w->jobs, JOB_LIST_READY); j; j = nx) {
+        nx = j->next;
+        if (j->lane) {
+            j->due_ms = ts_now_ms();
+            job_transition(j, JOB_DEFERRED, "shutting down: back into its lane");
+        }
+    }
+}
+
 /* ------------------------------------------------------------ readers */
 
 static void on_reader(void *ud, int fd, int events) {
@@ -1185,6 +1198,8 @@ int worker_run(worker *w, volatile sig_atomic_t *stop) {
             arm_readers(w);
 
         int inflight = http_inflight(w->http);
+        if (w->stopping)
+            hand_back_lanes(w);
         if (w->stopping) {
             if (inflight == 0 && (job_count(w->jobs, JOB_LIST_DONE) == 0 || !w->up))
                 break;
