@@ -12,7 +12,7 @@
 #include "string_map.h"
 #include "timestamp.h"
 
-enum { TAG_OTHER = 0, TAG_LOG, TAG_FAIL, TAG_SETTLE, TAG_LANE_PUSH, TAG_LANE_SETTLE };
+enum { TAG_OTHER = 0, TAG_LOG, TAG_FAIL, TAG_SETTLE, TAG_LANE_PUSH, TAG_LANE_SETTLE, TAG_PAUSE };
 
 /* Outcomes per fail.lua call, jobs per settle_batch.lua call: keeps each script call
  * short (it blocks Redis while it runs) and its arguments small (a dead letter is about
@@ -45,6 +45,8 @@ struct results {
     size_t n_calls;
     char **wake; /* lane endpoints whose lanes still hold jobs after this round */
     size_t n_wake, cap_wake;
+    char **paused; /* endpoints this round paused for the fleet (pause.lua said 1) */
+    size_t n_paused, cap_paused;
 };
 
 results *results_new(const cfg *c, const results_keys *k) {
@@ -69,6 +71,9 @@ static void clear_disabled(results *r) {
     for (size_t i = 0; i < r->n_wake; i++)
         free(r->wake[i]);
     r->n_wake = 0;
+    for (size_t i = 0; i < r->n_paused; i++)
+        free(r->paused[i]);
+    r->n_paused = 0;
 }
 
 /* Append id to a set of strings kept as an array (a round has few lane endpoints). */
@@ -95,6 +100,7 @@ void results_free(results *r) {
     clear_disabled(r);
     free(r->disabled);
     free(r->wake);
+    free(r->paused);
     pipeline_free(r->p);
     pipeline_free(r->retry_log);
     free(r->seq);
@@ -452,6 +458,35 @@ static void put_lanes(results *r, pipeline *p, job_table *jobs, const char *now_
     strmap_free(done);
 }
 
+/* Endpoints without lanes that answered 429/503 with Retry-After this round: one
+ * pause.lua each (the latest pause), so every worker holds back, not only this one. */
+static void put_pauses(results *r, pipeline *p, job_table *jobs) {
+    strmap *seen = NULL;
+    for (job *g = job_first(jobs, JOB_LIST_DONE); g; g = g->next) {
+        if (g->lane || pause_of(g) == 0)
+            continue;
+        if (!seen && !(seen = strmap_new()))
+            return;
+        if (strmap_get(seen, g->ep_id))
+            continue;
+        strmap_put(seen, g->ep_id, g);
+        int64_t till = 0;
+        for (job *j = g; j; j = j->next)
+            if (!j->lane && strcmp(j->ep_id, g->ep_id) == 0 && pause_of(j) > till)
+                till = pause_of(j);
+        char ke[KEY_MAX], ks[KEY_MAX];
+        if (key_endpoint(r->c->redis_prefix, g->ep_id, ke, sizeof ke) != HQ_OK ||
+            key_ep_part(r->c->redis_prefix, g->ep_id, KEY_EP_STATE, ks, sizeof ks) != HQ_OK)
+            continue;
+        pipeline_eval(p, TAG_PAUSE, (void *)g->ep_id, &script_pause, 2);
+        pipeline_arg(p, ke);
+        pipeline_arg(p, ks);
+        pipeline_argi(p, till);
+        pipeline_end(p);
+    }
+    strmap_free(seen);
+}
+
 static void log_settle_error(const job *j, const char *why) {
     LOG_E("job %s (event %s, endpoint %s): result not written (%s); left pending, "
           "another attempt after the visibility timeout",
@@ -540,6 +575,9 @@ static void read_replies(results *r, results_out *out) {
             if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
                 rep->element[0]->type == REDIS_REPLY_INTEGER && rep->element[0]->integer == 1)
                 add_unique(&r->wake, &r->n_wake, &r->cap_wake, ud);
+        } else if (tag == TAG_PAUSE) {
+            if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1)
+                add_unique(&r->paused, &r->n_paused, &r->cap_paused, ud);
         } else if (tag == TAG_LANE_PUSH) {
             if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
                 rep->element[2]->type == REDIS_REPLY_INTEGER && rep->element[2]->integer == 0)
@@ -656,6 +694,7 @@ results_out results_flush(results *r, redis_link *l, job_table *jobs) {
     }
     if (nlane > 0)
         put_lanes(r, p, jobs, now_iso, 0);
+    put_pauses(r, p, jobs);
     /* The happy path stays one multi-id XACK and XDEL per batch: acknowledging a
      * delivered (or disabled/dropped) job needs no write that Redis could refuse when
      * full, and a log line refused by OOM is lost without holding the ack back. */
@@ -694,5 +733,7 @@ results_out results_flush(results *r, redis_link *l, job_table *jobs) {
     out.n_disabled = r->n_disabled;
     out.wake = r->wake;
     out.n_wake = r->n_wake;
+    out.paused = r->paused;
+    out.n_paused = r->n_paused;
     return out;
 }

@@ -37,6 +37,8 @@ typedef struct results_out {
     size_t accepted;       /* log lines / failure counts Redis accepted */
     size_t n_disabled;     /* endpoints found disabled (by us or already): stop sending */
     char *const *disabled; /* their ids, owned by r, valid until the next flush */
+    size_t n_paused;       /* endpoints paused for the fleet by a Retry-After (pause.lua) */
+    char *const *paused;   /* their ids, owned by r, valid until the next flush */
     size_t n_wake;         /* lane endpoints that still hold jobs: claim from them */
     char *const *wake;     /* their ids, owned by r, valid until the next flush */
 } results_out;

@@ -594,23 +594,31 @@ static void promote_at(worker *w, int64_t at) {
     theap_set_earlier(w->timers, TIMER_PROMOTE, at);
 }
 
-static void flush(worker *w) {
+/* The side writes (intake's dead letters and acks, a version bump). HQ_ERR if the
+ * link failed. */
+static int send_side(worker *w) {
     char err[HQ_ERRLEN];
-    if (pipeline_len(w->side) > 0) {
-        link_kind k = link_exec(w->link, w->side, err, sizeof err);
-        if (k != LINK_OK) {
-            handle(w, k, "side writes", err); /* bad entries stay pending: reclaim */
-            pipeline_reset(w->side);
-            return;
-        }
-        for (size_t i = 0; i < pipeline_len(w->side); i++) {
-            const redisReply *rep = pipeline_reply(w->side, i);
-            link_kind rk = link_reply_kind(rep);
-            if (rk != LINK_OK)
-                handle(w, rk, "side write", rep->str);
-        }
+    if (pipeline_len(w->side) == 0)
+        return HQ_OK;
+    link_kind k = link_exec(w->link, w->side, err, sizeof err);
+    if (k != LINK_OK) {
+        handle(w, k, "side writes", err); /* bad entries stay pending: reclaim */
         pipeline_reset(w->side);
+        return HQ_ERR;
     }
+    for (size_t i = 0; i < pipeline_len(w->side); i++) {
+        const redisReply *rep = pipeline_reply(w->side, i);
+        link_kind rk = link_reply_kind(rep);
+        if (rk != LINK_OK)
+            handle(w, rk, "side write", rep->str);
+    }
+    pipeline_reset(w->side);
+    return HQ_OK;
+}
+
+static void flush(worker *w) {
+    if (send_side(w) != HQ_OK)
+        return;
     /* the retries this flush schedules (promote when the first is due, not on a
      * cadence), and which endpoints' last written attempt failed (urgent) */
     int64_t wall = ts_now_ms(), mono = ts_mono_ms();
@@ -635,6 +643,18 @@ static void flush(worker *w) {
         full_accepted(w);
     for (size_t i = 0; i < out.n_wake; i++)
         lclaim_wake(w->lanes, out.wake[i]);
+    if (out.n_paused > 0) {
+        /* every worker reloads and sends that endpoint's jobs to its lanes until the
+         * pause ends; this one knows now. The version goes with the next writes. */
+        for (size_t i = 0; i < out.n_paused; i++)
+            LOG_I("endpoint %s answered Retry-After: paused for every worker", out.paused[i]);
+        pipeline_begin(w->side, 0, NULL);
+        pipeline_arg(w->side, "INCR");
+        pipeline_arg(w->side, w->k_version);
+        pipeline_end(w->side);
+        if (send_side(w) == HQ_OK)
+            theap_set(w->timers, TIMER_VERSION, 0); /* and reload after it */
+    }
     for (size_t i = 0; i < out.n_disabled; i++)
         if (epindex_mark_disabled(w->eps, out.disabled[i])) {
             LOG_D("endpoint %s is disabled: no more requests to it", out.disabled[i]);
