@@ -605,10 +605,11 @@ cleanup:
 }
 
 int ep_delete(rconn *r, const char *prefix, const char *id, char *err, size_t errlen) {
-    char kh[KEY_MAX], kf[KEY_MAX], kl[KEY_MAX], ks[KEY_MAX], kv[KEY_MAX];
+    char kh[KEY_MAX], kf[KEY_MAX], kl[KEY_MAX], ks[KEY_MAX], kv[KEY_MAX], kw[KEY_MAX];
     const redisReply *x;
     if (key_endpoint(prefix, id, kh, sizeof(kh)) != HQ_OK ||
         key_failures(prefix, id, kf, sizeof(kf)) != HQ_OK ||
+        key_ep_part(prefix, id, KEY_EP_HEALTH, kw, sizeof(kw)) != HQ_OK ||
         key_log(prefix, id, kl, sizeof(kl)) != HQ_OK ||
         key_endpoints(prefix, ks, sizeof(ks)) != HQ_OK ||
         key_ep_version(prefix, kv, sizeof(kv)) != HQ_OK)
@@ -618,7 +619,7 @@ int ep_delete(rconn *r, const char *prefix, const char *id, char *err, size_t er
         return hq_seterr(err, errlen, "out of memory");
     queue(p, T_MULTI, 1, (const char *[]){"MULTI"});
     queue(p, T_DEL, 2, (const char *[]){"DEL", kh});
-    queue(p, T_DEL, 3, (const char *[]){"DEL", kf, kl});
+    queue(p, T_DEL, 4, (const char *[]){"DEL", kf, kl, kw}); /* kw: the breaker's window */
     queue(p, T_SREM, 3, (const char *[]){"SREM", ks, id});
     queue(p, T_INCR, 2, (const char *[]){"INCR", kv});
     queue(p, T_EXEC, 1, (const char *[]){"EXEC"});
