@@ -28,7 +28,8 @@ LANES = os.path.exists(os.path.join(h.SRC, 'common', 'lua', 'lane_claim.lua'))
 
 def env(**kw):
     # one attempt per job (the retry is an hour away), a short window and cooldown
-    base = dict(retry_schedule='1h', retry_max_retry_after='1h', breaker_window='10s',
+    base = dict(retry_schedule='1h', retry_max_retry_after='1h', breaker_enabled='true',
+                breaker_window='10s',
                 breaker_cooldown='2s', breaker_max_cooldown='8s')
     base.update(kw)
     return u.env(**base)
