@@ -144,7 +144,7 @@ void ep_table_clear(ep_table *t); /* frees all it holds and zeroes t; NULL-safe 
 /* Write every field (HSET; fields that are NULL are HDEL'd), SADD the id, INCR version,
  * in one MULTI/EXEC (one pipeline). */
 int ep_save(rconn *r, const char *prefix, const ep *e, char *err, size_t errlen);
-/* Remove the hash, failures counter and log, SREM the id, INCR version. */
+/* Remove the hash, failures counter, breaker window and log, SREM the id, INCR version. */
 int ep_delete(rconn *r, const char *prefix, const char *id, char *err, size_t errlen);
 
 /* Whether e receives an event: it is enabled, and

@@ -167,6 +167,13 @@ static size_t room(const worker *w) {
 
 static int wait_redis(void *ud, int fd, int64_t timeout_ms);
 
+/* results_breaker_fn: the cached table says ep_id's breaker is open or half-open. */
+static int breaker_not_closed(const void *ctx, const char *ep_id) {
+    const worker *w = ctx;
+    const epindex_ent *ent = epindex_get(w->eps, ep_id);
+    return ent && ent->e->breaker != EP_BREAKER_CLOSED;
+}
+
 worker *worker_new(const cfg *c, char *err, size_t errlen) {
     worker *w = calloc(1, sizeof *w);
     if (!w) {
@@ -230,6 +237,8 @@ worker *worker_new(const cfg *c, char *err, size_t errlen) {
     w->fanout = fanout_new();
     w->fetch = event_fetch_new();
     w->results = results_new(c, &w->rkeys);
+    if (w->results)
+        results_set_breaker_fn(w->results, breaker_not_closed, w);
     w->reclaim = reclaim_new(c, w->k_jobs, w->k_events, w->name);
     w->lanes = lclaim_new(c, w->name, w->k_events);
     w->timers = theap_new(TIMERS);
@@ -655,6 +664,8 @@ static void flush(worker *w) {
         if (send_side(w) == HQ_OK)
             theap_set(w->timers, TIMER_VERSION, 0); /* and reload after it */
     }
+    if (out.breakers)
+        theap_set(w->timers, TIMER_VERSION, 0); /* its jobs move to or from the lanes */
     for (size_t i = 0; i < out.n_disabled; i++)
         if (epindex_mark_disabled(w->eps, out.disabled[i])) {
             LOG_D("endpoint %s is disabled: no more requests to it", out.disabled[i]);
