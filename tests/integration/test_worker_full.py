@@ -35,7 +35,8 @@ class WorkerFullTest(h.TestCase):
             return (500, {}, b'failing on purpose')
 
         args = ['--maxmemory', '256mb', '--maxmemory-policy', 'noeviction']
-        env = {'HOOKQ_LOG_LEVEL': 'info', 'HOOKQ_RETRY_SCHEDULE': '1s', 'HOOKQ_RETRY_JITTER': '0'}
+        env = {'HOOKQ_LOG_LEVEL': 'info', 'HOOKQ_RETRY_SCHEDULE': '1s', 'HOOKQ_RETRY_JITTER': '0',
+               'HOOKQ_BREAKER_ENABLED': 'false'}  # 20 failures in a row would open it: not this test's subject
         with h.RedisServer(args=args) as rs, h.Receiver(handler) as rcv:
             add_endpoint(rs, rcv.url('/hook'))
             with h.Worker(rs, env=env) as w:
