@@ -219,13 +219,13 @@ def by_key(recs):
     return out
 
 
-def order_violations(recs, skip=None, limit=20):
+def order_violations(recs, skip=None, limit=None):
     """For each order key, over time: a request's seq must be at least the highest seq a
     2xx was answered to before it came in (the only repeat allowed is the most recent one
     again: a redelivery), and at most the next one after that (nothing overtakes an event
     that has not been delivered yet). seqs count 0, 1, 2... per key; skip: {key: set of
     seqs dead-lettered on purpose}, which the next one may pass. Returns readable
-    violations (at most limit)."""
+    violations (all, or at most limit)."""
     skip = skip or {}
     out = []
     for key, rs_ in by_key(recs).items():
@@ -247,14 +247,14 @@ def order_violations(recs, skip=None, limit=20):
             elif r.seq > nxt:
                 out.append('key %s: seq %s requested while seq %s had no 2xx yet (overtook)'
                            % (key, r.seq, nxt))
-            if len(out) >= limit:
+            if limit and len(out) >= limit:
                 return out
     return out
 
 
-def overlaps(recs, limit=20):
+def overlaps(recs, limit=None):
     """Two different seqs of one key in flight at once (one came in before the other's
-    answer was decided). Returns readable violations (at most limit)."""
+    answer was decided). Returns readable violations (all, or at most limit)."""
     out = []
     for key, rs_ in by_key(recs).items():
         active = []
@@ -266,7 +266,7 @@ def overlaps(recs, limit=20):
                                % (key, r.seq, (a.end - r.start) * 1000, a.seq))
                     break
             active.append(r)
-            if len(out) >= limit:
+            if limit and len(out) >= limit:
                 return out
     return out
 
@@ -311,3 +311,8 @@ def stop_all(workers):
             w.stop(timeout=10)
         except Exception:  # a valgrind report must not keep the others running
             w.kill()
+
+
+def shown(what, v, n=20):
+    """'what: N (first n):' and the first n lines of v."""
+    return '%s: %d (first %d):\n  ' % (what, len(v), min(n, len(v))) + '\n  '.join(v[:n])

@@ -91,11 +91,10 @@ class PolicyOrdered(h.TestCase):
                                 % (len(missing), n, missing[:10], len(recs)))
             v = pu.order_violations(recs)
             if v:
-                problems.append('order violated (first %d):\n  ' % len(v) + '\n  '.join(v))
+                problems.append(pu.shown('order violations', v))
             o = pu.overlaps(recs)
             if o:
-                problems.append('two seqs of a key in flight at once (first %d):\n  '
-                                % len(o) + '\n  '.join(o))
+                problems.append(pu.shown('two seqs of a key in flight at once', o))
             peak = max(rec.peak_key.values()) if rec.peak_key else 0
             if peak > 1:
                 problems.append('a key had %d requests in flight at once' % peak)
@@ -158,10 +157,10 @@ class PolicyOrdered(h.TestCase):
                     problems.append('key %s delivered in the order %r' % (k, got.get(k)))
             v = pu.order_violations(recs, skip={'k1': {5}})
             if v:
-                problems.append('order violated (first %d):\n  ' % len(v) + '\n  '.join(v))
+                problems.append(pu.shown('order violations', v))
             o = pu.overlaps(recs)
             if o:
-                problems.append('two seqs of a key in flight at once:\n  ' + '\n  '.join(o))
+                problems.append(pu.shown('two seqs of a key in flight at once', o))
             dup = [ks for ks, c in collections.Counter(
                 (r.key, r.seq) for r in recs if r.status == 200).items() if c > 1]
             if dup:
