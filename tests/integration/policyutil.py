@@ -305,6 +305,21 @@ def distinct_keys_in_flight(recs):
     return peak
 
 
+def worker(test, rs, env, name):
+    """A started h.Worker whose log file is removed when the test is done (after its
+    failure message has used it)."""
+    w = h.Worker(rs, env=env, name=name).start()
+    test.addCleanup(_unlink, w.logf.name)
+    return w
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def stop_all(workers):
     for w in workers:
         try:

@@ -22,9 +22,9 @@ import wkutil as u  # noqa: E402
 QUIET = 2.0  # how long "none delivered" is watched
 
 
-def workers(rs, n):
+def workers(test, rs, n):
     e = u.env(log_level='info')
-    return [h.Worker(rs, env=e, name='hold%d' % i).start() for i in range(n)]
+    return [pu.worker(test, rs, e, 'hold%d' % i) for i in range(n)]
 
 
 class PolicyHold(h.TestCase):
@@ -32,7 +32,7 @@ class PolicyHold(h.TestCase):
     def _held(self, rs, rec, ep, n_workers, n=100, **policy):
         """Endpoint ep (already made) gets the policy, is disabled, n events published
         while it is; returns (workers, publish list) once QUIET has passed."""
-        ws = workers(rs, n_workers)
+        ws = workers(self, rs, n_workers)
         pu.wait_loaded(self, ws, 1)
         pu.set_policy(rs, ep, on_disabled='hold', **policy)
         pu.disable(rs, ep)
@@ -141,7 +141,7 @@ class PolicyHold(h.TestCase):
             # hold (lanes, dropped_disabled)
             plain = pu.endpoint(rs, rcv.url('/plain'))
             ordered = pu.endpoint(rs, rcv.url('/ordered'), ordered='true')
-            ws = workers(rs, 2)
+            ws = workers(self, rs, 2)
             try:
                 pu.wait_loaded(self, ws, 2)
                 pu.disable(rs, plain)

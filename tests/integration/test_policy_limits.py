@@ -21,9 +21,9 @@ import policyutil as pu  # noqa: E402
 import wkutil as u  # noqa: E402
 
 
-def fleet(rs, n=3, **kw):
+def fleet(test, rs, n=3, **kw):
     e = u.env(log_level='info', endpoints_disable_after=0, **kw)
-    return [h.Worker(rs, env=e, name='lim%d' % i).start() for i in range(n)]
+    return [pu.worker(test, rs, e, 'lim%d' % i) for i in range(n)]
 
 
 def delivering_workers(rs, ep):
@@ -42,7 +42,7 @@ class PolicyLimits(h.TestCase):
         with h.RedisServer() as rs, h.Receiver(handler) as rcv:
             ep = pu.endpoint(rs, rcv.url('/lim'), 'lim', rate='%d/s' % rate)
             ep_free = pu.endpoint(rs, rcv.url('/free'), 'free')
-            ws = fleet(rs)
+            ws = fleet(self, rs)
             try:
                 pu.wait_loaded(self, ws, 2)
                 pu.publish_keyed(rs, ['a'], backlog, type_='lim')
@@ -109,7 +109,7 @@ class PolicyLimits(h.TestCase):
         rec = pu.SeqRecorder(hold=0.2)
         with h.RedisServer() as rs, h.Receiver(rec) as rcv:
             ep = pu.endpoint(rs, rcv.url('/m'), max_in_flight=limit)
-            ws = fleet(rs)
+            ws = fleet(self, rs)
             try:
                 pu.wait_loaded(self, ws, 1)
                 pu.publish_keyed(rs, ['a'], n)
@@ -155,7 +155,7 @@ class PolicyLimits(h.TestCase):
         rec = pu.SeqRecorder(decide, hold=0.01)
         with h.RedisServer() as rs, h.Receiver(rec) as rcv:
             ep = pu.endpoint(rs, rcv.url('/p'), max_in_flight=limit)
-            ws = fleet(rs, retry_schedule='200ms 200ms 200ms')
+            ws = fleet(self, rs, retry_schedule='200ms 200ms 200ms')
             try:
                 pu.wait_loaded(self, ws, 1)
                 pu.publish_keyed(rs, ['a'], n)

@@ -47,7 +47,7 @@ class PolicyOrdered(h.TestCase):
                       retry_schedule='100ms 200ms' + ' 500ms' * 14, retry_jitter='0.2',
                       delivery_max_claims=100, endpoints_disable_after=0, log_level='info',
                       delivery_concurrency=32)
-            ws = [h.Worker(rs, env=e, name='ord%d' % i).start() for i in range(3)]
+            ws = [pu.worker(self, rs, e, 'ord%d' % i) for i in range(3)]
             kills = 0
             rnd = random.Random(7)
             try:
@@ -71,7 +71,7 @@ class PolicyOrdered(h.TestCase):
                         i = rnd.randrange(3)
                         ws[i].kill()
                         kills += 1
-                        ws[i] = h.Worker(rs, env=e, name='ord%d' % i).start()
+                        ws[i] = pu.worker(self, rs, e, 'ord%d' % i)
                         next_kill = now + kill_every
                     if sent == len(chunks) and rec.ok_count() >= n:
                         done_at = time.monotonic()
