@@ -604,27 +604,71 @@ cleanup:
     return rc;
 }
 
+/* Longest lane key: the endpoint part (prefix, id) plus an order key cut at its limit. */
+#define LANE_KEY_MAX (KEY_MAX + EP_ORDER_KEY_MAX + 8)
+
+/* The endpoint's per-endpoint lane keys (docs/policies.md) go with it: a lane left behind
+ * would be picked up again by an endpoint re-created with the same id (never in practice:
+ * ids are random) and, more to the point, hold memory nobody can see any more. The order
+ * keys are read first (SMEMBERS lanekeys); a key a fanout adds between that read and the
+ * MULTI is left behind, which is harmless: nothing claims a removed endpoint's lanes. */
 int ep_delete(rconn *r, const char *prefix, const char *id, char *err, size_t errlen) {
     char kh[KEY_MAX], kf[KEY_MAX], kl[KEY_MAX], ks[KEY_MAX], kv[KEY_MAX];
-    const redisReply *x;
+    char kready[KEY_MAX], kleases[KEY_MAX], ktries[KEY_MAX], kstate[KEY_MAX], klk[KEY_MAX];
+    char khealth[KEY_MAX], klane[LANE_KEY_MAX];
+    const redisReply *x, *lk;
     if (key_endpoint(prefix, id, kh, sizeof(kh)) != HQ_OK ||
         key_failures(prefix, id, kf, sizeof(kf)) != HQ_OK ||
         key_log(prefix, id, kl, sizeof(kl)) != HQ_OK ||
         key_endpoints(prefix, ks, sizeof(ks)) != HQ_OK ||
-        key_ep_version(prefix, kv, sizeof(kv)) != HQ_OK)
+        key_ep_version(prefix, kv, sizeof(kv)) != HQ_OK ||
+        key_ep_part(prefix, id, KEY_EP_READY, kready, sizeof(kready)) != HQ_OK ||
+        key_ep_part(prefix, id, KEY_EP_LEASES, kleases, sizeof(kleases)) != HQ_OK ||
+        key_ep_part(prefix, id, KEY_EP_TRIES, ktries, sizeof(ktries)) != HQ_OK ||
+        key_ep_part(prefix, id, KEY_EP_STATE, kstate, sizeof(kstate)) != HQ_OK ||
+        key_ep_part(prefix, id, KEY_EP_LANEKEYS, klk, sizeof(klk)) != HQ_OK ||
+        key_ep_part(prefix, id, KEY_EP_HEALTH, khealth, sizeof(khealth)) != HQ_OK ||
+        key_ep_part(prefix, id, KEY_EP_LANE, klane, sizeof(klane)) != HQ_OK)
         return hq_seterr(err, errlen, "endpoint id or prefix too long");
-    pipeline *p = pipeline_new();
-    if (!p)
-        return hq_seterr(err, errlen, "out of memory");
+    size_t lane_base = strlen(klane);
+    pipeline *rd = pipeline_new(), *p = pipeline_new();
+    int rc = HQ_ERR;
+    if (!rd || !p) {
+        hq_seterr(err, errlen, "out of memory");
+        goto cleanup;
+    }
+    queue(rd, T_SMEMBERS, 2, (const char *[]){"SMEMBERS", klk});
+    if (send_batch(rd, r, err, errlen) != HQ_OK)
+        goto cleanup;
+    /* A lanekeys of the wrong type (edited by hand) must not keep the endpoint from going:
+     * it is deleted like the rest, its lanes (if any) left behind. */
+    lk = pipeline_reply(rd, 0);
     queue(p, T_MULTI, 1, (const char *[]){"MULTI"});
     queue(p, T_DEL, 2, (const char *[]){"DEL", kh});
     queue(p, T_DEL, 3, (const char *[]){"DEL", kf, kl});
     queue(p, T_SREM, 3, (const char *[]){"SREM", ks, id});
     queue(p, T_INCR, 2, (const char *[]){"INCR", kv});
+    pipeline_begin(p, T_DEL, NULL);
+    pipeline_arg(p, "DEL");
+    const char *fixed[] = {kready, kleases, ktries, kstate, klk, khealth};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        pipeline_arg(p, fixed[i]);
+    for (size_t i = 0; lk->type == REDIS_REPLY_ARRAY && i < lk->elements; i++) {
+        const redisReply *k = lk->element[i];
+        /* Order keys are cut at EP_ORDER_KEY_MAX when pushed; a longer member was not
+         * written by hookq and has no lane of this form. Keys may hold any bytes. */
+        if (k->type != REDIS_REPLY_STRING || k->len > EP_ORDER_KEY_MAX)
+            continue;
+        memcpy(klane + lane_base, k->str, k->len);
+        pipeline_argn(p, klane, lane_base + k->len);
+    }
+    pipeline_end(p);
     queue(p, T_EXEC, 1, (const char *[]){"EXEC"});
-    int rc = send_multi(p, r, &x, err, errlen);
+    rc = send_multi(p, r, &x, err, errlen);
     if (rc == HQ_OK && x->element[0]->integer == 0 && x->element[2]->integer == 0)
         rc = hq_seterr(err, errlen, "endpoint %s not found", id);
+cleanup:
+    pipeline_free(rd);
     pipeline_free(p);
     return rc;
 }

@@ -1,8 +1,11 @@
 /* cli_endpoint.c -- `hookq endpoint ...`: register and manage endpoints. The hash layout
  * belongs to common/endpoint.c; this file validates operator input and prints. */
+#include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_lanes.h"
 #include "endpoint.h"
 #include "envelope.h"
 #include "ids.h"
@@ -12,16 +15,25 @@
 #include "timestamp.h"
 #include "validate.h"
 
-#define DESCRIPTION_MAX 1024
+#define DESCRIPTION_MAX   1024
+#define MAX_IN_FLIGHT_MAX 1000000
+#define HOLD_MAX_MAX      100000000
+
+/* Delivery policies (docs/policies.md), shared by add and update. */
+#define U_POLICY                                                                                   \
+    "POLICY: [--ordered | --unordered] [--order-key tenant|FIELD|data.FIELD|none]\n"               \
+    "        [--rate N/s|N/m|N/h|none] [--max-in-flight N|none] [--on-disabled drop|hold]\n"       \
+    "        [--hold-max N]   (see docs/policies.md)"
 
 static const char u_add[] =
     "hookq endpoint add --url URL [--events PATTERNS] [--description TEXT] [--tenant T]\n"
     "       [--secret whsec_...] [--header 'Name: value']... [--github-signature]\n"
-    "       [--github-secret current|previous]";
+    "       [--github-secret current|previous] [POLICY...]\n" U_POLICY;
 static const char u_update[] =
     "hookq endpoint update ID [--url URL] [--events PATTERNS] [--description TEXT]\n"
     "       [--tenant T] [--header 'Name: value']... [--no-headers]\n"
-    "       [--github-signature | --no-github-signature] [--github-secret current|previous]";
+    "       [--github-signature | --no-github-signature] [--github-secret current|previous]\n"
+    "       [POLICY...]\n" U_POLICY;
 
 /* Replace *dst with a copy of s ("" or NULL clears when allow_null). */
 static int set_str(cli *x, char **dst, const char *s, int allow_null) {
@@ -96,6 +108,83 @@ static int check_github_secret(cli *x, const cli_args *a) {
     return CLI_OK;
 }
 
+/* A count option: N in 1..max, or "none" (0) when none_ok. */
+static int policy_count(cli *x, const char *name, const char *v, int64_t max, int none_ok,
+                        int64_t *out) {
+    char *end;
+    long long n;
+    if (none_ok && strcmp(v, "none") == 0) {
+        *out = 0;
+        return CLI_OK;
+    }
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (errno || end == v || *end || !isdigit((unsigned char)*v) || n < 1 || n > max)
+        return cli_fail(x, CLI_FAIL, "--%s: expected a number from 1 to %lld%s, got '%s'", name,
+                        (long long)max, none_ok ? " or none" : "", v);
+    *out = n;
+    return CLI_OK;
+}
+
+/* Apply the delivery-policy options (docs/policies.md). An --order-key needs an ordered
+ * endpoint: --ordered in the same command, or (update) one that already is. An
+ * endpoint that gets a policy is marked as using lanes for good (ep.h "lanes"): its
+ * workers keep claiming from them even after the policy goes, since jobs may wait there. */
+static int apply_policy(cli *x, ep *e, const cli_args *a) {
+    char err[HQ_ERRLEN];
+    const char *v;
+    if (cli_has(a, "ordered"))
+        e->ordered = 1;
+    if (cli_has(a, "unordered")) {
+        e->ordered = 0;
+        /* An order key means nothing without order; keep the hash free of it. */
+        free(e->order_key);
+        e->order_key = NULL;
+    }
+    if ((v = cli_get(a, "order-key"))) {
+        char *k = NULL;
+        if (strcmp(v, "none") != 0) {
+            if (ep_order_key_parse(v, &k, err, sizeof err) != HQ_OK)
+                return cli_fail(x, CLI_FAIL, "--order-key: %s", err);
+            /* e->ordered is now what --ordered/--unordered made it, or what it was. */
+            if (!e->ordered) {
+                free(k);
+                return cli_fail(x, CLI_FAIL,
+                                "--order-key needs --ordered (an unordered endpoint "
+                                "has no order to keep per key)");
+            }
+        }
+        free(e->order_key);
+        e->order_key = k;
+    }
+    if ((v = cli_get(a, "rate"))) {
+        if (strcmp(v, "none") == 0) {
+            e->rate_n = 0;
+            e->rate_window_ms = 0;
+        } else if (ep_rate_parse(v, &e->rate_n, &e->rate_window_ms, err, sizeof err) != HQ_OK) {
+            return cli_fail(x, CLI_FAIL, "--rate: %s", err);
+        }
+    }
+    if ((v = cli_get(a, "max-in-flight")) &&
+        policy_count(x, "max-in-flight", v, MAX_IN_FLIGHT_MAX, 1, &e->max_in_flight) != CLI_OK)
+        return CLI_FAIL;
+    if ((v = cli_get(a, "on-disabled")) && ep_on_disabled_parse(v, &e->on_disabled) != HQ_OK)
+        return cli_fail(x, CLI_FAIL, "--on-disabled: expected drop or hold, got '%s'", v);
+    if ((v = cli_get(a, "hold-max")) &&
+        policy_count(x, "hold-max", v, HOLD_MAX_MAX, 0, &e->hold_max) != CLI_OK)
+        return CLI_FAIL;
+    if (ep_uses_lanes(e))
+        e->lanes = 1;
+    return CLI_OK;
+}
+
+/* --ordered and --unordered together are a contradiction in the command line itself. */
+static int check_policy(cli *x, const cli_args *a) {
+    if (cli_has(a, "ordered") && cli_has(a, "unordered"))
+        return cli_fail(x, CLI_USAGE, "--ordered and --unordered conflict");
+    return CLI_OK;
+}
+
 /* Apply the options add and update share (check_github_secret has run). */
 static int apply(cli *x, ep *e, const cli_args *a) {
     char err[HQ_ERRLEN];
@@ -135,7 +224,7 @@ static int apply(cli *x, ep *e, const cli_args *a) {
         e->github_signature = 0;
     if ((v = cli_get(a, "github-secret")))
         ep_github_secret_parse(v, &e->github_secret);
-    return CLI_OK;
+    return apply_policy(x, e, a);
 }
 
 static int new_secret(cli *x, const cli_args *a, char **out) {
@@ -174,16 +263,32 @@ static int load(cli *x, const char *id, ep **out) {
     return CLI_OK;
 }
 
-/* Human view of one endpoint: "key: value" lines from its JSON form. */
-static int print_ep(cli *x, const ep *e, int show_secret) {
-    json_t *j = ep_to_json(e, show_secret), *v;
+/* Print j (reference stolen): as JSON, or as "key: value" lines, the policy object as an
+ * indented section, and what cli_lanes_view added (if anything) after them. */
+static int print_view(cli *x, json_t *j) {
+    json_t *v;
     const char *k;
     if (!j)
         return cli_fail(x, CLI_FAIL, "out of memory");
     if (x->json)
         return cli_print_json(x, j);
     json_object_foreach(j, k, v) {
-        if (json_is_string(v)) {
+        if (strcmp(k, "health") == 0 || strcmp(k, "lanes") == 0 ||
+            strcmp(k, "breaker_opened_at") == 0) {
+            continue; /* cli_lanes_print's */
+        } else if (strcmp(k, "policy") == 0 && json_is_object(v)) {
+            const char *pk;
+            json_t *pv;
+            fprintf(x->out, "policy\n");
+            json_object_foreach(v, pk, pv) {
+                char *s = json_is_string(pv) ? NULL : json_dumps(pv, JSON_ENCODE_ANY);
+                fprintf(x->out, "  %-16s %s\n", pk,
+                        json_is_string(pv) ? json_string_value(pv)
+                        : json_is_null(pv) ? "-"
+                                           : s);
+                free(s);
+            }
+        } else if (json_is_string(v)) {
             fprintf(x->out, "%-18s %s\n", k, json_string_value(v));
         } else if (json_is_null(v)) {
             continue; /* unset fields: nothing to show */
@@ -193,18 +298,37 @@ static int print_ep(cli *x, const ep *e, int show_secret) {
             free(s);
         }
     }
+    cli_lanes_print(x, j);
     json_decref(j);
     return CLI_OK;
 }
 
+/* One endpoint, as JSON or key/value lines. */
+static int print_ep(cli *x, const ep *e, int show_secret) {
+    return print_view(x, ep_to_json(e, show_secret));
+}
+
+#define POLICY_OPTS                                                                                \
+    {"ordered", 0}, {"unordered", 0}, {"order-key", 1}, {"rate", 1}, {"max-in-flight", 1},         \
+        {"on-disabled", 1}, {                                                                      \
+        "hold-max", 1                                                                              \
+    }
 static const cli_opt edit_opts[] = {
     {"url", 1},    {"events", 1},           {"description", 1},   {"tenant", 1}, {"secret", 1},
-    {"header", 1}, {"github-signature", 0}, {"github-secret", 1}, {NULL, 0},
+    {"header", 1}, {"github-signature", 0}, {"github-secret", 1}, POLICY_OPTS,   {NULL, 0},
 };
 static const cli_opt update_opts[] = {
-    {"url", 1},           {"events", 1},     {"description", 1},      {"tenant", 1},
-    {"header", 1},        {"no-headers", 0}, {"github-signature", 0}, {"no-github-signature", 0},
-    {"github-secret", 1}, {NULL, 0},
+    {"url", 1},
+    {"events", 1},
+    {"description", 1},
+    {"tenant", 1},
+    {"header", 1},
+    {"no-headers", 0},
+    {"github-signature", 0},
+    {"no-github-signature", 0},
+    {"github-secret", 1},
+    POLICY_OPTS,
+    {NULL, 0},
 };
 
 static int ep_add(cli *x, int argc, char **argv) {
@@ -219,7 +343,7 @@ static int ep_add(cli *x, int argc, char **argv) {
         return rc;
     if (!cli_get(&a, "url"))
         return cli_fail(x, CLI_USAGE, "--url is required");
-    if ((rc = check_github_secret(x, &a)) != CLI_OK)
+    if ((rc = check_github_secret(x, &a)) != CLI_OK || (rc = check_policy(x, &a)) != CLI_OK)
         return rc;
     if (!(e = ep_new()))
         return cli_fail(x, CLI_FAIL, "out of memory");
@@ -261,11 +385,47 @@ static const char *bad_reason(const ep_bad *b) {
     return b->error;
 }
 
+/* The policies in one cell: "ordered:tenant,50/s,mif=8,hold", or "-" if none. */
+static void policy_cell(const ep *e, char *buf, size_t len) {
+    char rate[48];
+    size_t n = 0;
+    buf[0] = '\0';
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        if (n < len)                                                                               \
+            n += (size_t)snprintf(buf + n, len - n, "%s", n ? "," : "");                           \
+        if (n < len)                                                                               \
+            n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__);                                  \
+    } while (0)
+    if (e->ordered && e->order_key)
+        ADD("ordered:%s", e->order_key);
+    else if (e->ordered)
+        ADD("ordered");
+    if (e->rate_n > 0) {
+        ep_rate_format(e->rate_n, e->rate_window_ms, rate, sizeof rate);
+        ADD("%s", rate);
+    }
+    if (e->max_in_flight > 0)
+        ADD("mif=%lld", (long long)e->max_in_flight);
+    if (e->on_disabled == EP_DISABLED_HOLD)
+        ADD("hold");
+#undef ADD
+    if (!buf[0])
+        snprintf(buf, len, "-");
+}
+
 static int list_row(cli_table *t, const ep *e) {
     char *events = pat_list_join(&e->events);
-    const char *row[] = {e->id,     e->enabled ? "true" : "false",
-                         e->url,    events ? events : "",
-                         e->tenant, e->description};
+    char policy[CLI_CELL_MAX + 1];
+    policy_cell(e, policy, sizeof policy);
+    const char *row[] = {e->id,
+                         e->enabled ? "true" : "false",
+                         ep_breaker_name(e->breaker),
+                         policy,
+                         e->url,
+                         events ? events : "",
+                         e->tenant,
+                         e->description};
     int rc = events ? cli_table_add(t, row) : HQ_ERR;
     free(events);
     return rc;
@@ -275,7 +435,8 @@ static int list_row(cli_table *t, const ep *e) {
  * reason, and named on stderr: hiding them would make a damaged endpoint look deleted. */
 static int ep_list(cli *x, int argc, char **argv) {
     static const cli_opt spec[] = {{NULL, 0}};
-    static const char *const hdr[] = {"ID", "ENABLED", "URL", "EVENTS", "TENANT", "DESCRIPTION"};
+    static const char *const hdr[] = {"ID",  "ENABLED", "BREAKER", "POLICY",
+                                      "URL", "EVENTS",  "TENANT",  "DESCRIPTION"};
     cli_args a;
     ep_table tb;
     size_t i = 0, j = 0;
@@ -294,7 +455,7 @@ static int ep_list(cli *x, int argc, char **argv) {
     if (x->json)
         arr = json_array();
     else
-        t = cli_table_new(6, hdr);
+        t = cli_table_new(8, hdr);
     rc = arr || t ? CLI_OK : CLI_FAIL;
     /* Both lists are sorted by id: merge them. */
     while (rc == CLI_OK && (i < tb.n || j < tb.n_bad)) {
@@ -312,7 +473,7 @@ static int ep_list(cli *x, int argc, char **argv) {
                                                      "error", b->error)) != 0)
                 rc = CLI_FAIL;
         } else {
-            const char *row[] = {b->id, "unreadable", NULL, NULL, NULL, bad_reason(b)};
+            const char *row[] = {b->id, "unreadable", NULL, NULL, NULL, NULL, NULL, bad_reason(b)};
             if (cli_table_add(t, row) != HQ_OK)
                 rc = CLI_FAIL;
         }
@@ -331,17 +492,25 @@ static int ep_list(cli *x, int argc, char **argv) {
     return rc;
 }
 
+/* The endpoint, and what its keys say about it: the breaker's window, and its lanes. */
 static int ep_show(cli *x, int argc, char **argv) {
     static const cli_opt spec[] = {{NULL, 0}};
     cli_args a;
     ep *e;
+    json_t *j;
     int rc;
     x->usage = "hookq endpoint show ID [--json]";
     if ((rc = cli_parse(x, argc, argv, spec, 1, 1, &a)) != CLI_OK)
         return rc;
     if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
         return rc;
-    rc = print_ep(x, e, 0);
+    if (!(j = ep_to_json(e, 0))) {
+        rc = cli_fail(x, CLI_FAIL, "out of memory");
+    } else if ((rc = cli_lanes_view(x, e, j)) != CLI_OK) {
+        json_decref(j);
+    } else {
+        rc = print_view(x, j);
+    }
     ep_free(e);
     return rc;
 }
@@ -357,7 +526,7 @@ static int ep_update(cli *x, int argc, char **argv) {
         return cli_fail(x, CLI_USAGE, "nothing to update");
     if (cli_has(&a, "github-signature") && cli_has(&a, "no-github-signature"))
         return cli_fail(x, CLI_USAGE, "--github-signature and --no-github-signature conflict");
-    if ((rc = check_github_secret(x, &a)) != CLI_OK)
+    if ((rc = check_github_secret(x, &a)) != CLI_OK || (rc = check_policy(x, &a)) != CLI_OK)
         return rc;
     if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
         return rc;
@@ -376,21 +545,26 @@ cleanup:
 /* enable / disable: one function so both record the same fields. */
 static int set_enabled(cli *x, int argc, char **argv, int on) {
     static const cli_opt dis_opts[] = {{"reason", 1}, {NULL, 0}};
-    static const cli_opt en_opts[] = {{NULL, 0}};
+    static const cli_opt en_opts[] = {{"discard-held", 0}, {NULL, 0}};
     cli_args a;
     ep *e;
     char fkey[KEY_MAX];
     redisReply *rep;
-    int rc;
+    int rc, discard;
+    long long discarded = 0;
     int64_t now = ts_now_ms();
 
-    x->usage = on ? "hookq endpoint enable ID [--json]"
+    x->usage = on ? "hookq endpoint enable ID [--discard-held] [--json]"
                   : "hookq endpoint disable ID [--reason TEXT] [--json]";
     if ((rc = cli_parse(x, argc, argv, on ? en_opts : dis_opts, 1, 1, &a)) != CLI_OK)
         return rc;
     if ((rc = load(x, a.pos[0], &e)) != CLI_OK)
         return rc;
     rc = CLI_FAIL;
+    /* Held jobs go before the endpoint is enabled: once it is, workers deliver them. */
+    discard = on && cli_has(&a, "discard-held");
+    if (discard && cli_lanes_discard(x, e->id, &discarded) != CLI_OK)
+        goto cleanup;
     e->enabled = on;
     e->updated_at = now;
     if (on) {
@@ -420,9 +594,15 @@ static int set_enabled(cli *x, int argc, char **argv, int on) {
         freeReplyObject(rep);
     }
     if (x->json) {
-        rc = print_ep(x, e, 0);
+        json_t *j = ep_to_json(e, 0);
+        if (j && discard)
+            json_object_set_new(j, "discarded", json_integer(discarded));
+        rc = print_view(x, j);
     } else {
-        fprintf(x->out, "endpoint %s %s\n", e->id, on ? "enabled" : "disabled");
+        if (discard)
+            fprintf(x->out, "endpoint %s enabled (%lld held jobs discarded)\n", e->id, discarded);
+        else
+            fprintf(x->out, "endpoint %s %s\n", e->id, on ? "enabled" : "disabled");
         rc = CLI_OK;
     }
 cleanup:

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "hq.h"
 #include "ids.h"
+#include "lane.h"
 #include "log.h"
 #include "request.h"
 #include "scheduler.h"
@@ -133,9 +134,36 @@ static void submit(dispatch *d, job *j, const epindex_ent *en) {
 typedef struct bucket {
     const char *ep_id;
     const epindex_ent *en;
+    int lanes; /* ep_uses_lanes: jobs-stream jobs go into the lanes */
     job **jobs;
     int n, cap;
 } bucket;
+
+/* A job that must not be sent now: one from the jobs stream for an endpoint that has
+ * lanes goes into them (LANED); one for a disabled endpoint is DISABLED, or, taken
+ * from the lanes of an endpoint that holds, goes back into them. 1 if it moved. */
+static int divert(job *j, const ep *e) {
+    if (!j->lane && ep_uses_lanes(e) && j->ev) {
+        char key[LANE_KEY_MAX];
+        lane_order_key(e, j->ev->e.tenant, j->ev->body, j->ev->bodylen, key);
+        free(j->lkey);
+        j->lkey = strdup(key);
+        if (j->lkey) {
+            job_transition(j, JOB_LANED, "endpoint has lanes");
+            return 1;
+        }
+    }
+    if (e->enabled)
+        return 0;
+    if (j->lane && e->on_disabled == EP_DISABLED_HOLD) {
+        j->due_ms = ts_now_ms();
+        job_transition(j, JOB_DEFERRED, "endpoint disabled: held in its lane");
+        return 1;
+    }
+    snprintf(j->error, sizeof j->error, "endpoint disabled");
+    job_transition(j, JOB_DISABLED, j->error);
+    return 1;
+}
 
 static int bucket_push(bucket *b, job *j) {
     if (b->n == b->cap) {
@@ -181,11 +209,8 @@ dispatch_out dispatch_run(dispatch *d, job_table *jobs, const epindex *eps, int6
                 }
                 continue;
             }
-            if (!en->e->enabled) {
-                snprintf(j->error, sizeof j->error, "endpoint disabled");
-                job_transition(j, JOB_DISABLED, j->error);
+            if (divert(j, en->e))
                 continue;
-            }
             if (nb == capb) {
                 size_t cap = capb ? capb * 2 : 16;
                 bucket *n2 = realloc(b, cap * sizeof *n2);
@@ -194,11 +219,13 @@ dispatch_out dispatch_run(dispatch *d, job_table *jobs, const epindex *eps, int6
                 b = n2;
                 capb = cap;
             }
-            b[nb] = (bucket){.ep_id = j->ep_id, .en = en};
+            b[nb] = (bucket){.ep_id = j->ep_id, .en = en, .lanes = ep_uses_lanes(en->e)};
             if (strmap_put(index, j->ep_id, (void *)(intptr_t)(nb + 1)) != HQ_OK)
                 break;
             bi = ++nb;
         }
+        if (b[bi - 1].lanes && !j->lane && divert(j, b[bi - 1].en->e))
+            continue;
         if (bucket_push(&b[bi - 1], j) != HQ_OK)
             break;
     }

@@ -123,8 +123,8 @@ int epindex_set(epindex *t, ep **eps, size_t n, char *err, size_t errlen) {
             en->key_oldlen = 0;
         if (strmap_put(t->by_id, e->id, en) != HQ_OK)
             goto oom;
-        if (!e->enabled)
-            continue;
+        if (!e->enabled && e->on_disabled != EP_DISABLED_HOLD)
+            continue; /* a disabled endpoint that holds still gets its jobs, in its lanes */
         for (size_t k = 0; k < e->events.n; k++) {
             const char *p = e->events.items[k];
             size_t pipeline = strlen(p);
@@ -152,6 +152,10 @@ oom:
     t->exact = strmap_new();
     t->prefix = strmap_new();
     return hq_seterr(err, errlen, "out of memory indexing endpoints");
+}
+
+const epindex_ent *epindex_at(const epindex *t, size_t i) {
+    return i < t->n ? &t->ents[i] : NULL;
 }
 
 size_t epindex_len(const epindex *t) {
@@ -216,7 +220,8 @@ size_t epindex_match(epindex *t, const char *type, const char *tenant, const cha
     }
     if (target) {
         epindex_ent *en = t->by_id ? strmap_get(t->by_id, target) : NULL;
-        if (en && en->e && en->e->enabled && epindex_tenant_ok(en->e, tenant))
+        if (en && en->e && (en->e->enabled || en->e->on_disabled == EP_DISABLED_HOLD) &&
+            epindex_tenant_ok(en->e, tenant))
             etv_push(&t->res, en);
     } else if (t->by_id) {
         epindex_add_list(t, strmap_get(t->exact, type), tenant);

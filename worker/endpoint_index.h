@@ -34,6 +34,8 @@ void epindex_free(epindex *t); /* NULL-safe; frees every ep */
  * on error). HQ_ERR only on OOM (the table is then empty). */
 int epindex_set(epindex *t, ep **eps, size_t n, char *err, size_t errlen);
 size_t epindex_len(const epindex *t);
+/* The i-th entry (i < epindex_len), for walking the table; its e may be NULL (taken). */
+const epindex_ent *epindex_at(const epindex *t, size_t i);
 /* Entry by endpoint id (enabled or not), NULL if unknown. Valid until the next epindex_set. */
 const epindex_ent *epindex_get(const epindex *t, const char *id);
 
@@ -51,8 +53,9 @@ int epindex_is_broken(const epindex *t, const char *id);
 int epindex_mark_disabled(epindex *t, const char *id);
 
 /* Endpoints that receive an event: type, tenant (NULL = none), target (NULL = by
- * subscription). *out points to an array owned by the table, valid until the next call;
- * returns its length. Each endpoint appears once. */
+ * subscription); enabled ones, and disabled ones that hold their events (on_disabled
+ * hold: their jobs go into their lanes). *out points to an array owned by the table, valid until
+ * the next call; returns its length. Each endpoint appears once. */
 size_t epindex_match(epindex *t, const char *type, const char *tenant, const char *target,
                      epindex_ent *const **out);
 

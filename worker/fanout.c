@@ -5,27 +5,135 @@
 #include <string.h>
 #include "dead_letter.h"
 #include "hq.h"
+#include "lane.h"
 #include "log.h"
+#include "string_map.h"
 #include "scripts_gen.h"
 #include "stream_entry.h"
 
+/* The jobs of one lane endpoint in a batch: events (indices) with their order keys. */
+typedef struct lane_batch {
+    const ep *e;
+    size_t *ev;
+    char (*key)[LANE_KEY_MAX];
+    size_t n, cap;
+} lane_batch;
+
 struct fanout {
-    pipeline *p;
+    pipeline *p, *lp; /* fanout.lua; lane_push.lua calls, sent first */
+    lane_batch *lb;
+    size_t nlb, caplb;
+    char **lane_eps; /* endpoints given jobs in lanes by the last run */
 };
 
 fanout *fanout_new(void) {
     fanout *f = calloc(1, sizeof *f);
-    if (f && !(f->p = pipeline_new())) {
-        free(f);
+    if (f && (!(f->p = pipeline_new()) || !(f->lp = pipeline_new()))) {
+        fanout_free(f);
         return NULL;
     }
     return f;
+}
+
+static void lanes_clear(fanout *f) {
+    for (size_t i = 0; i < f->nlb; i++) {
+        free(f->lb[i].ev);
+        free(f->lb[i].key);
+    }
+    f->nlb = 0;
+}
+
+static lane_batch *lane_batch_of(fanout *f, strmap *seen, const ep *e) {
+    uintptr_t at = (uintptr_t)strmap_get(seen, e->id);
+    if (at)
+        return &f->lb[at - 1];
+    if (f->nlb == f->caplb) {
+        size_t cap = f->caplb ? f->caplb * 2 : 4;
+        lane_batch *n = realloc(f->lb, cap * sizeof *n);
+        if (!n)
+            return NULL;
+        f->lb = n;
+        f->caplb = cap;
+    }
+    if (strmap_put(seen, e->id, (void *)(uintptr_t)(f->nlb + 1)) != HQ_OK)
+        return NULL;
+    f->lb[f->nlb] = (lane_batch){.e = e};
+    return &f->lb[f->nlb++];
+}
+
+static int lane_add(lane_batch *b, size_t ev, const evcache_ev *v) {
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        size_t *nev = realloc(b->ev, cap * sizeof *nev);
+        if (nev)
+            b->ev = nev;
+        char(*nk)[LANE_KEY_MAX] = realloc(b->key, cap * sizeof *nk);
+        if (nk)
+            b->key = nk;
+        if (!nev || !nk)
+            return HQ_ERR;
+        b->cap = cap;
+    }
+    b->ev[b->n] = ev;
+    lane_order_key(b->e, v->e.tenant, v->body, v->bodylen, b->key[b->n]);
+    b->n++;
+    return HQ_OK;
+}
+
+/* Every lane endpoint's jobs of the batch, one lane_push.lua each, sent and checked
+ * before fanout.lua acknowledges the events: a push that failed leaves the events
+ * pending (fanned out again later; pushes are idempotent), never acknowledged with a
+ * job missing. */
+static link_kind push_lanes(fanout *f, redis_link *l, const cfg *c, evcache_ev **evs, char *err,
+                            size_t errlen) {
+    pipeline *p = f->lp;
+    pipeline_reset(p);
+    for (size_t i = 0; i < f->nlb; i++) {
+        lane_batch *b = &f->lb[i];
+        if (lane_push_begin(p, 0, NULL, c->redis_prefix, b->e->id, 'f') != HQ_OK)
+            continue;
+        for (size_t k = 0; k < b->n; k++) {
+            char lid[LANE_ID_LEN];
+            if (lane_id_of(evs[b->ev[k]]->sid, lid) == HQ_OK)
+                lane_push_job(p, lid, b->key[k], 1);
+        }
+        pipeline_end(p);
+    }
+    if (pipeline_len(p) == 0)
+        return LINK_OK;
+    link_kind k = link_exec(l, p, err, errlen);
+    for (size_t i = 0; k == LINK_OK && i < pipeline_len(p); i++) {
+        const redisReply *rep = pipeline_reply(p, i);
+        k = link_reply_kind(rep);
+        if (k != LINK_OK)
+            snprintf(err, errlen, "lane_push.lua: %s", rep->str ? rep->str : "?");
+    }
+    return k;
+}
+
+size_t fanout_lane_endpoints(const fanout *f, const char *const **ids) {
+    *ids = (const char *const *)f->lane_eps;
+    size_t n = 0;
+    while (f->lane_eps && f->lane_eps[n])
+        n++;
+    return n;
+}
+
+static void lane_eps_clear(fanout *f) {
+    for (size_t i = 0; f->lane_eps && f->lane_eps[i]; i++)
+        free(f->lane_eps[i]);
+    free(f->lane_eps);
+    f->lane_eps = NULL;
 }
 
 void fanout_free(fanout *f) {
     if (!f)
         return;
     pipeline_free(f->p);
+    pipeline_free(f->lp);
+    lanes_clear(f);
+    free(f->lb);
+    lane_eps_clear(f);
     free(f);
 }
 
@@ -36,12 +144,15 @@ fanout_out fanout_run(fanout *f, redis_link *l, const cfg *c, const fanout_keys 
     size_t n = entries ? entries->elements : 0;
     pipeline *p = f->p;
     pipeline_reset(p);
+    lanes_clear(f);
+    lane_eps_clear(f);
     if (n == 0)
         return out;
+    strmap *seen = strmap_new();
     evcache_ev **evs = calloc(n, sizeof *evs);
     char **why = calloc(n, sizeof *why);
     const char *lo = NULL, *hi = NULL;
-    if (!evs || !why) {
+    if (!evs || !why || !seen) {
         LOG_E("fanout: out of memory; %zu events left pending", n);
         out.status = FANOUT_FAILED;
         out.kind = LINK_ERR;
@@ -102,10 +213,25 @@ fanout_out fanout_run(fanout *f, redis_link *l, const cfg *c, const fanout_keys 
             continue;
         epindex_ent *const *m;
         size_t nm = epindex_match(eps, evs[i]->e.type, evs[i]->e.tenant, evs[i]->e.endpoint, &m);
+        size_t nplain = 0;
+        for (size_t e = 0; e < nm; e++) {
+            if (!ep_uses_lanes(m[e]->e)) {
+                nplain++;
+                continue;
+            }
+            lane_batch *b = lane_batch_of(f, seen, m[e]->e);
+            if (!b || lane_add(b, i, evs[i]) != HQ_OK) {
+                LOG_E("fanout: out of memory; %zu events left pending", n);
+                out.status = FANOUT_FAILED;
+                out.kind = LINK_ERR;
+                goto cleanup;
+            }
+        }
         pipeline_arg(p, evs[i]->sid);
-        pipeline_argi(p, (int64_t)nm);
+        pipeline_argi(p, (int64_t)nplain);
         for (size_t e = 0; e < nm; e++)
-            pipeline_arg(p, m[e]->e->id);
+            if (!ep_uses_lanes(m[e]->e))
+                pipeline_arg(p, m[e]->e->id);
         out.jobs += nm;
         LOG_D("fanout: event %s (%s, %s) -> %zu endpoints", evs[i]->e.id, evs[i]->sid,
               evs[i]->e.type, nm);
@@ -124,6 +250,17 @@ fanout_out fanout_run(fanout *f, redis_link *l, const cfg *c, const fanout_keys 
     }
     pipeline_end(p);
     char err[HQ_ERRLEN];
+    if (f->nlb > 0) {
+        out.kind = push_lanes(f, l, c, evs, err, sizeof err);
+        if (out.kind != LINK_OK) {
+            out.status = FANOUT_FAILED;
+            snprintf(out.error, sizeof out.error, "%s", err);
+            goto cleanup;
+        }
+        f->lane_eps = calloc(f->nlb + 1, sizeof *f->lane_eps);
+        for (size_t i = 0; f->lane_eps && i < f->nlb; i++)
+            f->lane_eps[i] = strdup(f->lb[i].e->id);
+    }
     out.kind = link_exec(l, p, err, sizeof err);
     if (out.kind != LINK_OK) {
         out.status = FANOUT_FAILED;
@@ -154,6 +291,7 @@ fanout_out fanout_run(fanout *f, redis_link *l, const cfg *c, const fanout_keys 
     LOG_D("fanout: %zu events -> %zu jobs, %zu dead-lettered, %zu skipped", out.good, out.jobs,
           out.bad, out.skipped);
 cleanup:
+    strmap_free(seen);
     for (size_t i = 0; evs && i < n; i++)
         evcache_release(evs[i]);
     for (size_t i = 0; why && i < n; i++)

@@ -3,7 +3,9 @@
  * Each entry is parsed (stream_entry.h) and cached; good events are matched against the
  * endpoint index, bad ones become bounded dead letters (dead_letter.h). fanout.lua adds
  * the jobs, dead-letters and acknowledges in one atomic script, skipping entries no
- * longer pending for this consumer, then claims up to `room` new jobs for us.
+ * longer pending for this consumer, then claims up to `room` new jobs for us. Endpoints
+ * with lanes (ep_uses_lanes) get their jobs from lane_push.lua instead, one call per
+ * endpoint, sent and answered before fanout.lua (docs/policies.md).
  * fanout_run returns what happened and leaves every decision to the loop: LINK_IO (the
  * link is down), FANOUT_STALE (reload the index and run the batch again), or done with
  * the claimed jobs to hand to intake. */
@@ -40,6 +42,10 @@ typedef struct fanout_out {
     link_kind claim_kind;      /* the kind of the claim's error, LINK_OK if none */
     char error[256];           /* the script's error text, for the log */
 } fanout_out;
+
+/* The endpoints the last fanout_run gave jobs in their lanes (lane_push.lua, sent and
+ * answered before fanout.lua): the loop claims from them next. Owned by f. */
+size_t fanout_lane_endpoints(const fanout *f, const char *const **ids);
 
 /* entries: an array of events entries; claims (may be NULL): their delivery counts.
  * version: the index's endpoints version. room: jobs to claim afterwards. */

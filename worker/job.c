@@ -26,7 +26,7 @@ const char *job_state_name(job_state s) {
         [JOB_NEW] = "new",           [JOB_FETCH] = "fetch",         [JOB_READY] = "ready",
         [JOB_INFLIGHT] = "inflight", [JOB_DELIVERED] = "delivered", [JOB_RETRY] = "retry",
         [JOB_DEAD] = "dead",         [JOB_DISABLED] = "disabled",   [JOB_DROPPED] = "dropped",
-        [JOB_DEFERRED] = "deferred"};
+        [JOB_DEFERRED] = "deferred", [JOB_LANED] = "laned"};
     return (unsigned)s < JOB_NSTATES && names[s] ? names[s] : "?";
 }
 
@@ -40,7 +40,7 @@ static const unsigned allowed[JOB_NSTATES] = {
     [JOB_NEW] = B(JOB_FETCH) | B(JOB_READY) | B(JOB_DEAD),
     [JOB_FETCH] = B(JOB_READY) | B(JOB_DEAD),
     [JOB_READY] = B(JOB_INFLIGHT) | B(JOB_DISABLED) | B(JOB_DROPPED) | B(JOB_DEFERRED) |
-                  B(JOB_RETRY) | B(JOB_DEAD),
+                  B(JOB_RETRY) | B(JOB_DEAD) | B(JOB_LANED),
     [JOB_INFLIGHT] = B(JOB_DELIVERED) | B(JOB_RETRY) | B(JOB_DEAD),
 };
 #undef B
@@ -59,6 +59,7 @@ static const job_writes writes[JOB_NSTATES] = {
     [JOB_DISABLED] = {"disabled", JOB_FAILURES_KEEP, JOB_SETTLE_ACK, 0},
     [JOB_DROPPED] = {NULL, JOB_FAILURES_KEEP, JOB_SETTLE_ACK, 0},
     [JOB_DEFERRED] = {NULL, JOB_FAILURES_KEEP, JOB_SETTLE_RETRY, 0},
+    [JOB_LANED] = {NULL, JOB_FAILURES_KEEP, JOB_SETTLE_ACK, 0}, /* after lane_push.lua */
 };
 
 const job_writes *job_writes_of(job_state s) {
@@ -132,6 +133,7 @@ static void release(job *j) {
     strmap_del(t->by_sid, j->sid);
     evcache_release(j->ev);
     free(j->ep_id);
+    free(j->lkey);
     free(j);
 }
 

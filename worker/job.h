@@ -7,6 +7,8 @@
  *   NEW | FETCH -> DEAD              malformed, claimed too often, event gone or bad
  *   READY -> DISABLED | DROPPED | DEFERRED
  *   READY -> RETRY | DEAD            the attempt could not even start (bad secret, ...)
+ *   READY -> LANED                   a jobs-stream job of an endpoint that now has lanes:
+ *                                    moved into them (docs/policies.md "Adoption")
  *
  * job_transition is the only writer of a job's state. Entering and leaving a state own
  * the bookkeeping: which list the job is on and the per-endpoint in-flight counter
@@ -32,6 +34,7 @@ typedef enum {
     JOB_DISABLED,  /* endpoint disabled: acknowledged without a request */
     JOB_DROPPED,   /* endpoint deleted (a reload after the job was read lacks it) */
     JOB_DEFERRED,  /* handed back through the delay zset with the same attempt */
+    JOB_LANED,     /* moved into its endpoint's lanes (lane_push.lua), then acknowledged */
     JOB_NSTATES
 } job_state;
 
@@ -69,7 +72,7 @@ typedef struct job {
     struct job *prev, *next; /* on the list of its state group (table-internal) */
     job_table *table;
     job_state st;
-    char sid[48];   /* jobs stream entry id */
+    char sid[192];  /* jobs stream entry id; a lane job: "lane:<endpoint>:<lane id>" */
     char evsid[48]; /* events stream entry id */
     char *ep_id;
     int attempt;      /* 1-based */
@@ -84,6 +87,14 @@ typedef struct job {
     int64_t due_ms;   /* RETRY / DEFERRED: when (wall clock ms) */
     void *owner;      /* the stage holding it in flight (dispatch), for the callback */
     int64_t wait_ms;  /* mono ms since when dispatch has had it waiting for a slot; 0 */
+    /* lanes (docs/policies.md) */
+    int lane;          /* claimed from its endpoint's lanes, not read from the jobs stream */
+    int lane_ordered;  /* lane: its endpoint was ordered when claimed */
+    char lid[48];      /* lane id (the padded events stream id); "" if not lane */
+    char *lkey;        /* order key ("" unordered); NULL unless lane or LANED */
+    int64_t behind;    /* lane: jobs waiting behind it in its lane when claimed */
+    char next_lid[48]; /* lane: the lane id right behind it when claimed, or "" */
+    int renew_mark;    /* scratch for reclaim_renew's grouping */
 } job;
 
 /* The lists jobs live on, one per group of states. */

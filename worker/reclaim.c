@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "hq.h"
+#include "lane.h"
+#include "redis_keys.h"
+#include "timestamp.h"
 #include "stream_entry.h"
 #include "log.h"
 #include "scripts_gen.h"
@@ -211,6 +214,38 @@ reclaim_batch reclaim_own(reclaim *r, redis_link *l, reclaim_stream s, size_t co
     return b;
 }
 
+/* Lane jobs' leases (docs/policies.md): one ZADD XX per endpoint, only members that
+ * still exist (a lease taken back by another worker's claim is not revived). */
+static void renew_lanes(reclaim *r, pipeline *p, const job_table *jobs) {
+    int64_t exp = ts_now_ms() + r->c->delivery_visibility_timeout_ms;
+    for (int li = 0; li < JOB_LISTS; li++)
+        for (const job *g = job_first(jobs, (job_list)li); g; g = g->next) {
+            if (!g->lane || g->renew_mark)
+                continue;
+            char k[KEY_MAX];
+            if (key_ep_part(r->c->redis_prefix, g->ep_id, KEY_EP_LEASES, k, sizeof k) != HQ_OK)
+                continue;
+            pipeline_begin(p, 1, NULL);
+            pipeline_arg(p, "ZADD");
+            pipeline_arg(p, k);
+            pipeline_arg(p, "XX");
+            for (int lj = li; lj < JOB_LISTS; lj++)
+                for (job *j = lj == li ? (job *)g : job_first(jobs, (job_list)lj); j; j = j->next) {
+                    if (!j->lane || j->renew_mark || strcmp(j->ep_id, g->ep_id) != 0)
+                        continue;
+                    char m[LANE_MEMBER_MAX];
+                    lane_member(j->lid, j->lkey ? j->lkey : "", r->me, m, sizeof m);
+                    pipeline_argi(p, exp);
+                    pipeline_arg(p, m);
+                    j->renew_mark = 1;
+                }
+            pipeline_end(p);
+        }
+    for (int li = 0; li < JOB_LISTS; li++)
+        for (job *j = job_first(jobs, (job_list)li); j; j = j->next)
+            j->renew_mark = 0;
+}
+
 link_kind reclaim_renew(reclaim *r, redis_link *l, const job_table *jobs) {
     size_t n = 0;
     pipeline *p = r->p;
@@ -221,22 +256,32 @@ link_kind reclaim_renew(reclaim *r, redis_link *l, const job_table *jobs) {
     pipeline_arg(p, r->me);
     for (int li = 0; li < JOB_LISTS; li++)
         for (const job *j = job_first(jobs, (job_list)li); j; j = j->next) {
+            if (j->lane)
+                continue;
             pipeline_arg(p, j->sid);
             n++;
         }
     pipeline_end(p);
     if (n == 0)
+        pipeline_reset(p);
+    renew_lanes(r, p, jobs);
+    if (pipeline_len(p) == 0)
         return LINK_OK;
     char err[HQ_ERRLEN];
     link_kind k = link_exec(l, p, err, sizeof err);
     if (k != LINK_OK)
         return k;
-    const redisReply *rep = pipeline_reply(p, 0);
-    k = link_reply_kind(rep);
-    if (k != LINK_OK && k != LINK_OOM)
-        LOG_E("lease: renew.lua: %s", rep->str);
-    else if (rep->type == REDIS_REPLY_INTEGER && (size_t)rep->integer < n)
-        LOG_D("lease: renewed %lld of %zu held jobs (the rest are no longer ours)",
-              (long long)rep->integer, n);
+    for (size_t i = 0; i < pipeline_len(p); i++) {
+        const redisReply *rep = pipeline_reply(p, i);
+        link_kind rk = link_reply_kind(rep);
+        if (rk != LINK_OK && rk != LINK_OOM)
+            LOG_E("lease: renewing: %s", rep->str);
+        else if (pipeline_tag(p, i) == 0 && rep->type == REDIS_REPLY_INTEGER &&
+                 (size_t)rep->integer < n)
+            LOG_D("lease: renewed %lld of %zu held jobs (the rest are no longer ours)",
+                  (long long)rep->integer, n);
+        if (i == 0 && rk != LINK_OK)
+            k = rk;
+    }
     return k;
 }

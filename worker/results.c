@@ -5,13 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include "hq.h"
+#include "lane.h"
 #include "log.h"
 #include "redis_keys.h"
 #include "scripts_gen.h"
 #include "string_map.h"
 #include "timestamp.h"
 
-enum { TAG_OTHER = 0, TAG_LOG, TAG_FAIL, TAG_SETTLE };
+enum { TAG_OTHER = 0, TAG_LOG, TAG_FAIL, TAG_SETTLE, TAG_LANE_PUSH, TAG_LANE_SETTLE };
 
 /* Outcomes per fail.lua call, jobs per settle_batch.lua call: keeps each script call
  * short (it blocks Redis while it runs) and its arguments small (a dead letter is about
@@ -42,6 +43,8 @@ struct results {
     size_t n_cj;
     call *calls;
     size_t n_calls;
+    char **wake; /* lane endpoints whose lanes still hold jobs after this round */
+    size_t n_wake, cap_wake;
 };
 
 results *results_new(const cfg *c, const results_keys *k) {
@@ -63,6 +66,27 @@ static void clear_disabled(results *r) {
     for (size_t i = 0; i < r->n_disabled; i++)
         free(r->disabled[i]);
     r->n_disabled = 0;
+    for (size_t i = 0; i < r->n_wake; i++)
+        free(r->wake[i]);
+    r->n_wake = 0;
+}
+
+/* Append id to a set of strings kept as an array (a round has few lane endpoints). */
+static void add_unique(char ***v, size_t *n, size_t *cap, const char *id) {
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*v)[i], id) == 0)
+            return;
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        char **nv = realloc(*v, nc * sizeof *nv);
+        if (!nv)
+            return;
+        *v = nv;
+        *cap = nc;
+    }
+    char *s = strdup(id);
+    if (s)
+        (*v)[(*n)++] = s;
 }
 
 void results_free(results *r) {
@@ -70,6 +94,7 @@ void results_free(results *r) {
         return;
     clear_disabled(r);
     free(r->disabled);
+    free(r->wake);
     pipeline_free(r->p);
     pipeline_free(r->retry_log);
     free(r->seq);
@@ -81,20 +106,7 @@ void results_free(results *r) {
 }
 
 static void add_disabled(results *r, const char *id) {
-    for (size_t i = 0; i < r->n_disabled; i++)
-        if (strcmp(r->disabled[i], id) == 0)
-            return;
-    if (r->n_disabled == r->cap_disabled) {
-        size_t cap = r->cap_disabled ? r->cap_disabled * 2 : 8;
-        char **nd = realloc(r->disabled, cap * sizeof *nd);
-        if (!nd)
-            return;
-        r->disabled = nd;
-        r->cap_disabled = cap;
-    }
-    char *s = strdup(id);
-    if (s)
-        r->disabled[r->n_disabled++] = s;
+    add_unique(&r->disabled, &r->n_disabled, &r->cap_disabled, id);
 }
 
 /* The log entry's field/value pairs (docs/keys.md "Delivery log entry"). */
@@ -270,14 +282,14 @@ static int put_settle(results *r, pipeline *p, size_t first, size_t n, const cha
     if (!seen)
         return HQ_ERR;
     for (size_t i = 0; i < n; i++) {
-        const char *ep = r->cj[first + i]->ep_id;
-        uintptr_t at = (uintptr_t)strmap_get(seen, ep);
+        const char *epid = r->cj[first + i]->ep_id;
+        uintptr_t at = (uintptr_t)strmap_get(seen, epid);
         if (at == 0) {
-            if (strmap_put(seen, ep, (void *)(uintptr_t)(neps + 1)) != HQ_OK) {
+            if (strmap_put(seen, epid, (void *)(uintptr_t)(neps + 1)) != HQ_OK) {
                 strmap_free(seen);
                 return HQ_ERR;
             }
-            eps[neps++] = ep;
+            eps[neps++] = epid;
             at = neps;
         }
         idx[i] = (int)(3 + at); /* KEYS[4] is the first endpoint */
@@ -305,6 +317,139 @@ static int put_settle(results *r, pipeline *p, size_t first, size_t n, const cha
         settle_args(r, p, r->cj[first + i], idx[i], now_iso);
     pipeline_end(p);
     return HQ_OK;
+}
+
+/* ---- lane jobs (docs/policies.md): they settle on their endpoint's slot ---------- */
+
+/* The dead letter of a lane job: what settle_args writes, plus where it stood in its
+ * lane (order_key, overtaken_by: the event right behind it, which goes next;
+ * waiting_behind). Written before lane_settle.lua lets the next one go. */
+static void put_lane_dead(const results *r, pipeline *p, const job *j, const char *now_iso) {
+    char next[64] = "";
+    if (j->next_lid[0] && lane_sid_of(j->next_lid, next, sizeof next) != HQ_OK)
+        next[0] = '\0';
+    pipeline_begin(p, TAG_OTHER, NULL);
+    pipeline_arg(p, "XADD");
+    pipeline_arg(p, r->k->dead);
+    if (r->c->dead_maxlen > 0) {
+        pipeline_arg(p, "MAXLEN");
+        pipeline_arg(p, "~");
+        pipeline_argi(p, r->c->dead_maxlen);
+    }
+    pipeline_arg(p, "*");
+    const char *kv[][2] = {{"kind", "job"},
+                           {"event", j->evsid},
+                           {"event_id", j->ev ? j->ev->e.id : ""},
+                           {"type", j->ev ? j->ev->e.type : ""},
+                           {"endpoint", j->ep_id},
+                           {"error", j->error},
+                           {"failed_at", now_iso},
+                           {"order_key", j->lkey ? j->lkey : ""},
+                           {"overtaken_by", next}};
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
+        pipeline_arg(p, kv[i][0]);
+        pipeline_arg(p, kv[i][1]);
+    }
+    pipeline_arg(p, "attempt");
+    pipeline_argi(p, j->attempt);
+    pipeline_arg(p, "status");
+    pipeline_argi(p, j->attempted ? j->res.http_status : 0);
+    pipeline_arg(p, "waiting_behind");
+    pipeline_argi(p, j->behind);
+    pipeline_end(p);
+}
+
+/* An unordered lane job's retry goes through the shared delay zset like any other (it
+ * is adopted back into the lane when promoted); written before its lease is dropped. */
+static void put_lane_retry(const results *r, pipeline *p, const job *j) {
+    char member[256];
+    snprintf(member, sizeof member, "%s %s %d %s", j->evsid, j->ep_id, j->attempt + 1,
+             j->dlv[0] ? j->dlv : j->sid);
+    pipeline_begin(p, TAG_OTHER, NULL);
+    pipeline_arg(p, "ZADD");
+    pipeline_arg(p, r->k->delay);
+    pipeline_argi(p, j->due_ms);
+    pipeline_arg(p, member);
+    pipeline_end(p);
+}
+
+/* A 429 or 503 with Retry-After holds the endpoint for every worker until then. */
+static int64_t pause_of(const job *j) {
+    if (j->st != JOB_RETRY || !j->attempted || !j->res.retry_after[0])
+        return 0;
+    return j->res.http_status == 429 || j->res.http_status == 503 ? j->due_ms : 0;
+}
+
+/* Which lane_settle.lua action a finished lane job takes, writing first what must come
+ * first. */
+static char lane_action(const results *r, pipeline *p, const job *j, const char *now_iso) {
+    switch (j->st) {
+    case JOB_DEAD:
+        put_lane_dead(r, p, j, now_iso);
+        return 'd';
+    case JOB_RETRY:
+        if (j->lane_ordered)
+            return 'r';
+        put_lane_retry(r, p, j);
+        return 'q';
+    case JOB_DEFERRED:
+        return 'b';
+    default:
+        return 'd';
+    }
+}
+
+/* Every lane job of the round, grouped per endpoint: one lane_settle.lua each (in calls
+ * of RESULTS_CALL_MAX); and every LANED job, one lane_push.lua per endpoint. */
+static void put_lanes(results *r, pipeline *p, job_table *jobs, const char *now_iso, int push) {
+    strmap *done = strmap_new();
+    if (!done)
+        return;
+    for (job *g = job_first(jobs, JOB_LIST_DONE); g; g = g->next) {
+        int mine = push ? g->st == JOB_LANED : g->lane;
+        if (!mine || strmap_get(done, g->ep_id))
+            continue;
+        strmap_put(done, g->ep_id, g);
+        int64_t pause = 0;
+        for (job *j = g; !push && j; j = j->next)
+            if (j->lane && strcmp(j->ep_id, g->ep_id) == 0 && pause_of(j) > pause)
+                pause = pause_of(j);
+        size_t n = 0;
+        int open = 0;
+        for (job *j = g; j; j = j->next) {
+            if ((push ? j->st != JOB_LANED : !j->lane) || strcmp(j->ep_id, g->ep_id) != 0)
+                continue;
+            if (open && n == RESULTS_CALL_MAX) {
+                pipeline_end(p);
+                open = 0;
+                n = 0;
+            }
+            char act = push ? 0 : lane_action(r, p, j, now_iso);
+            if (!open) {
+                int rc = push ? lane_push_begin(p, TAG_LANE_PUSH, (void *)g->ep_id,
+                                                r->c->redis_prefix, g->ep_id, 'a')
+                              : lane_settle_begin(p, TAG_LANE_SETTLE, (void *)g->ep_id,
+                                                  r->c->redis_prefix, g->ep_id, pause);
+                if (rc != HQ_OK)
+                    break;
+                open = 1;
+            }
+            if (push) {
+                char lid[LANE_ID_LEN];
+                if (lane_id_of(j->evsid, lid) == HQ_OK)
+                    lane_push_job(p, lid, j->lkey ? j->lkey : "", j->attempt);
+            } else {
+                char m[LANE_MEMBER_MAX];
+                lane_member(j->lid, j->lkey ? j->lkey : "", r->k->me, m, sizeof m);
+                int made = j->st == JOB_DEFERRED ? j->attempt - 1 : j->attempt;
+                lane_settle_job(p, m, act, j->due_ms, made);
+            }
+            n++;
+        }
+        if (open)
+            pipeline_end(p);
+    }
+    strmap_free(done);
 }
 
 static void log_settle_error(const job *j, const char *why) {
@@ -390,6 +535,15 @@ static void read_replies(results *r, results_out *out) {
             read_fail(r, out, c, rep);
         } else if (tag == TAG_SETTLE) {
             read_settle(r, out, c, rep);
+        } else if (tag == TAG_LANE_SETTLE) {
+            /* the ud is a job's ep_id: the jobs are still held while replies are read */
+            if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+                rep->element[0]->type == REDIS_REPLY_INTEGER && rep->element[0]->integer == 1)
+                add_unique(&r->wake, &r->n_wake, &r->cap_wake, ud);
+        } else if (tag == TAG_LANE_PUSH) {
+            if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+                rep->element[2]->type == REDIS_REPLY_INTEGER && rep->element[2]->integer == 0)
+                add_unique(&r->wake, &r->n_wake, &r->cap_wake, ud);
         }
     }
 }
@@ -441,9 +595,15 @@ results_out results_flush(results *r, redis_link *l, job_table *jobs) {
     int64_t now = ts_now_ms();
     char now_iso[TS_ISO_LEN];
     ts_iso(now, now_iso, sizeof now_iso);
+    /* Adopted jobs first: their lane_push.lua comes before their XACK */
+    for (job *j = job_first(jobs, JOB_LIST_DONE); j; j = j->next)
+        if (j->st == JOB_LANED) {
+            put_lanes(r, p, jobs, now_iso, 1);
+            break;
+        }
     /* Log lines in completion order; the outcomes that touch a failure counter grouped
      * per endpoint, each group in completion order. */
-    size_t nack = 0, nseq = 0, ngroups = 0;
+    size_t nack = 0, nseq = 0, ngroups = 0, nlane = 0, npush = 0;
     for (job *j = job_first(jobs, JOB_LIST_DONE); j; j = j->next) {
         const job_writes *w = job_writes_of(j->st);
         if (r->c->delivery_log && w->log_outcome)
@@ -466,8 +626,10 @@ results_out results_flush(results *r, redis_link *l, job_table *jobs) {
             r->seq_next[nseq++] = SEQ_END;
             g->failures += counted;
         }
-        if (w->settle == JOB_SETTLE_ACK)
+        if (w->settle == JOB_SETTLE_ACK && !j->lane)
             nack++;
+        nlane += j->lane;
+        npush += j->st == JOB_LANED;
     }
     strmap_free(by_ep);
     for (size_t g = 0; g < ngroups; g++)
@@ -476,7 +638,7 @@ results_out results_flush(results *r, redis_link *l, job_table *jobs) {
     size_t first = r->n_cj;
     for (job *j = job_first(jobs, JOB_LIST_DONE); j; j = j->next) {
         char ke[KEY_MAX];
-        if (job_writes_of(j->st)->settle == JOB_SETTLE_ACK ||
+        if (j->lane || job_writes_of(j->st)->settle == JOB_SETTLE_ACK ||
             key_endpoint(r->c->redis_prefix, j->ep_id, ke, sizeof ke) != HQ_OK)
             continue;
         r->cj[r->n_cj++] = j;
@@ -492,6 +654,8 @@ results_out results_flush(results *r, redis_link *l, job_table *jobs) {
         out.kind = LINK_ERR;
         return out;
     }
+    if (nlane > 0)
+        put_lanes(r, p, jobs, now_iso, 0);
     /* The happy path stays one multi-id XACK and XDEL per batch: acknowledging a
      * delivered (or disabled/dropped) job needs no write that Redis could refuse when
      * full, and a log line refused by OOM is lost without holding the ack back. */
@@ -502,7 +666,7 @@ results_out results_flush(results *r, redis_link *l, job_table *jobs) {
         if (cmd == 0)
             pipeline_arg(p, "deliver");
         for (job *j = job_first(jobs, JOB_LIST_DONE); j; j = j->next)
-            if (job_writes_of(j->st)->settle == JOB_SETTLE_ACK)
+            if (job_writes_of(j->st)->settle == JOB_SETTLE_ACK && !j->lane)
                 pipeline_arg(p, j->sid);
         pipeline_end(p);
     }
@@ -528,5 +692,7 @@ results_out results_flush(results *r, redis_link *l, job_table *jobs) {
     }
     out.disabled = r->disabled;
     out.n_disabled = r->n_disabled;
+    out.wake = r->wake;
+    out.n_wake = r->n_wake;
     return out;
 }

@@ -8,9 +8,11 @@
  * order (so "fail, success, fail" ends at 1); then one settle_batch.lua call for every
  * RETRY / DEFERRED / DEAD job of the round (ownership and endpoint checked per job, the
  * writes before the acknowledgement), each script call at most 100 outcomes or jobs;
- * then one XACK and one XDEL for all the others. Done jobs are freed afterwards, unless
- * the link failed (LINK_IO): then they stay for the loop to write again after
- * reconnecting. Nothing here decides to reconnect or reload: the facts go back in
+ * then one XACK and one XDEL for all the others. Lane jobs (docs/policies.md) settle on
+ * their endpoint's slot instead: a dead letter or a delay-zset retry first, then one
+ * lane_settle.lua per endpoint; adopted (LANED) jobs get lane_push.lua before the XACK. Done jobs
+ * are freed afterwards, unless the link failed (LINK_IO): then they stay for the loop to write
+ * again after reconnecting. Nothing here decides to reconnect or reload: the facts go back in
  * results_out. */
 #ifndef HQ_RESULTS_H
 #define HQ_RESULTS_H
@@ -35,6 +37,8 @@ typedef struct results_out {
     size_t accepted;       /* log lines / failure counts Redis accepted */
     size_t n_disabled;     /* endpoints found disabled (by us or already): stop sending */
     char *const *disabled; /* their ids, owned by r, valid until the next flush */
+    size_t n_wake;         /* lane endpoints that still hold jobs: claim from them */
+    char *const *wake;     /* their ids, owned by r, valid until the next flush */
 } results_out;
 
 results_out results_flush(results *r, redis_link *l, job_table *jobs);

@@ -39,6 +39,7 @@
 #include "http_engine.h"
 #include "intake.h"
 #include "job.h"
+#include "lane_claim.h"
 #include "log.h"
 #include "reclaim.h"
 #include "redis_conn.h"
@@ -61,6 +62,7 @@ enum {
     TIMER_FLUSH,
     TIMER_CONNECT,
     TIMER_WATCHDOG,
+    TIMER_LANES,
     TIMERS
 };
 enum { TAG_VERSION = 1, TAG_PROMOTE, TAG_NEXT_DUE };
@@ -100,6 +102,7 @@ struct worker {
     results_keys rkeys;
     fanout_keys fkeys;
     reclaim *reclaim;
+    lclaim *lanes;
     intake_ctx intake;
     evloop *loop;
     timer_heap *timers;
@@ -228,6 +231,7 @@ worker *worker_new(const cfg *c, char *err, size_t errlen) {
     w->fetch = event_fetch_new();
     w->results = results_new(c, &w->rkeys);
     w->reclaim = reclaim_new(c, w->k_jobs, w->k_events, w->name);
+    w->lanes = lclaim_new(c, w->name, w->k_events);
     w->timers = theap_new(TIMERS);
     w->tp = pipeline_new();
     w->failing = strmap_new();
@@ -240,8 +244,8 @@ worker *worker_new(const cfg *c, char *err, size_t errlen) {
         parts_ok = parts_ok && w->reader[i] && w->rd[i] && w->rd_taken[i];
     }
     if (!parts_ok || !w->link || !w->eps || !w->cache || !w->jobs || !w->dispatch || !w->fanout ||
-        !w->fetch || !w->results || !w->reclaim || !w->timers || !w->tp || !w->failing ||
-        !w->side) {
+        !w->fetch || !w->results || !w->reclaim || !w->lanes || !w->timers || !w->tp ||
+        !w->failing || !w->side) {
         hq_seterr(err, errlen, "out of memory");
         goto fail;
     }
@@ -273,6 +277,7 @@ void worker_free(worker *w) {
     event_fetch_free(w->fetch);
     results_free(w->results);
     reclaim_free(w->reclaim);
+    lclaim_free(w->lanes);
     for (int i = 0; i < READERS; i++) {
         pipeline_free(w->rd[i]);
         pipeline_free(w->rd_taken[i]);
@@ -516,6 +521,7 @@ static int reload(worker *w) {
     next = NULL;
     w->ep_version = t.version;
     w->loaded_us = started;
+    lclaim_sync(w->lanes, w->eps);
     LOG_I("endpoints: loaded %zu (version %lld)%s", n, (long long)t.version,
           t.n_bad ? ", some unreadable (above)" : "");
 cleanup:
@@ -627,6 +633,8 @@ static void flush(worker *w) {
         full_refused(w, "a result write");
     else if (out.accepted)
         full_accepted(w);
+    for (size_t i = 0; i < out.n_wake; i++)
+        lclaim_wake(w->lanes, out.wake[i]);
     for (size_t i = 0; i < out.n_disabled; i++)
         if (epindex_mark_disabled(w->eps, out.disabled[i])) {
             LOG_D("endpoint %s is disabled: no more requests to it", out.disabled[i]);
@@ -639,10 +647,13 @@ static void flush(worker *w) {
  * one more request to a receiver that may be down. A lone failure among successes (a
  * 503 now and then) waits for the batch like a success. */
 static int urgent(const worker *w) {
-    for (job *j = job_first(w->jobs, JOB_LIST_DONE); j; j = j->next)
+    for (job *j = job_first(w->jobs, JOB_LIST_DONE); j; j = j->next) {
         if (job_writes_of(j->st)->failures == JOB_FAILURES_COUNT &&
             strmap_get(w->failing, j->ep_id))
             return 1;
+        if (j->lane_ordered)
+            return 1; /* its key waits for this write: nothing else can go to it */
+    }
     return 0;
 }
 
@@ -692,8 +703,30 @@ static void fan_out(worker *w, const redisReply *entries, const int64_t *claims)
             handle(w, o.claim_kind, "claiming fanned-out jobs", o.error);
         if (o.claimed)
             take_jobs(w, o.claimed, NULL, read_us);
+        const char *const *ids;
+        size_t nl = fanout_lane_endpoints(w->fanout, &ids);
+        for (size_t i = 0; i < nl; i++)
+            lclaim_wake(w->lanes, ids[i]);
         return;
     }
+}
+
+/* Jobs from the lanes of the endpoints that have them (lane_claim.h), when some are
+ * due and there is room; the timer wakes the loop for the next due one. */
+static void claim_lanes(worker *w) {
+    if (!w->up || w->stopping || w->recovering || lclaim_count(w->lanes) == 0)
+        return;
+    size_t r = room(w);
+    if (r > 0) {
+        lclaim_out o = lclaim_run(w->lanes, w->link, w->jobs, w->cache, r, ts_mono_us());
+        if (o.kind != LINK_OK)
+            handle(w, o.kind, "claiming from lanes", o.error);
+    }
+    int64_t next = lclaim_next_ms(w->lanes);
+    if (next >= 0 && room(w) > 0)
+        theap_set(w->timers, TIMER_LANES, next);
+    else
+        theap_cancel(w->timers, TIMER_LANES);
 }
 
 /* ------------------------------------------------------------ readers */
@@ -1135,6 +1168,7 @@ int worker_run(worker *w, volatile sig_atomic_t *stop) {
             flush(w);
         if (w->up)
             take_reads(w);
+        claim_lanes(w);
         if (w->up && !w->stopping)
             fetch(w);
         if (!w->stopping)
@@ -1142,6 +1176,7 @@ int worker_run(worker *w, volatile sig_atomic_t *stop) {
         if (w->up && flush_due(w))
             flush(w);
         timers(w);
+        claim_lanes(w);
         if (!w->stopping)
             start_transfers(w);
         /* new entries only once what Redis says is pending for us is taken back: a read

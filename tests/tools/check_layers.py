@@ -20,8 +20,9 @@ LAYERS = {
     'event_loop': 1, 'timer_heap': 1,
     'outcome': 2, 'http_engine': 2, 'event_cache': 2, 'endpoint_index': 2,
     'stream_entry': 2, 'dead_letter': 2, 'redis_link': 2,
-    'job': 3, 'request': 3, 'scheduler': 3,
+    'job': 3, 'request': 3, 'scheduler': 3, 'lane': 3,
     'intake': 4, 'fanout': 4, 'event_fetch': 4, 'dispatch': 4, 'results': 4, 'reclaim': 4,
+    'lane_claim': 4,
     'worker': 5, 'main': 6,
 }
 HIREDIS_CALL = re.compile(r'\b(redis[A-Z]\w*|freeReplyObject)\s*\(')

@@ -400,6 +400,225 @@ static void test_to_json(void **state) {
     ep_free(e);
 }
 
+/* ---- policies ------------------------------------------------------------------ */
+
+static void test_rate_parse(void **state) {
+    (void)state;
+    int64_t n = -1, w = -1;
+    char err[HQ_ERRLEN] = "";
+    assert_int_equal(ep_rate_parse("50/s", &n, &w, err, sizeof err), HQ_OK);
+    assert_int_equal(n, 50);
+    assert_int_equal(w, 1000);
+    assert_int_equal(ep_rate_parse("3000/m", &n, &w, err, sizeof err), HQ_OK);
+    assert_int_equal(w, 60000);
+    assert_int_equal(ep_rate_parse("1000000/h", &n, &w, err, sizeof err), HQ_OK);
+    assert_int_equal(n, 1000000);
+    assert_int_equal(w, 3600000);
+    static const char *const bad[] = {"0/s",  "5/x",  "/s",   "5",   "-1/s",  "1000001/s", "",
+                                      "5/s ", " 5/s", "+5/s", "5/S", "5/sec", "none"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        n = w = 7;
+        err[0] = '\0';
+        if (ep_rate_parse(bad[i], &n, &w, err, sizeof err) != HQ_ERR)
+            fail_msg("rate '%s' accepted", bad[i]);
+        assert_non_null(strstr(err, "bad rate"));
+        assert_int_equal(n, 7); /* untouched on error */
+        assert_int_equal(w, 7);
+    }
+    char buf[32];
+    ep_rate_format(50, 1000, buf, sizeof buf);
+    assert_string_equal(buf, "50/s");
+    ep_rate_format(3000, 60000, buf, sizeof buf);
+    assert_string_equal(buf, "3000/m");
+    ep_rate_format(10, 3600000, buf, sizeof buf);
+    assert_string_equal(buf, "10/h");
+}
+
+static void test_order_key_parse(void **state) {
+    (void)state;
+    char err[HQ_ERRLEN] = "", *k = NULL;
+    static const char *const ok[][2] = {{"tenant", "tenant"},
+                                        {"task_id", "data.task_id"},
+                                        {"data.task_id", "data.task_id"},
+                                        {"data.tenant", "data.tenant"},
+                                        {"A-b_9", "data.A-b_9"}};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        assert_int_equal(ep_order_key_parse(ok[i][0], &k, err, sizeof err), HQ_OK);
+        assert_string_equal(k, ok[i][1]);
+        free(k);
+        k = NULL;
+    }
+    char long_name[80];
+    memset(long_name, 'a', 65);
+    long_name[65] = '\0';
+    const char *const bad[] = {"", "data.", "a.b", "data.a.b", "x y", "a:b", long_name};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        if (ep_order_key_parse(bad[i], &k, err, sizeof err) != HQ_ERR)
+            fail_msg("order key '%s' accepted", bad[i]);
+        assert_non_null(strstr(err, "bad order key"));
+    }
+    long_name[64] = '\0'; /* 64 is the limit */
+    assert_int_equal(ep_order_key_parse(long_name, &k, err, sizeof err), HQ_OK);
+    free(k);
+}
+
+static void test_on_disabled_and_breaker_names(void **state) {
+    (void)state;
+    ep_on_disabled m = EP_DISABLED_DROP;
+    assert_int_equal(ep_on_disabled_parse("hold", &m), HQ_OK);
+    assert_int_equal(m, EP_DISABLED_HOLD);
+    assert_int_equal(ep_on_disabled_parse("drop", &m), HQ_OK);
+    assert_int_equal(m, EP_DISABLED_DROP);
+    assert_int_equal(ep_on_disabled_parse("Hold", &m), HQ_ERR);
+    assert_int_equal(ep_on_disabled_parse("", &m), HQ_ERR);
+    assert_string_equal(ep_on_disabled_name(EP_DISABLED_HOLD), "hold");
+    assert_string_equal(ep_on_disabled_name(EP_DISABLED_DROP), "drop");
+    assert_string_equal(ep_breaker_name(EP_BREAKER_CLOSED), "closed");
+    assert_string_equal(ep_breaker_name(EP_BREAKER_OPEN), "open");
+    assert_string_equal(ep_breaker_name(EP_BREAKER_HALF_OPEN), "half_open");
+}
+
+/* The minimal hash plus extra field/value pairs. */
+static int parse_with(ep **out, const char *const *extra, char *err, size_t errlen) {
+    const char *kv[64] = {"url", "http://h/x", "secret", SECRET};
+    size_t n = 4;
+    hash h;
+    for (; *extra && n < 62; extra++)
+        kv[n++] = *extra;
+    kv[n] = NULL;
+    build(&h, kv);
+    *out = ep_new();
+    return ep_from_hash(*out, "ep_p", &h.top, err, errlen);
+}
+
+static void test_from_hash_policies(void **state) {
+    (void)state;
+    char err[HQ_ERRLEN] = "";
+    ep *e;
+    const char *const all[] = {"ordered",
+                               "true",
+                               "order_key",
+                               "data.task_id",
+                               "rate",
+                               "3000/m",
+                               "max_in_flight",
+                               "8",
+                               "on_disabled",
+                               "hold",
+                               "hold_max",
+                               "500",
+                               "lanes",
+                               "true",
+                               "breaker",
+                               "open",
+                               "breaker_until",
+                               "1764600030000",
+                               "breaker_opened_at",
+                               "2025-12-01T14:40:00.000Z",
+                               NULL};
+    assert_int_equal(parse_with(&e, all, err, sizeof err), HQ_OK);
+    assert_true(e->ordered);
+    assert_string_equal(e->order_key, "data.task_id");
+    assert_int_equal(e->rate_n, 3000);
+    assert_int_equal(e->rate_window_ms, 60000);
+    assert_int_equal(e->max_in_flight, 8);
+    assert_int_equal(e->on_disabled, EP_DISABLED_HOLD);
+    assert_int_equal(e->hold_max, 500);
+    assert_true(e->lanes);
+    assert_int_equal(e->breaker, EP_BREAKER_OPEN);
+    assert_int_equal(e->breaker_until, 1764600030000LL);
+    assert_int_equal(e->breaker_opened_at, 1764600000000LL);
+    json_t *j = ep_to_json(e, 0), *p = json_object_get(j, "policy");
+    assert_string_equal(json_string_value(json_object_get(p, "rate")), "3000/m");
+    assert_string_equal(json_string_value(json_object_get(p, "order_key")), "data.task_id");
+    assert_int_equal(json_integer_value(json_object_get(p, "max_in_flight")), 8);
+    assert_string_equal(json_string_value(json_object_get(j, "breaker")), "open");
+    json_decref(j);
+    ep_free(e);
+
+    /* Absent: no policy, and the JSON says so. */
+    const char *const none[] = {NULL};
+    assert_int_equal(parse_with(&e, none, err, sizeof err), HQ_OK);
+    assert_false(e->ordered);
+    assert_null(e->order_key);
+    assert_int_equal(e->rate_n, 0);
+    assert_int_equal(e->max_in_flight, 0);
+    assert_int_equal(e->on_disabled, EP_DISABLED_DROP);
+    assert_int_equal(e->breaker, EP_BREAKER_CLOSED);
+    j = ep_to_json(e, 0);
+    p = json_object_get(j, "policy");
+    assert_true(json_is_null(json_object_get(p, "rate")));
+    assert_int_equal(json_integer_value(json_object_get(p, "hold_max")), EP_HOLD_MAX_DEFAULT);
+    json_decref(j);
+    ep_free(e);
+
+    /* Empty values read as unset (an HSET of "" by hand). */
+    const char *const empty[] = {"rate", "", "order_key", "", "breaker", "", NULL};
+    assert_int_equal(parse_with(&e, empty, err, sizeof err), HQ_OK);
+    assert_int_equal(e->rate_n, 0);
+    assert_null(e->order_key);
+    ep_free(e);
+}
+
+static void test_from_hash_policy_errors(void **state) {
+    (void)state;
+    static const char *const cases[][3] = {
+        {"rate", "5/x", "endpoint ep_p: field 'rate': bad rate '5/x'"},
+        {"rate", "0/s", "field 'rate'"},
+        {"ordered", "yes", "field 'ordered'"},
+        {"order_key", "a.b", "field 'order_key': bad order key"},
+        {"max_in_flight", "-1", "field 'max_in_flight'"},
+        {"max_in_flight", "1000001", "field 'max_in_flight'"},
+        {"hold_max", "x", "field 'hold_max'"},
+        {"on_disabled", "keep", "field 'on_disabled': expected drop or hold"},
+        {"breaker", "ajar", "field 'breaker'"},
+        {"breaker_until", "soon", "field 'breaker_until'"},
+        {"lanes", "1", "field 'lanes'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[HQ_ERRLEN] = "";
+        const char *const kv[] = {cases[i][0], cases[i][1], NULL};
+        ep *e;
+        assert_int_equal(parse_with(&e, kv, err, sizeof err), HQ_ERR);
+        if (!strstr(err, cases[i][2]))
+            fail_msg("%s=%s: '%s' lacks '%s'", cases[i][0], cases[i][1], err, cases[i][2]);
+        ep_free(e);
+    }
+}
+
+static void test_uses_lanes(void **state) {
+    (void)state;
+    ep *e = ep_new();
+    assert_false(ep_uses_lanes(e));
+    assert_false(ep_claims_lanes(e));
+    e->ordered = 1;
+    assert_true(ep_uses_lanes(e));
+    e->ordered = 0;
+    e->rate_n = 5;
+    e->rate_window_ms = 1000;
+    assert_true(ep_uses_lanes(e));
+    e->rate_n = 0;
+    e->max_in_flight = 2;
+    assert_true(ep_uses_lanes(e));
+    e->max_in_flight = 0;
+    e->breaker = EP_BREAKER_HALF_OPEN;
+    assert_true(ep_uses_lanes(e));
+    e->breaker = EP_BREAKER_CLOSED;
+    /* hold only matters while disabled */
+    e->on_disabled = EP_DISABLED_HOLD;
+    assert_false(ep_uses_lanes(e));
+    e->enabled = 0;
+    assert_true(ep_uses_lanes(e));
+    e->on_disabled = EP_DISABLED_DROP;
+    assert_false(ep_uses_lanes(e));
+    /* lanes once used: still claimed from, though no policy routes jobs there */
+    e->lanes = 1;
+    assert_false(ep_uses_lanes(e));
+    assert_true(ep_claims_lanes(e));
+    ep_free(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_from_hash_full),
@@ -410,6 +629,12 @@ int main(void) {
         cmocka_unit_test(test_github_secret_field),
         cmocka_unit_test(test_github_secret_choice),
         cmocka_unit_test(test_to_json),
+        cmocka_unit_test(test_rate_parse),
+        cmocka_unit_test(test_order_key_parse),
+        cmocka_unit_test(test_on_disabled_and_breaker_names),
+        cmocka_unit_test(test_from_hash_policies),
+        cmocka_unit_test(test_from_hash_policy_errors),
+        cmocka_unit_test(test_uses_lanes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

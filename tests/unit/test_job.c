@@ -23,7 +23,7 @@ static int legal(job_state a, job_state b) {
         return b == JOB_READY || b == JOB_DEAD;
     case JOB_READY:
         return b == JOB_INFLIGHT || b == JOB_DISABLED || b == JOB_DROPPED || b == JOB_DEFERRED ||
-               b == JOB_RETRY || b == JOB_DEAD;
+               b == JOB_RETRY || b == JOB_DEAD || b == JOB_LANED;
     case JOB_INFLIGHT:
         return b == JOB_DELIVERED || b == JOB_RETRY || b == JOB_DEAD;
     default:
