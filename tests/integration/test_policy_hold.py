@@ -6,7 +6,7 @@ disabled"), with real workers:
   gets them all once, an ordered one in publish order, one at a time;
 - hold_max 10: 10 kept (the first 10), state dropped 90, only those 10 after enable;
 - the default (drop): events published while disabled are never delivered, only the ones
-  after enable; an ordered endpoint without hold counts them in dropped_disabled;
+  after enable, for an endpoint without a policy and for an ordered one without hold;
 - `endpoint enable --discard-held` drops what was held (skipped while the CLI lacks it).
 """
 import collections
@@ -152,10 +152,14 @@ class PolicyHold(h.TestCase):
                 problems = []
                 if rec.n():
                     problems.append('%d requests while disabled' % rec.n())
+                # nothing held (dropped_disabled counts only the pushes that met the
+                # disable in lane_push.lua: a worker that already knows of it fans out
+                # nothing, so no count is asserted)
                 st = pu.state(rs, ordered)
-                if st.get('n', '0') != '0' or st.get('dropped_disabled') != '100':
+                if st.get('n', '0') != '0':
                     problems.append('ordered endpoint without hold, while disabled: state %r, '
-                                    'want n 0 and dropped_disabled 100' % st)
+                                    'want n 0 (nothing held)' % st)
+                sys.stderr.write('\nordered endpoint without hold, disabled: state %r\n' % st)
                 for ep in (plain, ordered):
                     r = pu.enable(rs, ep)
                     self.assertEqual(0, r.returncode, r.stderr)
