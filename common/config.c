@@ -71,6 +71,12 @@ static const cfg_key cfg_keys[] = {
     K("endpoints.disable_after", T_INT, endpoints_disable_after, "50"),
     K("endpoints.rotation_grace", T_DUR, endpoints_rotation_grace_ms, "24h"),
     K("endpoints.reload_interval", T_DUR, endpoints_reload_interval_ms, "1s"),
+    K("breaker.enabled", T_BOOL, breaker_enabled, "true"),
+    K("breaker.window", T_DUR, breaker_window_ms, "60s"),
+    K("breaker.min_attempts", T_INT, breaker_min_attempts, "10"),
+    K("breaker.failure_ratio", T_DOUBLE, breaker_failure_ratio, "0.7"),
+    K("breaker.cooldown", T_DUR, breaker_cooldown_ms, "30s"),
+    K("breaker.max_cooldown", T_DUR, breaker_max_cooldown_ms, "10m"),
     K("delivery.timeout", T_DUR, delivery_timeout_ms, "30s"),
     K("delivery.connect_timeout", T_DUR, delivery_connect_timeout_ms, "10s"),
     K("delivery.concurrency", T_INT, delivery_concurrency, "64"),
@@ -505,6 +511,28 @@ static int check_positive(const char *key, int64_t ms, char *err, size_t errlen)
     return HQ_OK;
 }
 
+/* The breaker's keys are checked even when breaker.enabled is false, so turning it on
+ * later cannot reveal a bad value at a restart. */
+static int validate_breaker(const cfg *c, char *err, size_t errlen) {
+    if (check_positive("breaker.window", c->breaker_window_ms, err, errlen) ||
+        check_positive("breaker.cooldown", c->breaker_cooldown_ms, err, errlen) ||
+        check_int("breaker.min_attempts", c->breaker_min_attempts, 1, 1000000000, err, errlen))
+        return HQ_ERR;
+    if (!(c->breaker_failure_ratio > 0.0 && c->breaker_failure_ratio <= 1.0))
+        return hq_seterr(err, errlen,
+                         "key 'breaker.failure_ratio': %g is out of range (0 < x <= 1)",
+                         c->breaker_failure_ratio);
+    if (c->breaker_max_cooldown_ms < c->breaker_cooldown_ms) {
+        char a[32], b[32];
+        units_format_duration(c->breaker_max_cooldown_ms, a, sizeof(a));
+        units_format_duration(c->breaker_cooldown_ms, b, sizeof(b));
+        return hq_seterr(err, errlen,
+                         "key 'breaker.max_cooldown': %s must be at least breaker.cooldown (%s)", a,
+                         b);
+    }
+    return HQ_OK;
+}
+
 int cfg_validate(const cfg *c, char *err, size_t errlen) {
     char e[HQ_ERRLEN];
     rconn_url u;
@@ -585,6 +613,8 @@ int cfg_validate(const cfg *c, char *err, size_t errlen) {
         strncmp(c->delivery_proxy, "socks5h://", 10) != 0)
         return hq_seterr(err, errlen,
                          "key 'delivery.proxy': must start with http://, https:// or socks5://");
+    if (validate_breaker(c, err, errlen) != HQ_OK)
+        return HQ_ERR;
     size_t wl = strlen(c->worker_name);
     if (wl > 64)
         return hq_seterr(err, errlen, "key 'worker.name': longer than 64 characters");

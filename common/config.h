@@ -38,6 +38,14 @@ typedef struct cfg {
     int64_t endpoints_rotation_grace_ms; /* endpoints.rotation_grace 24h: old secret still signed */
     int64_t endpoints_reload_interval_ms; /* endpoints.reload_interval 1s: version poll period */
 
+    /* breaker: per-endpoint circuit breaker (docs/policies.md "Circuit breaker") */
+    int breaker_enabled;             /* breaker.enabled true; false: no window kept, never opens */
+    int64_t breaker_window_ms;       /* breaker.window 60s: attempts counted over this window */
+    int breaker_min_attempts;        /* breaker.min_attempts 10 (>= 1): fewer never open */
+    double breaker_failure_ratio;    /* breaker.failure_ratio 0.7 (0 < x <= 1): failed/attempts */
+    int64_t breaker_cooldown_ms;     /* breaker.cooldown 30s: open until the first probe */
+    int64_t breaker_max_cooldown_ms; /* breaker.max_cooldown 10m (>= cooldown): doubling cap */
+
     /* delivery */
     int64_t delivery_timeout_ms;         /* delivery.timeout 30s: total per attempt */
     int64_t delivery_connect_timeout_ms; /* delivery.connect_timeout 10s */

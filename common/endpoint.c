@@ -227,6 +227,8 @@ int ep_from_hash(ep *e, const char *id, const redisReply *h, char *err, size_t e
                                id, f, v);
         } else if (strcmp(f, "breaker_until") == 0)
             rc = parse_int_field(id, f, v, 0, INT64_MAX, &e->breaker_until, err, errlen);
+        else if (strcmp(f, "paused_until") == 0)
+            rc = parse_int_field(id, f, v, 0, INT64_MAX, &e->paused_until, err, errlen);
         else if (strcmp(f, "breaker_opened_at") == 0)
             rc = parse_time_field(id, f, v, &e->breaker_opened_at, err, errlen);
         /* Unknown fields are ignored: a newer hookq may have added them. */
@@ -541,6 +543,8 @@ int ep_save(rconn *r, const char *prefix, const ep *e, char *err, size_t errlen)
     snprintf(mif, sizeof mif, "%lld", (long long)e->max_in_flight);
     snprintf(hmax, sizeof hmax, "%lld", (long long)e->hold_max);
     int closed = e->breaker == EP_BREAKER_CLOSED;
+    char paused[24];
+    snprintf(paused, sizeof paused, "%lld", (long long)e->paused_until);
     const field fields[] = {
         {"url", e->url},
         {"events", events},
@@ -567,6 +571,7 @@ int ep_save(rconn *r, const char *prefix, const ep *e, char *err, size_t errlen)
         {"breaker", closed ? NULL : ep_breaker_name(e->breaker)},
         {"breaker_until", closed ? NULL : b_until},
         {"breaker_opened_at", !closed && e->breaker_opened_at > 0 ? t_bopen : NULL},
+        {"paused_until", e->paused_until > 0 ? paused : NULL},
     };
     size_t nf = sizeof(fields) / sizeof(fields[0]), n_del = 0;
 
@@ -749,7 +754,8 @@ json_t *ep_to_json(const ep *e, int show_secret) {
 
 int ep_uses_lanes(const ep *e) {
     return e->ordered || e->rate_n > 0 || e->max_in_flight > 0 || e->breaker != EP_BREAKER_CLOSED ||
-           (!e->enabled && e->on_disabled == EP_DISABLED_HOLD);
+           (!e->enabled && e->on_disabled == EP_DISABLED_HOLD) ||
+           (e->paused_until > 0 && e->paused_until > ts_now_ms());
 }
 
 int ep_claims_lanes(const ep *e) {

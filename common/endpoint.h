@@ -22,6 +22,8 @@
  *   max_in_flight     "<n>"              concurrent requests, all workers together
  *   on_disabled       "drop" | "hold"    what happens to events while disabled
  *   hold_max          "<n>"              held events kept per endpoint (absent: 100000)
+ *   paused_until      unix ms            a 429/503 Retry-After paused it for every worker
+ *                                        (pause.lua); on lanes until then
  *   lanes             "true"             the endpoint has used lanes: workers keep
  *                                        claiming from them (set once, never cleared)
  * Circuit breaker, written by the worker's scripts (fail.lua, lane_claim.lua):
@@ -90,6 +92,7 @@ typedef struct ep {
     ep_breaker breaker;
     int64_t breaker_until;     /* unix ms; 0 if closed */
     int64_t breaker_opened_at; /* unix ms; 0 if closed */
+    int64_t paused_until;      /* unix ms; 0 if never paused */
 } ep;
 
 ep *ep_new(void);
@@ -141,7 +144,7 @@ void ep_table_clear(ep_table *t); /* frees all it holds and zeroes t; NULL-safe 
 /* Write every field (HSET; fields that are NULL are HDEL'd), SADD the id, INCR version,
  * in one MULTI/EXEC (one pipeline). */
 int ep_save(rconn *r, const char *prefix, const ep *e, char *err, size_t errlen);
-/* Remove the hash, failures counter and log, SREM the id, INCR version. */
+/* Remove the hash, failures counter, breaker window and log, SREM the id, INCR version. */
 int ep_delete(rconn *r, const char *prefix, const char *id, char *err, size_t errlen);
 
 /* Whether e receives an event: it is enabled, and
@@ -161,8 +164,9 @@ int ep_github_secret_parse(const char *s, ep_github_secret_mode *out);
 const char *ep_github_secret_name(ep_github_secret_mode m); /* "current" | "previous" */
 
 /* Whether e's jobs go through its lanes (P:{ID}:lane:*) instead of the shared jobs
- * stream: it has a policy (ordered, rate, max_in_flight), its breaker is not closed, or
- * it is disabled and holds its events. Pure. */
+ * stream: it has a policy (ordered, rate, max_in_flight), its breaker is not closed, it
+ * is disabled and holds its events, or a Retry-After pause runs (paused_until is after
+ * the wall clock now). */
 int ep_uses_lanes(const ep *e);
 /* Whether workers must claim from e's lanes: ep_uses_lanes, or it used them once (they
  * may still hold jobs). */

@@ -234,6 +234,16 @@ size_t epindex_match(epindex *t, const char *type, const char *tenant, const cha
     return t->res.n;
 }
 
+int epindex_mark_paused(epindex *t, const char *id, int64_t until_ms) {
+    epindex_ent *en = strmap_get(t->by_id, id);
+    if (!en || !en->e)
+        return 0;
+    if (until_ms > en->e->paused_until)
+        en->e->paused_until = until_ms;
+    en->e->lanes = 1;
+    return 1;
+}
+
 int epindex_mark_disabled(epindex *t, const char *id) {
     epindex_ent *en = strmap_get(t->by_id, id);
     if (!en || !en->e)

@@ -52,6 +52,10 @@ int epindex_is_broken(const epindex *t, const char *id);
  * result, before the next reload): jobs for it are then not sent. 1 if it was known. */
 int epindex_mark_disabled(epindex *t, const char *id);
 
+/* A Retry-After paused an endpoint for the fleet until until_ms (unix): this table
+ * knows at once, before the next reload (its jobs then go into its lanes). 1 if known. */
+int epindex_mark_paused(epindex *t, const char *id, int64_t until_ms);
+
 /* Endpoints that receive an event: type, tenant (NULL = none), target (NULL = by
  * subscription); enabled ones, and disabled ones that hold their events (on_disabled
  * hold: their jobs go into their lanes). *out points to an array owned by the table, valid until

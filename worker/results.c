@@ -11,8 +11,9 @@
 #include "scripts_gen.h"
 #include "string_map.h"
 #include "timestamp.h"
+#include "units.h"
 
-enum { TAG_OTHER = 0, TAG_LOG, TAG_FAIL, TAG_SETTLE, TAG_LANE_PUSH, TAG_LANE_SETTLE };
+enum { TAG_OTHER = 0, TAG_LOG, TAG_FAIL, TAG_SETTLE, TAG_LANE_PUSH, TAG_LANE_SETTLE, TAG_PAUSE };
 
 /* Outcomes per fail.lua call, jobs per settle_batch.lua call: keeps each script call
  * short (it blocks Redis while it runs) and its arguments small (a dead letter is about
@@ -45,6 +46,12 @@ struct results {
     size_t n_calls;
     char **wake; /* lane endpoints whose lanes still hold jobs after this round */
     size_t n_wake, cap_wake;
+    char **paused; /* endpoints this round paused for the fleet (pause.lua said 1) */
+    size_t n_paused, cap_paused;
+    strmap *recent;       /* endpoint id -> last failure ms we wrote (malloc'd int64_t) */
+    int64_t recent_prune; /* when recent was last pruned (wall ms) */
+    results_breaker_fn breaker_fn;
+    const void *breaker_ctx;
 };
 
 results *results_new(const cfg *c, const results_keys *k) {
@@ -55,11 +62,87 @@ results *results_new(const cfg *c, const results_keys *k) {
     r->k = k;
     r->p = pipeline_new();
     r->retry_log = pipeline_new();
-    if (!r->p || !r->retry_log) {
+    r->recent = strmap_new();
+    if (!r->p || !r->retry_log || !r->recent) {
         results_free(r);
         return NULL;
     }
     return r;
+}
+
+/* ---- the breaker's window needs successes too ------------------------------------
+ * A round that only delivered to an endpoint is one DEL of its failure counter: no
+ * script, nothing Redis could refuse. But the breaker's window (fail.lua, P:{ep}:health)
+ * must see successes as attempts, or a mostly healthy endpoint with a few failures would
+ * look like one that only fails. So the successes of an endpoint go through fail.lua
+ * while this worker wrote a failure for it within breaker.window (r->recent), or while
+ * the cached endpoint says its breaker is not closed (a probe's success closes it, and
+ * the probe may be the first request this worker made to it). Healthy endpoints keep
+ * the DEL. */
+
+typedef struct prune_ctx {
+    int64_t before;
+    char **stale;
+    size_t n, cap;
+} prune_ctx;
+
+static void collect_stale(void *ctx, const char *key, void *val) {
+    prune_ctx *pc = ctx;
+    if (*(const int64_t *)val >= pc->before)
+        return;
+    if (pc->n == pc->cap) {
+        size_t cap = pc->cap ? pc->cap * 2 : 16;
+        char **ns = realloc(pc->stale, cap * sizeof *ns);
+        if (!ns)
+            return; /* pruned next time */
+        pc->stale = ns;
+        pc->cap = cap;
+    }
+    char *k = strdup(key);
+    if (k)
+        pc->stale[pc->n++] = k;
+}
+
+/* Forget the endpoints whose last failure is older than before (INT64_MAX: all). */
+static void prune_recent(results *r, int64_t before) {
+    if (!r->recent)
+        return;
+    prune_ctx pc = {.before = before};
+    strmap_each(r->recent, collect_stale, &pc);
+    for (size_t i = 0; i < pc.n; i++) {
+        free(strmap_del(r->recent, pc.stale[i]));
+        free(pc.stale[i]);
+    }
+    free(pc.stale);
+}
+
+static void note_failure(results *r, const char *ep_id, int64_t now) {
+    int64_t *at = strmap_get(r->recent, ep_id);
+    if (!at) {
+        at = malloc(sizeof *at);
+        if (!at)
+            return;
+        if (strmap_put(r->recent, ep_id, at) != HQ_OK) {
+            free(at);
+            return;
+        }
+    }
+    *at = now;
+}
+
+/* Whether an endpoint's successes of this round must reach its breaker window. */
+static int window_wants_successes(const results *r, const char *ep_id, int64_t now) {
+    if (!r->c->breaker_enabled)
+        return 0;
+    const int64_t *at = strmap_get(r->recent, ep_id);
+    if (at && now - *at <= r->c->breaker_window_ms)
+        return 1;
+    return r->breaker_fn && r->breaker_fn(r->breaker_ctx, ep_id);
+}
+
+void results_set_breaker_fn(results *r, results_breaker_fn fn, const void *ctx) {
+    r->breaker_fn = fn;
+    r->breaker_ctx = ctx;
 }
 
 static void clear_disabled(results *r) {
@@ -69,6 +152,9 @@ static void clear_disabled(results *r) {
     for (size_t i = 0; i < r->n_wake; i++)
         free(r->wake[i]);
     r->n_wake = 0;
+    for (size_t i = 0; i < r->n_paused; i++)
+        free(r->paused[i]);
+    r->n_paused = 0;
 }
 
 /* Append id to a set of strings kept as an array (a round has few lane endpoints). */
@@ -95,6 +181,7 @@ void results_free(results *r) {
     clear_disabled(r);
     free(r->disabled);
     free(r->wake);
+    free(r->paused);
     pipeline_free(r->p);
     pipeline_free(r->retry_log);
     free(r->seq);
@@ -102,6 +189,8 @@ void results_free(results *r) {
     free(r->groups);
     free(r->cj);
     free(r->calls);
+    prune_recent(r, INT64_MAX);
+    strmap_free(r->recent);
     free(r);
 }
 
@@ -169,6 +258,8 @@ static void put_log_script(const results *r, pipeline *p, job *j, const char *oc
     pipeline_end(p);
 }
 
+static void put_breaker_args(const results *r, pipeline *p);
+
 /* One endpoint's outcomes that touch its failure counter, in completion order: the
  * successes and the failed attempts that made a request. */
 struct ep_group {
@@ -176,17 +267,22 @@ struct ep_group {
     size_t failures;   /* how many of them are counted failures */
 };
 
-/* The failure counter of one endpoint: DEL if the batch only delivered to it, else
- * fail.lua with every outcome in order (a run of successes is one "s"), in calls of at
- * most RESULTS_CALL_MAX outcomes, so "fail, success, fail" ends at 1. */
+/* The failure counter and breaker window of one endpoint: DEL if the batch only
+ * delivered to it (and its window does not want the successes, above), else fail.lua
+ * with every outcome in order, in calls of at most RESULTS_CALL_MAX outcomes, so "fail,
+ * success, fail" ends at 1. Each success is one "s" (the window counts attempts); with
+ * breaker.enabled false a run of successes is one. */
 static void put_counter(results *r, pipeline *p, const ep_group *g, const char *now_iso,
                         int64_t now) {
     const char *ep_id = r->seq[g->head]->ep_id;
-    char kf[KEY_MAX], ke[KEY_MAX];
+    char kf[KEY_MAX], ke[KEY_MAX], kh[KEY_MAX];
     if (key_failures(r->c->redis_prefix, ep_id, kf, sizeof kf) != HQ_OK ||
-        key_endpoint(r->c->redis_prefix, ep_id, ke, sizeof ke) != HQ_OK)
+        key_endpoint(r->c->redis_prefix, ep_id, ke, sizeof ke) != HQ_OK ||
+        key_ep_part(r->c->redis_prefix, ep_id, KEY_EP_HEALTH, kh, sizeof kh) != HQ_OK)
         return;
-    if (g->failures == 0) {
+    if (g->failures > 0 && r->c->breaker_enabled)
+        note_failure(r, ep_id, now);
+    if (g->failures == 0 && !window_wants_successes(r, ep_id, now)) {
         pipeline_begin(p, TAG_OTHER, NULL);
         pipeline_arg(p, "DEL");
         pipeline_arg(p, kf);
@@ -198,21 +294,23 @@ static void put_counter(results *r, pipeline *p, const ep_group *g, const char *
         call *c = &r->calls[r->n_calls];
         c->first = r->n_cj;
         c->n = 0;
-        pipeline_eval(p, TAG_FAIL, (void *)(uintptr_t)r->n_calls, &script_fail, 4);
+        pipeline_eval(p, TAG_FAIL, (void *)(uintptr_t)r->n_calls, &script_fail, 5);
         r->n_calls++;
         pipeline_arg(p, kf);
         pipeline_arg(p, ke);
         pipeline_arg(p, r->k->version);
         pipeline_arg(p, r->k->events);
+        pipeline_arg(p, kh);
         pipeline_argi(p, r->c->endpoints_disable_after);
         pipeline_arg(p, now_iso);
         pipeline_arg(p, ep_id);
         pipeline_argi(p, now);
+        put_breaker_args(r, p);
         int prev_success = 0;
         for (; i != SEQ_END && c->n < RESULTS_CALL_MAX; i = r->seq_next[i]) {
             job *j = r->seq[i];
             if (job_writes_of(j->st)->failures == JOB_FAILURES_RESET) {
-                if (prev_success)
+                if (prev_success && !r->c->breaker_enabled)
                     continue;
                 pipeline_arg(p, "s");
                 prev_success = 1;
@@ -232,6 +330,17 @@ static void put_counter(results *r, pipeline *p, const ep_group *g, const char *
         }
         pipeline_end(p);
     }
+}
+
+/* fail.lua's ARGV[5..9]: the breaker's settings (window 0 = off). */
+static void put_breaker_args(const results *r, pipeline *p) {
+    char ratio[32];
+    snprintf(ratio, sizeof ratio, "%.17g", r->c->breaker_failure_ratio);
+    pipeline_argi(p, r->c->breaker_enabled ? r->c->breaker_window_ms : 0);
+    pipeline_argi(p, r->c->breaker_min_attempts);
+    pipeline_arg(p, ratio);
+    pipeline_argi(p, r->c->breaker_cooldown_ms);
+    pipeline_argi(p, r->c->breaker_max_cooldown_ms);
 }
 
 /* The settle.lua-style writes of one job in a settle_batch.lua call: its stream id, the
@@ -452,6 +561,35 @@ static void put_lanes(results *r, pipeline *p, job_table *jobs, const char *now_
     strmap_free(done);
 }
 
+/* Endpoints without lanes that answered 429/503 with Retry-After this round: one
+ * pause.lua each (the latest pause), so every worker holds back, not only this one. */
+static void put_pauses(results *r, pipeline *p, job_table *jobs) {
+    strmap *seen = NULL;
+    for (job *g = job_first(jobs, JOB_LIST_DONE); g; g = g->next) {
+        if (g->lane || pause_of(g) == 0)
+            continue;
+        if (!seen && !(seen = strmap_new()))
+            return;
+        if (strmap_get(seen, g->ep_id))
+            continue;
+        strmap_put(seen, g->ep_id, g);
+        int64_t till = 0;
+        for (job *j = g; j; j = j->next)
+            if (!j->lane && strcmp(j->ep_id, g->ep_id) == 0 && pause_of(j) > till)
+                till = pause_of(j);
+        char ke[KEY_MAX], ks[KEY_MAX];
+        if (key_endpoint(r->c->redis_prefix, g->ep_id, ke, sizeof ke) != HQ_OK ||
+            key_ep_part(r->c->redis_prefix, g->ep_id, KEY_EP_STATE, ks, sizeof ks) != HQ_OK)
+            continue;
+        pipeline_eval(p, TAG_PAUSE, (void *)g->ep_id, &script_pause, 2);
+        pipeline_arg(p, ke);
+        pipeline_arg(p, ks);
+        pipeline_argi(p, till);
+        pipeline_end(p);
+    }
+    strmap_free(seen);
+}
+
 static void log_settle_error(const job *j, const char *why) {
     LOG_E("job %s (event %s, endpoint %s): result not written (%s); left pending, "
           "another attempt after the visibility timeout",
@@ -467,10 +605,34 @@ static void reply_error(results_out *out, const redisReply *rep, link_kind k) {
         LOG_E("redis: writing results: %s", rep->str);
 }
 
-/* fail.lua's reply {failures, status, position} for the outcomes of call c. */
+/* The breaker transition of fail.lua's reply (elements 4..7), logged once by the worker
+ * whose results made it. */
+static void read_breaker(const results *r, results_out *out, const char *ep_id,
+                         const redisReply *rep) {
+    if (rep->elements < 7)
+        return;
+    long long tr = rep->element[3]->integer, until = rep->element[4]->integer;
+    char at[TS_ISO_LEN], win[32], wait[32];
+    ts_iso(until, at, sizeof at);
+    units_format_duration(r->c->breaker_window_ms, win, sizeof win);
+    units_format_duration(until - ts_now_ms() > 0 ? until - ts_now_ms() : 0, wait, sizeof wait);
+    if (tr == 1)
+        LOG_W("endpoint %s: breaker open (%lld of %lld attempts failed in %s), probe at %s", ep_id,
+              rep->element[5]->integer, rep->element[6]->integer, win, at);
+    else if (tr == 2)
+        LOG_I("endpoint %s: breaker closed (a delivery succeeded)", ep_id);
+    else if (tr == 3)
+        LOG_W("endpoint %s: breaker probe failed, open again, next probe at %s (in %s)", ep_id, at,
+              wait);
+    if (tr >= 1 && tr <= 3)
+        out->breakers++;
+}
+
+/* fail.lua's reply {failures, status, position, breaker...} for the outcomes of call c. */
 static void read_fail(results *r, results_out *out, const call *c, const redisReply *rep) {
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 || c->n == 0)
         return;
+    read_breaker(r, out, r->cj[c->first]->ep_id, rep);
     long long n = rep->element[0]->integer, st = rep->element[1]->integer;
     long long at = rep->element[2]->integer;
     const job *j = r->cj[c->first];
@@ -540,6 +702,9 @@ static void read_replies(results *r, results_out *out) {
             if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
                 rep->element[0]->type == REDIS_REPLY_INTEGER && rep->element[0]->integer == 1)
                 add_unique(&r->wake, &r->n_wake, &r->cap_wake, ud);
+        } else if (tag == TAG_PAUSE) {
+            if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1)
+                add_unique(&r->paused, &r->n_paused, &r->cap_paused, ud);
         } else if (tag == TAG_LANE_PUSH) {
             if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
                 rep->element[2]->type == REDIS_REPLY_INTEGER && rep->element[2]->integer == 0)
@@ -601,6 +766,10 @@ results_out results_flush(results *r, redis_link *l, job_table *jobs) {
             put_lanes(r, p, jobs, now_iso, 1);
             break;
         }
+    if (now - r->recent_prune > r->c->breaker_window_ms) {
+        prune_recent(r, now - r->c->breaker_window_ms);
+        r->recent_prune = now;
+    }
     /* Log lines in completion order; the outcomes that touch a failure counter grouped
      * per endpoint, each group in completion order. */
     size_t nack = 0, nseq = 0, ngroups = 0, nlane = 0, npush = 0;
@@ -656,6 +825,7 @@ results_out results_flush(results *r, redis_link *l, job_table *jobs) {
     }
     if (nlane > 0)
         put_lanes(r, p, jobs, now_iso, 0);
+    put_pauses(r, p, jobs);
     /* The happy path stays one multi-id XACK and XDEL per batch: acknowledging a
      * delivered (or disabled/dropped) job needs no write that Redis could refuse when
      * full, and a log line refused by OOM is lost without holding the ack back. */
@@ -694,5 +864,7 @@ results_out results_flush(results *r, redis_link *l, job_table *jobs) {
     out.n_disabled = r->n_disabled;
     out.wake = r->wake;
     out.n_wake = r->n_wake;
+    out.paused = r->paused;
+    out.n_paused = r->n_paused;
     return out;
 }

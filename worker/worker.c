@@ -167,6 +167,13 @@ static size_t room(const worker *w) {
 
 static int wait_redis(void *ud, int fd, int64_t timeout_ms);
 
+/* results_breaker_fn: the cached table says ep_id's breaker is open or half-open. */
+static int breaker_not_closed(const void *ctx, const char *ep_id) {
+    const worker *w = ctx;
+    const epindex_ent *ent = epindex_get(w->eps, ep_id);
+    return ent && ent->e->breaker != EP_BREAKER_CLOSED;
+}
+
 worker *worker_new(const cfg *c, char *err, size_t errlen) {
     worker *w = calloc(1, sizeof *w);
     if (!w) {
@@ -230,6 +237,8 @@ worker *worker_new(const cfg *c, char *err, size_t errlen) {
     w->fanout = fanout_new();
     w->fetch = event_fetch_new();
     w->results = results_new(c, &w->rkeys);
+    if (w->results)
+        results_set_breaker_fn(w->results, breaker_not_closed, w);
     w->reclaim = reclaim_new(c, w->k_jobs, w->k_events, w->name);
     w->lanes = lclaim_new(c, w->name, w->k_events);
     w->timers = theap_new(TIMERS);
@@ -594,23 +603,31 @@ static void promote_at(worker *w, int64_t at) {
     theap_set_earlier(w->timers, TIMER_PROMOTE, at);
 }
 
-static void flush(worker *w) {
+/* The side writes (intake's dead letters and acks, a version bump). HQ_ERR if the
+ * link failed. */
+static int send_side(worker *w) {
     char err[HQ_ERRLEN];
-    if (pipeline_len(w->side) > 0) {
-        link_kind k = link_exec(w->link, w->side, err, sizeof err);
-        if (k != LINK_OK) {
-            handle(w, k, "side writes", err); /* bad entries stay pending: reclaim */
-            pipeline_reset(w->side);
-            return;
-        }
-        for (size_t i = 0; i < pipeline_len(w->side); i++) {
-            const redisReply *rep = pipeline_reply(w->side, i);
-            link_kind rk = link_reply_kind(rep);
-            if (rk != LINK_OK)
-                handle(w, rk, "side write", rep->str);
-        }
+    if (pipeline_len(w->side) == 0)
+        return HQ_OK;
+    link_kind k = link_exec(w->link, w->side, err, sizeof err);
+    if (k != LINK_OK) {
+        handle(w, k, "side writes", err); /* bad entries stay pending: reclaim */
         pipeline_reset(w->side);
+        return HQ_ERR;
     }
+    for (size_t i = 0; i < pipeline_len(w->side); i++) {
+        const redisReply *rep = pipeline_reply(w->side, i);
+        link_kind rk = link_reply_kind(rep);
+        if (rk != LINK_OK)
+            handle(w, rk, "side write", rep->str);
+    }
+    pipeline_reset(w->side);
+    return HQ_OK;
+}
+
+static void flush(worker *w) {
+    if (send_side(w) != HQ_OK)
+        return;
     /* the retries this flush schedules (promote when the first is due, not on a
      * cadence), and which endpoints' last written attempt failed (urgent) */
     int64_t wall = ts_now_ms(), mono = ts_mono_ms();
@@ -635,6 +652,20 @@ static void flush(worker *w) {
         full_accepted(w);
     for (size_t i = 0; i < out.n_wake; i++)
         lclaim_wake(w->lanes, out.wake[i]);
+    if (out.n_paused > 0) {
+        /* every worker reloads and sends that endpoint's jobs to its lanes until the
+         * pause ends; this one knows now. The version goes with the next writes. */
+        for (size_t i = 0; i < out.n_paused; i++)
+            LOG_I("endpoint %s answered Retry-After: paused for every worker", out.paused[i]);
+        pipeline_begin(w->side, 0, NULL);
+        pipeline_arg(w->side, "INCR");
+        pipeline_arg(w->side, w->k_version);
+        pipeline_end(w->side);
+        if (send_side(w) == HQ_OK)
+            theap_set(w->timers, TIMER_VERSION, 0); /* and reload after it */
+    }
+    if (out.breakers)
+        theap_set(w->timers, TIMER_VERSION, 0); /* its jobs move to or from the lanes */
     for (size_t i = 0; i < out.n_disabled; i++)
         if (epindex_mark_disabled(w->eps, out.disabled[i])) {
             LOG_D("endpoint %s is disabled: no more requests to it", out.disabled[i]);
@@ -727,6 +758,19 @@ static void claim_lanes(worker *w) {
         theap_set(w->timers, TIMER_LANES, next);
     else
         theap_cancel(w->timers, TIMER_LANES);
+}
+
+/* Stopping: lane jobs that will not be sent go back into their lanes now (lane_settle
+ * "b"), so an ordered key does not wait out the lease of a worker that left. */
+static void hand_back_lanes(worker *w) {
+    job *nx;
+    for (job *j = job_first(w->jobs, JOB_LIST_READY); j; j = nx) {
+        nx = j->next;
+        if (j->lane) {
+            j->due_ms = ts_now_ms();
+            job_transition(j, JOB_DEFERRED, "shutting down: back into its lane");
+        }
+    }
 }
 
 /* ------------------------------------------------------------ readers */
@@ -1185,6 +1229,8 @@ int worker_run(worker *w, volatile sig_atomic_t *stop) {
             arm_readers(w);
 
         int inflight = http_inflight(w->http);
+        if (w->stopping)
+            hand_back_lanes(w);
         if (w->stopping) {
             if (inflight == 0 && (job_count(w->jobs, JOB_LIST_DONE) == 0 || !w->up))
                 break;

@@ -48,6 +48,10 @@ def fail_key(ep):
     return '%s:{%s}:failures' % (P, ep)
 
 
+def health_key(ep):
+    return '%s:{%s}:health' % (P, ep)
+
+
 def disabled_events(rs):
     return [json.loads(f['data']) for _, f in h.xrange_dicts(rs, EVENTS)
             if f.get('type') == 'endpoint.disabled']
@@ -60,8 +64,11 @@ class FailBatch(h.RedisTestCase):
         self.rs.call('HSET', ep_key('ep_1'), 'url', 'http://127.0.0.1:9/', 'enabled', 'true')
 
     def fail(self, outcomes, limit=5, ep='ep_1'):
-        return self.rs.call('EVALSHA', self.sha, 4, fail_key(ep), ep_key(ep), VERSION, EVENTS,
-                            limit, NOW_ISO, ep, 1767225600000, *outcomes)
+        # breaker.enabled false (window 0): the counter alone, as before the breaker
+        # (tests/integration/test_scripts_breaker.py covers both together)
+        return self.rs.call('EVALSHA', self.sha, 5, fail_key(ep), ep_key(ep), VERSION, EVENTS,
+                            health_key(ep), limit, NOW_ISO, ep, 1767225600000,
+                            0, 10, 0.7, 30000, 600000, *outcomes)[:3]
 
     def count(self, ep='ep_1'):
         v = self.rs.call('GET', fail_key(ep))

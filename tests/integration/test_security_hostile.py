@@ -202,7 +202,8 @@ class HostileReceiversTest(h.TestCase):
     def test_hostile_receivers_end_in_time_and_memory_stays_bounded(self):
         env = {'HOOKQ_DELIVERY_TIMEOUT': '2s', 'HOOKQ_DELIVERY_CONNECT_TIMEOUT': '1s',
                'HOOKQ_DELIVERY_VISIBILITY_TIMEOUT': '20s', 'HOOKQ_RETRY_SCHEDULE': '500ms',
-               'HOOKQ_RETRY_JITTER': '0', 'HOOKQ_ENDPOINTS_DISABLE_AFTER': '0'}
+               'HOOKQ_RETRY_JITTER': '0', 'HOOKQ_ENDPOINTS_DISABLE_AFTER': '0',
+               'HOOKQ_BREAKER_ENABLED': 'false'}  # counts every attempt
         servers = [Hostile(m) for m in MODES]
         with h.RedisServer() as rs, h.Receiver() as good:
             for s in servers:

@@ -75,6 +75,12 @@ static void test_defaults(void **state) {
     assert_int_equal(c->endpoints_disable_after, 50);
     assert_int_equal(c->endpoints_rotation_grace_ms, 86400000);
     assert_int_equal(c->endpoints_reload_interval_ms, 1000);
+    assert_int_equal(c->breaker_enabled, 1);
+    assert_int_equal(c->breaker_window_ms, 60000);
+    assert_int_equal(c->breaker_min_attempts, 10);
+    assert_true(c->breaker_failure_ratio > 0.699 && c->breaker_failure_ratio < 0.701);
+    assert_int_equal(c->breaker_cooldown_ms, 30000);
+    assert_int_equal(c->breaker_max_cooldown_ms, 600000);
     assert_int_equal(c->delivery_timeout_ms, 30000);
     assert_int_equal(c->delivery_connect_timeout_ms, 10000);
     assert_int_equal(c->delivery_concurrency, 64);
@@ -123,6 +129,13 @@ static const char *full_yaml = "# every key, none at its default\n"
                                "  disable_after: 0\n"
                                "  rotation_grace: 1h\n"
                                "  reload_interval: 250ms\n"
+                               "breaker:\n"
+                               "  enabled: false\n"
+                               "  window: 2m\n"
+                               "  min_attempts: 20\n"
+                               "  failure_ratio: 0.5\n"
+                               "  cooldown: 1m\n"
+                               "  max_cooldown: 1h\n"
                                "delivery:\n"
                                "  timeout: 20s\n"
                                "  connect_timeout: 3s\n"
@@ -179,6 +192,12 @@ static void test_yaml_every_key(void **state) {
     assert_int_equal(c->endpoints_disable_after, 0);
     assert_int_equal(c->endpoints_rotation_grace_ms, 3600000);
     assert_int_equal(c->endpoints_reload_interval_ms, 250);
+    assert_int_equal(c->breaker_enabled, 0);
+    assert_int_equal(c->breaker_window_ms, 120000);
+    assert_int_equal(c->breaker_min_attempts, 20);
+    assert_true(c->breaker_failure_ratio > 0.499 && c->breaker_failure_ratio < 0.501);
+    assert_int_equal(c->breaker_cooldown_ms, 60000);
+    assert_int_equal(c->breaker_max_cooldown_ms, 3600000);
     assert_int_equal(c->delivery_timeout_ms, 20000);
     assert_int_equal(c->delivery_connect_timeout_ms, 3000);
     assert_int_equal(c->delivery_concurrency, 200);
@@ -259,6 +278,11 @@ static void test_yaml_errors(void **state) {
     yaml_fails(f, "delivery:\n  max_response: 12QB\n",
                "2: key 'delivery.max_response': bad size '12QB'");
     yaml_fails(f, "delivery:\n  log: maybe\n", "2: key 'delivery.log': bad boolean 'maybe'");
+    yaml_fails(f, "breaker:\n  enabled: true\n  failure_ratio: most\n",
+               "3: key 'breaker.failure_ratio': bad number 'most'");
+    yaml_fails(f, "breaker:\n  cooldown: 30x\n", "2: key 'breaker.cooldown': bad duration '30x'");
+    yaml_fails(f, "breaker:\n  min_attempts: ten\n",
+               "2: key 'breaker.min_attempts': bad integer 'ten'");
     yaml_fails(f, "log:\n  level: loud\n", "2: key 'log.level': bad value 'loud'");
     yaml_fails(f, "log:\n  format: xml\n", "2: key 'log.format': bad value 'xml'");
     yaml_fails(f, "delivery:\n  batch: 1.5\n", "2: key 'delivery.batch': bad integer '1.5'");
@@ -540,6 +564,21 @@ static void test_validate(void **state) {
     invalid("dead.maxlen", "-1",
             "key 'dead.maxlen': -1 is out of range (0 = unlimited, or a count)");
     valid("dead.maxlen", "0");
+    invalid("breaker.window", "0s", "key 'breaker.window': must be greater than 0");
+    invalid("breaker.cooldown", "0s", "key 'breaker.cooldown': must be greater than 0");
+    invalid("breaker.min_attempts", "0",
+            "key 'breaker.min_attempts': 0 is out of range (1..1000000000)");
+    valid("breaker.min_attempts", "1");
+    invalid("breaker.failure_ratio", "0",
+            "key 'breaker.failure_ratio': 0 is out of range (0 < x <= 1)");
+    invalid("breaker.failure_ratio", "1.01", "key 'breaker.failure_ratio'");
+    invalid("breaker.failure_ratio", "-0.5", "key 'breaker.failure_ratio'");
+    valid("breaker.failure_ratio", "1");
+    valid("breaker.failure_ratio", "0.01");
+    invalid("breaker.max_cooldown", "29s",
+            "key 'breaker.max_cooldown': 29s must be at least breaker.cooldown (30s)");
+    valid("breaker.max_cooldown", "30s");
+    valid("breaker.enabled", "false");
     valid("dead.maxlen", "1");
     invalid("events.cache_memory", "1048575", "key 'events.cache_memory': must be at least 1MiB");
     invalid("events.cache_memory", "0", "key 'events.cache_memory'");
