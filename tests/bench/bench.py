@@ -67,6 +67,9 @@ TARGETS = [
     ('hot90_over_1ep', 'hot 90% + 100 cold endpoints / 1 endpoint (deliveries/s)', '>=', 0.8),
     ('idle_cpu_pct', 'idle worker CPU (% of one core)', '<=', 0.1),
     ('retry_to_receiver_ms', 'hookq retry: CLI start -> receiver, median (ms)', '<=', 5.0),
+    ('ordered10_per_s', 'ordered, 10 order keys, receiver 1 ms, defaults (deliveries/s)', '>=',
+     3000.0),
+    ('rate_error', 'rate-limited endpoint: |steady rate / configured - 1|', '<=', 0.1),
 ]
 
 
@@ -419,6 +422,36 @@ def pending(rs):
     return n
 
 
+def ep_key(eid, what):
+    return '%s:{%s}:%s' % (PREFIX, eid, what)
+
+
+def set_policy(rs, eid, fields):
+    """Delivery-policy fields into an endpoint's hash (docs/policies.md,
+    common/endpoint.h), lanes true with them, as `hookq endpoint update` writes them; then
+    the version INCR that makes workers reload."""
+    args = ['HSET', ep_key(eid, 'endpoint'), 'lanes', 'true']
+    for k, v in fields.items():
+        args += [k, str(v)]
+    rs.call(*args)
+    rs.call('INCR', PREFIX + ':{q}:endpoints:version')
+
+
+def load_keyed(rs, n, keys, nbytes, type_='bench.event', batch=1000):
+    """XADD n events whose data carries an order key: {"key":"k<i mod keys>","seq":i,
+    "pad":"xx..."} padded to about nbytes (hqb-load's payloads have no key)."""
+    t = str(int(time.time() * 1000))
+    for start in range(0, n, batch):
+        cmds = []
+        for i in range(start, min(n, start + batch)):
+            head = '{"key":"k%d","seq":%d,"pad":"' % (i % keys, i)
+            data = head + 'x' * max(0, nbytes - len(head) - 2) + '"}'
+            cmds.append(['XADD', EVENTS, '*', 'type', type_, 'data', data, 'ts', t])
+        for r in rs.pipeline(cmds):
+            if isinstance(r, h.RedisError):
+                raise r
+
+
 # ---------------------------------------------------------------- the bench
 
 class Bench:
@@ -473,17 +506,29 @@ class Bench:
         return ' | '.join(text.strip().splitlines()[-n:])
 
     def drain(self, rs, rcv, n_events, expected, eps, extra, tag, types='bench.event',
-              count_dead=False, preload=None, wait_acks=True):
+              count_dead=False, preload=None, wait_acks=True, policy=None, load_fn=None,
+              in_flight=None):
         """Pre-load, run one worker until `expected` deliveries arrive, measure.
         preload: [(n, types), ...] loaded in that order instead of (n_events, types).
+        policy: {endpoint id: {field: value}} delivery-policy fields written into those
+        endpoints' hashes (docs/policies.md) before the worker starts.
+        load_fn(rs): loads the events itself instead of hqb-load (payloads hqb-load does
+        not make, e.g. an order key in data).
+        in_flight(rs): jobs still outstanding outside the two streams' pending lists (an
+        endpoint's lane leases), waited for with them before the counts are taken.
         wait_acks=False: do not wait for XPENDING 0 (jobs that never finish, e.g. held by
         a hanging receiver); the command counts then miss the last acks."""
         rs.call('FLUSHALL')
         add_endpoints(rs, eps)
+        for eid, fields in (policy or {}).items():
+            set_policy(rs, eid, fields)
         create_groups(rs)
         self.own_xlen = 0
-        for n, ty in preload or [(n_events, types)]:
-            self.load(rs, 'events', EVENTS, n, ty, self.a.bytes)
+        if load_fn:
+            load_fn(rs)
+        else:
+            for n, ty in preload or [(n_events, types)]:
+                self.load(rs, 'events', EVENTS, n, ty, self.a.bytes)
         rcv.mark()
         cs0, rd0 = commandstats(rs), reads_processed(rs)
         rcpu0 = proc_cpu(rs.proc.pid)
@@ -539,7 +584,7 @@ class Bench:
         ack_limit = time.monotonic() + (15 if wait_acks else 0)
         while time.monotonic() < ack_limit:
             polls += 2
-            if pending(rs) == 0:
+            if pending(rs) == 0 and (not in_flight or in_flight(rs) == 0):
                 break
             time.sleep(0.01)
         rcpu1 = proc_cpu(rs.proc.pid)
@@ -676,6 +721,57 @@ class Bench:
             return res
         finally:
             cold.stop()
+
+    def ordered(self, rs, tag, keys=10, delay_ms=1):
+        """Worker defaults; one endpoint, ordered, order key data.key over `keys` keys
+        (docs/policies.md), on hqb-recv answering after delay_ms: at most one delivery in
+        flight per key, so this is bound by keys / (delay + a claim round trip).
+        `lanes_used` says whether the worker kept the order (it left the per-key
+        last-delivered ids in P:{ep}:state); a worker without lanes delivers unordered,
+        and its figure is not an ordered one."""
+        n = self.a.n
+        eid = ep_id(0)
+        rcv = Hqb(self.tools, delay_ms=delay_ms).start()
+        try:
+            res = self.drain(rs, rcv, n, n, [(eid, rcv.url('/hook'), '*')], DEFAULTS, tag,
+                             policy={eid: {'ordered': 'true', 'order_key': 'data.key'}},
+                             load_fn=lambda r: load_keyed(r, n, keys, self.a.bytes),
+                             in_flight=lambda r: int(r.call('ZCARD', ep_key(eid, 'leases'))))
+            st = rs.call('HGETALL', ep_key(eid, 'state')) or []
+            st = dict(zip(st[0::2], st[1::2]))
+            last = sorted(k for k in st if k.startswith('last:'))
+            res.update({'keys': keys, 'receiver_delay_ms': delay_ms,
+                        'lanes_used': len(last) == keys,
+                        'max_in_flight_at_receiver': rcv.stats().get('max_pending')})
+            if (res['max_in_flight_at_receiver'] or 0) > keys and not res.get('error'):
+                res['note'] = ('%d requests at the receiver at once: more than one per key'
+                               % res['max_in_flight_at_receiver'])
+                log(tag, res['note'])
+            if not res['lanes_used'] and not res.get('error'):
+                res['note'] = ('the worker left no last:<key> in %s (%d of %d keys): it did '
+                               'not deliver through ordered lanes' % (ep_key(eid, 'state'),
+                                                                      len(last), keys))
+                log(tag, res['note'])
+            return res
+        finally:
+            rcv.stop()
+
+    def rate(self, rs, ng, tag):
+        """Worker defaults; one endpoint on nginx with rate a.rate/s and a backlog of
+        a.rate_seconds of it: the steady deliveries/s (10-90% window, so the start's burst
+        is out) against the configured rate."""
+        rate, n = self.a.rate, self.a.rate * self.a.rate_seconds
+        eid = ep_id(0)
+        res = self.drain(rs, ng, n, n, [(eid, ng.url('/hook'), '*')], DEFAULTS, tag,
+                         policy={eid: {'rate': '%d/s' % rate}},
+                         in_flight=lambda r: int(r.call('ZCARD', ep_key(eid, 'leases'))))
+        res['rate'] = rate
+        if res.get('steady_per_s'):
+            res['over_configured'] = round(res['steady_per_s'] / rate, 3)
+            res['error_vs_configured'] = round(abs(res['steady_per_s'] / rate - 1), 3)
+            log(tag, 'steady %.0f/s for a rate of %d/s (%.3f)' % (
+                res['steady_per_s'], rate, res['over_configured']))
+        return res
 
     def idle_cpu(self, rs, ng, tag):
         """Defaults, one endpoint, 10 events delivered; then the worker's CPU (utime+stime)
@@ -1005,6 +1101,9 @@ class Bench:
             ('hookq_fast16', lambda: self.hanging(rs, ng, 'hookq_fast16', 0)),
             ('hookq_hang4', lambda: self.hanging(rs, ng, 'hookq_hang4', 4)),
             ('hookq_hot90', lambda: self.hot(rs, ng, 'hookq_hot90')),
+            # delivery policies (issue 11, docs/policies.md)
+            ('hookq_ordered10', lambda: self.ordered(rs, 'hookq_ordered10')),
+            ('hookq_rate', lambda: self.rate(rs, ng, 'hookq_rate')),
             ('hookq_1ep_nolog', lambda: self.one_endpoint(rs, ng, 'hookq_1ep_nolog',
                                                           {'HOOKQ_DELIVERY_LOG': 'false'})),
             ('hookq_1ep_hqb', lambda: self.one_endpoint(rs, hq, 'hookq_1ep_hqb')),
@@ -1174,6 +1273,11 @@ def ratios(r):
         'hot90_cold_done_frac': get(r, 'hookq_hot90', 'cold_done_frac'),
         'idle_cpu_pct': get(r, 'idle_cpu', 'idle_cpu_pct'),
         'retry_to_receiver_ms': get(r, 'retry_latency', 'from_cli_start_ms', 'p50'),
+        # an ordered figure only from a worker that kept the order (lanes)
+        'ordered10_per_s': (get(r, 'hookq_ordered10', 'deliveries_per_s')
+                            if get(r, 'hookq_ordered10', 'lanes_used') else None),
+        'rate_over_configured': get(r, 'hookq_rate', 'over_configured'),
+        'rate_error': get(r, 'hookq_rate', 'error_vs_configured'),
     }
 
 
@@ -1235,6 +1339,11 @@ ROWS = [
     ('  last cold delivery / drain time (stream order: ~1.0)', ('hookq_hot90', 'cold_done_frac')),
     ('  last hot delivery (s)', ('hookq_hot90', 'hot_done_s')),
     ('  half the cold deliveries in (fraction of drain)', ('hookq_hot90', 'cold_half_frac')),
+    ('hookq ordered, 10 keys, receiver 1 ms, deliveries/s', ('hookq_ordered10', 'deliveries_per_s')),
+    ('  its Redis commands per delivery', ('hookq_ordered10', 'cmds_per_delivery')),
+    ('  most requests at the receiver at once', ('hookq_ordered10', 'max_in_flight_at_receiver')),
+    ('hookq rate-limited endpoint: steady deliveries/s', ('hookq_rate', 'steady_per_s')),
+    ('  against the configured rate', ('hookq_rate', 'over_configured')),
     ('idle worker: Redis commands/s', ('idle_cpu', 'redis_cmds_per_s')),
     ('idle worker: wakeups/s (context switches)', ('idle_cpu', 'wakeups_per_s')),
     ('idle worker: CPU resolution (% of a core, 1 tick)', ('idle_cpu', 'resolution_pct')),
@@ -1438,7 +1547,69 @@ def plots(runs, sweep, meta, args, tmp):
     return done
 
 
+# Scenarios without a policy, compared between two builds by --compare (issue 11: the
+# endpoints without a policy stay on the shared stream and may lose at most 5%).
+COMPARE = [
+    # run key, figure, higher is better
+    ('hookq_1ep', 'deliveries_per_s', True),
+    ('hookq_1ep_defaults', 'deliveries_per_s', True),
+    ('hookq_1ep_nolog', 'deliveries_per_s', True),
+    ('hookq_1ep_hqb', 'deliveries_per_s', True),
+    ('hookq_1000ep', 'deliveries_per_s', True),
+    ('hookq_fast16', 'deliveries_per_s', True),
+    ('hookq_hang4', 'deliveries_per_s', True),
+    ('hookq_hot90', 'deliveries_per_s', True),
+    ('hookq_fail10', 'steady_per_s', True),
+    ('hookq_1ep', 'cmds_per_delivery', False),
+    ('hookq_1ep_defaults', 'cmds_per_delivery', False),
+    ('hookq_1ep', 'worker_cpu_s_per_10k', False),
+    ('hookq_1ep', 'redis_cpu_s_per_10k', False),
+]
+COMPARE_BUDGET = 0.05  # the most an unordered throughput figure may lose
+
+
+def compare(before, after):
+    """Medians of each side's runs (comma-separated result files each, e.g. runs of
+    the two builds alternated: A B A B), per COMPARE figure, after / before; a throughput
+    figure that lost more than COMPARE_BUDGET is a MISS. Returns (text, misses)."""
+    def runs_of(files):
+        out = []
+        for f in files.split(','):
+            with open(f) as fh:
+                out += json.load(fh)['runs']
+        return out
+    rb, ra = runs_of(before), runs_of(after)
+    lines = ['', 'before: %s (%d runs)' % (before, len(rb)),
+             'after:  %s (%d runs)' % (after, len(ra)), '',
+             '%-44s %12s %12s %8s %6s' % ('figure (median of runs)', 'before', 'after',
+                                          'after/b', '')]
+    lines.append('-' * 86)
+    misses = 0
+    for key, fig, higher in COMPARE:
+        b, a = median_of(rb, (key, fig)), median_of(ra, (key, fig))
+        r = div(a, b)
+        verdict = ''
+        if r is not None and higher:
+            ok = r >= 1 - COMPARE_BUDGET
+            misses += not ok
+            verdict = 'PASS' if ok else 'MISS'
+        lines.append('%-44s %12s %12s %8s %6s' % ('%s %s' % (key, fig), fmt(b), fmt(a),
+                                                  fmt(r), verdict))
+    lines.append('')
+    lines.append('throughput figures: after must be >= %.2f x before (PASS/MISS); the '
+                 'others are shown for context' % (1 - COMPARE_BUDGET))
+    return '\n'.join(lines) + '\n', misses
+
+
 def main():
+    if '--compare' in sys.argv:
+        cp = argparse.ArgumentParser(description='compare two bench results (see README)')
+        cp.add_argument('--compare', nargs=2, metavar=('BEFORE.json[,...]', 'AFTER.json[,...]'),
+                        required=True)
+        c = cp.parse_args()
+        text, misses = compare(*c.compare)
+        print(text)
+        sys.exit(1 if misses else 0)
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--quick', action='store_true')
     ap.add_argument('--runs', type=int)
@@ -1476,6 +1647,8 @@ def main():
     a.idle_seconds = 10 if a.quick else 60
     a.retry_n = 5 if a.quick else 20
     a.sweep_n = 2000 if a.quick else 10000
+    a.rate = 1000 if a.quick else 2000  # hookq_rate: the endpoint's rate (/s) ...
+    a.rate_seconds = 3 if a.quick else 5  # ... and how many seconds of it are pre-loaded
     a.out = a.out or os.path.join(HERE, 'results', 'latest.json')
     a.only = set(a.only.split(',')) if a.only else None
     # PNGs are written into docs/ only by a full run or on request, so --quick and --only
