@@ -95,6 +95,7 @@ typedef struct job {
     int64_t behind;    /* lane: jobs waiting behind it in its lane when claimed */
     char next_lid[48]; /* lane: the lane id right behind it when claimed, or "" */
     int renew_mark;    /* scratch for reclaim_renew's grouping */
+    char lane_act;     /* scratch for results: its lane_settle.lua action */
 } job;
 
 /* The lists jobs live on, one per group of states. */

@@ -523,6 +523,11 @@ static void put_lanes(results *r, pipeline *p, job_table *jobs, const char *now_
         for (job *j = g; !push && j; j = j->next)
             if (j->lane && strcmp(j->ep_id, g->ep_id) == 0 && pause_of(j) > pause)
                 pause = pause_of(j);
+        /* the writes that must come first, all before the settle call is begun (a
+         * command cannot be queued inside another) */
+        for (job *j = g; !push && j; j = j->next)
+            if (j->lane && strcmp(j->ep_id, g->ep_id) == 0)
+                j->lane_act = lane_action(r, p, j, now_iso);
         size_t n = 0;
         int open = 0;
         for (job *j = g; j; j = j->next) {
@@ -533,7 +538,6 @@ static void put_lanes(results *r, pipeline *p, job_table *jobs, const char *now_
                 open = 0;
                 n = 0;
             }
-            char act = push ? 0 : lane_action(r, p, j, now_iso);
             if (!open) {
                 int rc = push ? lane_push_begin(p, TAG_LANE_PUSH, (void *)g->ep_id,
                                                 r->c->redis_prefix, g->ep_id, 'a')
@@ -551,7 +555,7 @@ static void put_lanes(results *r, pipeline *p, job_table *jobs, const char *now_
                 char m[LANE_MEMBER_MAX];
                 lane_member(j->lid, j->lkey ? j->lkey : "", r->k->me, m, sizeof m);
                 int made = j->st == JOB_DEFERRED ? j->attempt - 1 : j->attempt;
-                lane_settle_job(p, m, act, j->due_ms, made);
+                lane_settle_job(p, m, j->lane_act, j->due_ms, made);
             }
             n++;
         }

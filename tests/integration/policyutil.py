@@ -309,7 +309,8 @@ def worker(test, rs, env, name):
     """A started h.Worker whose log file is removed when the test is done (after its
     failure message has used it)."""
     w = h.Worker(rs, env=env, name=name).start()
-    test.addCleanup(_unlink, w.logf.name)
+    if not os.environ.get("HOOKQ_KEEP_LOGS"):
+        test.addCleanup(_unlink, w.logf.name)
     return w
 
 

@@ -193,7 +193,7 @@ class PolicyOrdered(h.TestCase):
             else:
                 d = dead[0][1]
                 want_d = {'endpoint': ep, 'event': sid[('k1', 5)], 'attempt': str(attempts),
-                          'order_key': 'k1', 'overtaken_by': pu.lane_id(sid[('k1', 6)]),
+                          'order_key': 'k1', 'overtaken_by': sid[('k1', 6)],
                           'waiting_behind': str(per_key - 6)}
                 have_d = {k: d.get(k) for k in want_d}
                 if have_d != want_d:
