@@ -17,6 +17,7 @@ typedef struct lep {
     char *id;
     int ordered;
     int64_t due_ms; /* monotonic */
+    size_t want;    /* asked for in the current round */
 } lep;
 
 struct lclaim {
@@ -25,12 +26,17 @@ struct lclaim {
     lep *v;
     size_t n;
     pipeline *p, *wp;
+    /* the watermark, kept between rounds: a stale one is only stricter (it never moves
+     * back), so it is read again only when a claim found a head above it */
+    char wm[LANE_ID_LEN], fanning[LANE_ID_LEN];
+    int wm_stale;
 };
 
 lclaim *lclaim_new(const cfg *c, const char *me, const char *k_events) {
     lclaim *x = calloc(1, sizeof *x);
     if (!x)
         return NULL;
+    x->wm_stale = 1;
     x->c = c;
     x->me = me;
     x->k_events = k_events;
@@ -162,6 +168,8 @@ static size_t take(lclaim *x, lep *e, const redisReply *r, size_t want, job_tabl
         return 0;
     }
     int64_t st = reply_int(r->element[0]), wait = reply_int(r->element[1]);
+    if (st == 7)
+        x->wm_stale = 1; /* a head waits above what we know: read it again */
     size_t got = 0;
     for (size_t i = 3; i + 4 < r->elements; i += 5) {
         const char *lid = r->element[i]->str, *key = r->element[i + 1]->str;
@@ -200,24 +208,35 @@ static size_t take(lclaim *x, lep *e, const redisReply *r, size_t want, job_tabl
 }
 
 lclaim_out lclaim_run(lclaim *x, redis_link *l, job_table *jobs, evcache *cache, size_t room,
-                      int64_t read_us) {
+                      lclaim_cap_fn cap, void *ud, int64_t read_us) {
     lclaim_out out = {0};
     int64_t now = ts_mono_ms();
     lep *due[CALLS_MAX];
+    size_t dwant[CALLS_MAX];
     size_t nd = 0;
     int ordered = 0;
-    for (size_t i = 0; i < x->n && nd < CALLS_MAX; i++)
-        if (x->v[i].due_ms <= now) {
-            due[nd++] = &x->v[i];
-            ordered |= x->v[i].ordered;
-        }
-    if (nd == 0 || room == 0)
+    if (room == 0)
         return out;
-    char wm[LANE_ID_LEN] = "", fanning[LANE_ID_LEN] = "";
-    if (ordered) {
-        out.kind = watermark(x, l, wm, fanning, out.error, sizeof out.error);
-        if (out.kind != LINK_OK)
+    for (size_t i = 0; i < x->n && nd < CALLS_MAX; i++) {
+        if (x->v[i].due_ms > now)
+            continue;
+        dwant[nd] = cap ? cap(ud, x->v[i].id) : SIZE_MAX;
+        if (dwant[nd] == 0) {
+            x->v[i].due_ms = now + LCLAIM_POLL_MS; /* woken when its jobs finish */
+            continue;
+        }
+        due[nd++] = &x->v[i];
+        ordered |= x->v[i].ordered;
+    }
+    if (nd == 0)
+        return out;
+    if (ordered && x->wm_stale) {
+        out.kind = watermark(x, l, x->wm, x->fanning, out.error, sizeof out.error);
+        if (out.kind != LINK_OK) {
+            x->wm[0] = x->fanning[0] = '\0';
             return out;
+        }
+        x->wm_stale = 0;
     }
     size_t want = room / nd;
     if (want < 1)
@@ -232,11 +251,12 @@ lclaim_out lclaim_run(lclaim *x, redis_link *l, job_table *jobs, evcache *cache,
             due[i]->due_ms = now + LCLAIM_POLL_MS;
             continue;
         }
+        due[i]->want = dwant[i] < want ? dwant[i] : want;
         pipeline_arg(p, x->me);
-        pipeline_argi(p, (int64_t)want);
+        pipeline_argi(p, (int64_t)due[i]->want);
         pipeline_argi(p, lease);
-        pipeline_arg(p, wm);
-        pipeline_arg(p, fanning);
+        pipeline_arg(p, x->wm);
+        pipeline_arg(p, x->fanning);
         pipeline_argi(p, REAP_MAX);
         pipeline_end(p);
     }
@@ -257,7 +277,7 @@ lclaim_out lclaim_run(lclaim *x, redis_link *l, job_table *jobs, evcache *cache,
             snprintf(out.error, sizeof out.error, "%s", r->str ? r->str : "");
             continue;
         }
-        out.jobs += take(x, e, r, want, jobs, cache, read_us, now);
+        out.jobs += take(x, e, r, e->want, jobs, cache, read_us, now);
     }
     return out;
 }

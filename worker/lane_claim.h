@@ -43,8 +43,15 @@ typedef struct lclaim_out {
     char error[256];
 } lclaim_out;
 
-/* Claim from the due endpoints, at most room jobs in all. read_us: monotonic us now. */
+/* How many more jobs of endpoint ep_id this worker should take now (what it can send
+ * soon: its window there minus what it holds), so one worker does not take a fleet-wide
+ * limit's every slot and leave them waiting for its own window while others idle. */
+typedef size_t (*lclaim_cap_fn)(void *ud, const char *ep_id);
+
+/* Claim from the due endpoints, at most room jobs in all, at most cap(ud, id) from
+ * each (cap may be NULL: no cap). An endpoint capped at 0 waits for a wake (its own
+ * jobs finishing). read_us: monotonic us now. */
 lclaim_out lclaim_run(lclaim *x, redis_link *l, job_table *jobs, evcache *cache, size_t room,
-                      int64_t read_us);
+                      lclaim_cap_fn cap, void *ud, int64_t read_us);
 
 #endif

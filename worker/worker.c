@@ -742,6 +742,17 @@ static void fan_out(worker *w, const redisReply *entries, const int64_t *claims)
     }
 }
 
+/* What this worker should take of an endpoint's lanes: twice its window there (one
+ * window sending, one queued behind it), less the lane jobs of it already held. */
+static size_t lane_cap(void *ud, const char *ep_id) {
+    worker *w = ud;
+    size_t win = (size_t)scheduler_window(dispatch_scheduler(w->dispatch), ep_id), held = 0;
+    for (int li = 0; li < JOB_LISTS; li++)
+        for (const job *j = job_first(w->jobs, (job_list)li); j; j = j->next)
+            held += j->lane && strcmp(j->ep_id, ep_id) == 0;
+    return 2 * win > held ? 2 * win - held : 0;
+}
+
 /* Jobs from the lanes of the endpoints that have them (lane_claim.h), when some are
  * due and there is room; the timer wakes the loop for the next due one. */
 static void claim_lanes(worker *w) {
@@ -749,7 +760,8 @@ static void claim_lanes(worker *w) {
         return;
     size_t r = room(w);
     if (r > 0) {
-        lclaim_out o = lclaim_run(w->lanes, w->link, w->jobs, w->cache, r, ts_mono_us());
+        lclaim_out o =
+            lclaim_run(w->lanes, w->link, w->jobs, w->cache, r, lane_cap, w, ts_mono_us());
         if (o.kind != LINK_OK)
             handle(w, o.kind, "claiming from lanes", o.error);
     }
