@@ -5,6 +5,7 @@
 #   tests/run.sh                 install deps, build (build/), run every CTest label
 #   tests/run.sh --unit          only the "unit" label
 #   tests/run.sh --sanitize      build in build-asan/ with ASan+UBSan, any report is fatal
+#                                (every label but "slow": the long suites run once, natively)
 #   tests/run.sh --valgrind      unit tests, then (unless --unit) the VG_INTEGRATION
 #                                integration tests, under valgrind
 #   tests/run.sh --fuzz SECONDS  run tests/fuzz/run.sh SECONDS (if present)
@@ -29,7 +30,7 @@ JOBS=${HOOKQ_JOBS:-2}
 #   test_slow_*            minutes each even natively (thousands of deliveries, outages)
 #   test_deploy            runs the binaries through the container entrypoint script and
 #                          hq-receiver, not through the harness's wrapper
-VG_INTEGRATION='test_cli_(dead|endpoint|ops|send|worker|exit_codes|replay_trimmed)|test_worker_(claims|deliver|disable|disable_fleet|fail_batch|full|ops|outage|promote|reference|retry|job_ids|not_http|endpoint_removed|endpoint_hash_compat)|test_security_(secrets|ssrf)|test_poison|test_scripts_ownership'
+VG_INTEGRATION='test_cli_(dead|endpoint|ops|send|worker|exit_codes|replay_trimmed|policies)|test_policy_hold|test_worker_(claims|deliver|disable|disable_fleet|fail_batch|full|ops|outage|promote|reference|retry|job_ids|not_http|endpoint_removed|endpoint_hash_compat)|test_security_(secrets|ssrf)|test_poison|test_scripts_ownership'
 unit_only=0
 sanitize=0
 valgrind=0
@@ -37,7 +38,7 @@ fuzz_seconds=""
 install=1
 
 usage() {
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -114,8 +115,8 @@ if [ "$sanitize" = 1 ]; then
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1" \
         UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1" \
         LSAN_OPTIONS="exitcode=23" \
-        ctest --test-dir "$ROOT/build-asan" --output-on-failure --no-tests=error -j "$JOBS" "${ctest_label[@]}" ||
-        status=1
+        ctest --test-dir "$ROOT/build-asan" --output-on-failure --no-tests=error -j "$JOBS" "${ctest_label[@]}" \
+            -LE slow || status=1
 fi
 
 if [ "$valgrind" = 1 ]; then
