@@ -10,14 +10,16 @@
 #include "scripts_gen.h"
 #include "timestamp.h"
 
-#define CALLS_MAX 64 /* endpoints per claim round */
-#define REAP_MAX  1000
+#define CALLS_MAX   64 /* endpoints per claim round */
+#define REAP_MAX    1000
+#define WM_WAIT_MAX 100 /* ms: the longest wait between claims that found the watermark low */
 
 typedef struct lep {
     char *id;
     int ordered;
-    int64_t due_ms; /* monotonic */
-    size_t want;    /* asked for in the current round */
+    int64_t due_ms;  /* monotonic */
+    size_t want;     /* asked for in the current round */
+    int64_t wm_wait; /* ms: how long the last claim waited for the watermark (backoff) */
 } lep;
 
 struct lclaim {
@@ -196,6 +198,14 @@ static size_t take(lclaim *x, lep *e, const redisReply *r, size_t want, job_tabl
         j->ev = evcache_get(cache, evsid);
         job_transition(j, j->ev ? JOB_READY : JOB_FETCH, NULL);
     }
+    if (st == 7 && got == 0) {
+        /* a head waits for an earlier event's fanout: usually a round trip, but a
+         * crashed fanout holds it until reclaim (the visibility timeout), so back off */
+        e->wm_wait = e->wm_wait ? (e->wm_wait * 2 > WM_WAIT_MAX ? WM_WAIT_MAX : e->wm_wait * 2) : 1;
+        e->due_ms = now + e->wm_wait;
+        return 0;
+    }
+    e->wm_wait = 0;
     if (got > 0 && got >= want)
         e->due_ms = now; /* there may be more */
     else if (st == 1 || st == 2)

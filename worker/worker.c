@@ -742,15 +742,20 @@ static void fan_out(worker *w, const redisReply *entries, const int64_t *claims)
     }
 }
 
-/* What this worker should take of an endpoint's lanes: twice its window there (one
- * window sending, one queued behind it), less the lane jobs of it already held. */
+/* What this worker should take of an endpoint's lanes: its window there less the lane
+ * jobs of it already held, and for an endpoint without max_in_flight one window more,
+ * queued behind it (hides the claim's round trip). With max_in_flight a claimed job
+ * holds one of the fleet's slots: a worker must not sit on slots it cannot send yet
+ * while other workers could. */
 static size_t lane_cap(void *ud, const char *ep_id) {
     worker *w = ud;
     size_t win = (size_t)scheduler_window(dispatch_scheduler(w->dispatch), ep_id), held = 0;
+    const epindex_ent *en = epindex_get(w->eps, ep_id);
+    size_t cap = en && en->e && en->e->max_in_flight > 0 ? win : 2 * win;
     for (int li = 0; li < JOB_LISTS; li++)
         for (const job *j = job_first(w->jobs, (job_list)li); j; j = j->next)
             held += j->lane && strcmp(j->ep_id, ep_id) == 0;
-    return 2 * win > held ? 2 * win - held : 0;
+    return cap > held ? cap - held : 0;
 }
 
 /* Jobs from the lanes of the endpoints that have them (lane_claim.h), when some are
