@@ -15,12 +15,16 @@
 -- a claim could take: come back when told, or poll slowly).
 --
 -- Leases: "<lane id>\t<order key>\t<worker>" -> expiry, like the pending list of the
--- jobs stream. Expired ones are taken back first (any worker's): the lane id returns to
+-- jobs stream (split at the first and the last tab: an order key may hold tabs, a lane
+-- id and a worker name do not). Expired ones are taken back first (any worker's): the lane id returns to
 -- its lane (for an ordered key: its head again) and the key to `ready`.
 -- Ordered: a key gives its head, once the head is covered by the watermark, and leaves
 -- `ready` (state h:<key>) until lane_settle.lua is told the head is done or to retry.
--- Unordered: a key gives up to what is left of the request. Keys are taken oldest
--- ready first (round-robin: a key that just gave goes back in at now).
+-- Unordered: a key gives up to what is left of the request, of the jobs due: a lane
+-- member's score is 0, or the time a job handed back unattempted may go again (its
+-- key's ready score is the earliest of them). Keys are taken oldest ready first
+-- (round-robin: a key that just gave goes back in at now; so does an ordered key whose
+-- head waits for the watermark, so the keys behind it get their turn).
 -- Rate: GCRA, emission interval T = window / n, burst = the attempts of 100 ms (>= 1);
 -- the grant is the whole batch, tat advanced by what was taken.
 -- Breaker: open and before breaker_until: nothing; after it: exactly one probe (the
@@ -45,14 +49,14 @@ local probe_m = redis.call('HGET', KEYS[5], 'probe')
 local exp = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, reap_max)
 for _, m in ipairs(exp) do
     redis.call('ZREM', KEYS[4], m)
-    local id, key = string.match(m, '^([^\t]*)\t([^\t]*)\t')
+    local id, key = string.match(m, '^([^\t]*)\t(.*)\t[^\t]*$')
     if id then
         if redis.call('ZADD', pre .. key, 'NX', 0, id) == 1 then
             redis.call('HINCRBY', KEYS[5], 'n', 1)
         end
         redis.call('SADD', KEYS[2], key)
         redis.call('HDEL', KEYS[5], 'h:' .. key)
-        redis.call('ZADD', KEYS[3], 'NX', now, key)
+        redis.call('ZADD', KEYS[3], 'LT', now, key)
         reaped = reaped + 1
     end
     if probe_m and m == probe_m then
@@ -124,7 +128,8 @@ local ordered = e[2] == 'true'
 local out = {0, -1, reaped}
 local taken, blocked = 0, 0
 local leases = {}
-local keys = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, ordered and 4 * want or want)
+local keys = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0,
+                       ordered and 4 * want + 16 or want)
 local function lease(id, key)
     local m = id .. '\t' .. key .. '\t' .. me
     leases[#leases + 1] = now + lease_ms
@@ -147,6 +152,7 @@ for _, key in ipairs(keys) do
             redis.call('SREM', KEYS[2], key)
         elseif wm == '' or h[1] > wm or (fanning ~= '' and h[1] >= fanning) then
             blocked = blocked + 1
+            redis.call('ZADD', KEYS[3], now, key) -- behind the others: no starving them
         else
             redis.call('ZREM', lane, h[1])
             redis.call('ZREM', KEYS[3], key)
@@ -161,8 +167,11 @@ for _, key in ipairs(keys) do
             taken = taken + 1
         end
     else
-        local got = redis.call('ZPOPMIN', lane, want - taken)
-        for i = 1, #got, 2 do
+        local got = redis.call('ZRANGEBYSCORE', lane, '-inf', now, 'LIMIT', 0, want - taken)
+        if #got > 0 then
+            redis.call('ZREM', lane, unpack(got))
+        end
+        for i = 1, #got do
             local a = lease(got[i], key)
             out[#out + 1] = got[i]
             out[#out + 1] = key
@@ -171,11 +180,13 @@ for _, key in ipairs(keys) do
             out[#out + 1] = ''
             taken = taken + 1
         end
-        if redis.call('EXISTS', lane) == 0 then
+        local first = redis.call('ZRANGE', lane, 0, 0, 'WITHSCORES')
+        if #first == 0 then
             redis.call('ZREM', KEYS[3], key)
             redis.call('SREM', KEYS[2], key)
         else
-            redis.call('ZADD', KEYS[3], now, key) -- behind the keys waiting longer
+            -- behind the keys waiting longer, or when its earliest job is due
+            redis.call('ZADD', KEYS[3], math.max(now, tonumber(first[2])), key)
         end
     end
 end

@@ -51,6 +51,9 @@ for i = 3, #ARGV, 3 do
             skip = true
         end
     end
+    if not skip and redis.call('ZSCORE', ARGV[1] .. key, id) then
+        skip = true -- in its lane already: a replay, nothing to add or drop
+    end
     if not skip then
         if cap and held >= cap then
             dropped = dropped + 1
@@ -61,8 +64,10 @@ for i = 3, #ARGV, 3 do
                 redis.call('HSET', KEYS[5], id, att - 1)
             end
             redis.call('SADD', KEYS[2], key)
-            if redis.call('HEXISTS', KEYS[4], 'h:' .. key) == 0 then
-                redis.call('ZADD', KEYS[3], 'NX', now, key)
+            if not ordered then
+                redis.call('ZADD', KEYS[3], 'LT', now, key) -- ready now, whatever waits
+            elseif redis.call('HEXISTS', KEYS[4], 'h:' .. key) == 0 then
+                redis.call('ZADD', KEYS[3], 'NX', now, key) -- a head's retry time stays
             end
         end
     end

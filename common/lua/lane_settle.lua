@@ -11,7 +11,8 @@
 --   r  an ordered head to retry at due: back at the head of its lane, the key ready at
 --      due, the jobs behind it waiting
 --   q  an unordered retry, handed to the shared delay zset: only the lease goes
---   b  back, not attempted (the worker could not send it): in its lane again, ready at due
+--   b  back, not attempted (the worker could not send it): in its lane again, ready at
+--      due (an unordered one waits with due as its score in the lane, see lane_claim.lua)
 -- Returns {more, r1, r2, ...}: more = 1 if the endpoint's lanes still hold jobs (claim
 -- again), ri = 1 settled, 0 its lease was no longer this worker's (it expired and was
 -- taken back: whoever holds it now decides; nothing written for it).
@@ -38,7 +39,7 @@ for i = 3, #ARGV, 4 do
     if redis.call('ZREM', KEYS[4], m) == 0 then
         out[#out + 1] = 0
     else
-        local id, key = string.match(m, '^([^\t]*)\t([^\t]*)\t')
+        local id, key = string.match(m, '^([^\t]*)\t(.*)\t[^\t]*$')
         if probe_m and m == probe_m then
             redis.call('HDEL', KEYS[5], 'probe')
         end
@@ -61,7 +62,9 @@ for i = 3, #ARGV, 4 do
             end
             out[#out + 1] = 1
         elseif act == 'r' or act == 'b' then
-            if redis.call('ZADD', lane, 'NX', 0, id) == 1 then
+            -- an ordered head goes back as the head (score 0, its key ready at due); an
+            -- unordered job waits in its lane with its due time as score
+            if redis.call('ZADD', lane, 'NX', held and 0 or due, id) == 1 then
                 back = back + 1
             end
             if tonumber(att) and tonumber(att) > 0 then
@@ -71,7 +74,7 @@ for i = 3, #ARGV, 4 do
             if held then
                 redis.call('ZADD', KEYS[3], due, key)
             else
-                redis.call('ZADD', KEYS[3], 'NX', due, key)
+                redis.call('ZADD', KEYS[3], 'LT', due, key)
             end
             out[#out + 1] = 1
         else

@@ -18,9 +18,10 @@ watermark.lua, pause.lua.
 An end-to-end property: claims + settles with random retries deliver every key in
   strictly increasing lane id order, never two leases of one key at once.
 
-Tests decorated @unittest.expectedFailure show a behaviour that contradicts the header
-comments or docs/policies.md (a known bug): they pass once it is fixed (then an
-"unexpected success" tells you to drop the decorator).
+Five of these found bugs when they were written (a replay at hold_max counted as
+dropped, a covered ordered head starved behind blocked keys, an order key holding a tab
+stalling its key, an unordered job handed back ignoring its due time); their comments
+say what used to happen.
 """
 import os
 import random
@@ -202,10 +203,9 @@ class Lanes(h.RedisTestCase):
         self.assertEqual(self.state('dropped'), '3')
         self.assertEqual(self.n(), 3)
 
-    @unittest.expectedFailure
     def test_push_replay_at_hold_max_is_a_noop(self):
         # header: "jobs already in their lane are not added twice: a replayed fanout is
-        # a no-op". At hold_max a replay of a job that IS held is counted in dropped.
+        # a no-op". At hold_max a replay of a job that IS held used to count in dropped.
         self.endpoint(enabled='false', on_disabled='hold', hold_max='3')
         self.assertEqual(self.push('f', [(lid(i), '', 1) for i in range(1, 4)]), [3, 0, 0])
         self.assertEqual(self.push('f', [(lid(i), '', 1) for i in range(1, 4)]), [0, 0, 0])
@@ -328,13 +328,11 @@ class Lanes(h.RedisTestCase):
         self.assertEqual(self.leases(), {})
         self.assertEqual(sorted(self.ready()), ['a', 'b'])
 
-    @unittest.expectedFailure
     def test_claim_ordered_covered_head_not_starved_by_blocked_keys(self):
-        # lane_claim.lua looks at only the 4 * want oldest ready keys; blocked keys (heads
-        # above the watermark) stay at the front of ready, so a key whose head IS covered
-        # is not given ("keys go in parallel", "a key gives its head, once the head is
-        # covered by the watermark") until the watermark moves: with a crashed fanout
-        # (fanning stuck low) that is the visibility timeout.
+        # lane_claim.lua looks at the oldest ready keys only; blocked keys (heads above the
+        # watermark) used to stay at the front of ready, so a key whose head IS covered
+        # was not given until the watermark moved: with a crashed fanout (fanning stuck
+        # low), the visibility timeout. Now a blocked key goes to the back of ready.
         self.endpoint(ordered='true', order_key='data.task')
         self.push('f', [(lid(1000 + i), 'k%d' % i, 1) for i in range(4)])
         time.sleep(0.002)
@@ -477,11 +475,10 @@ class Lanes(h.RedisTestCase):
         self.assertEqual(sorted(j[0] for j in got3), [lid(2), lid(3)])
         self.assertEqual(len(self.leases()), 5)
 
-    @unittest.expectedFailure
     def test_order_key_with_a_tab(self):
         # An order key is the event's field "as is" (docs/policies.md), so it may hold a
-        # tab; the scripts split the lease member at the first two tabs. A reaped head of
-        # key "a\tb" goes into lane "a", and h:a\tb stays set: the key never goes again.
+        # tab; the scripts used to split the lease member at the first two tabs: a reaped
+        # head of key "a\tb" went into lane "a" and h:a\tb stayed set. Now: first and last.
         self.endpoint(ordered='true', order_key='data.task')
         self.push('f', [(lid(1), 'a\tb', 1), (lid(2), 'a\tb', 1)])
         got = self.claim()[3]
@@ -492,10 +489,9 @@ class Lanes(h.RedisTestCase):
         self.assertEqual(self.rs.call('EXISTS', lane('a')), 0)
         self.assertIsNone(self.state('h:a\tb'))
 
-    @unittest.expectedFailure
     def test_order_key_with_a_tab_settled(self):
         # the same split in lane_settle.lua: 'd' clears h:a, not h:a\tb, so last:a\tb is
-        # not written and the key never becomes ready again: it stalls after one delivery
+        # not written and the key never became ready again: it stalled after one delivery
         self.endpoint(ordered='true', order_key='data.task')
         self.push('f', [(lid(1), 'a\tb', 1), (lid(2), 'a\tb', 1)])
         got = self.claim()[3]
@@ -598,12 +594,12 @@ class Lanes(h.RedisTestCase):
         self.assertEqual(self.ready(), {'': due})
         self.assertEqual(self.claim()[3], [])
 
-    @unittest.expectedFailure
     def test_settle_back_unordered_waits_for_due_behind_others(self):
         # header: "b back, not attempted: in its lane again, ready at due". The worker
         # sends a due in the future (worker/dispatch.c: endpoint hash that does not parse,
-        # BROKEN_DEFER_MS; local queue full, DEFER_MS). An unordered lane is one key, ""
-        # with ZADD NX: while other jobs wait in it, the job is claimable at once.
+        # BROKEN_DEFER_MS; local queue full, DEFER_MS). An unordered lane is one key, "";
+        # it used to be claimable at once while other jobs waited. Now its lane score is
+        # its due time.
         self.endpoint()
         self.push('f', [(lid(1), '', 1), (lid(2), '', 1)])
         g = self.claim(want=1)[3]
