@@ -75,13 +75,6 @@ static lep *find(const lclaim *x, const char *id) {
     return NULL;
 }
 
-typedef struct sync_ctx {
-    lclaim *x;
-    lep *nv;
-    size_t n, cap;
-    int oom;
-} sync_ctx;
-
 void lclaim_sync(lclaim *x, const epindex *eps) {
     size_t n = epindex_len(eps), k = 0;
     lep *nv = calloc(n + 1, sizeof *nv);
@@ -92,14 +85,12 @@ void lclaim_sync(lclaim *x, const epindex *eps) {
         const epindex_ent *en = epindex_at(eps, i);
         if (!en || !en->e || !ep_claims_lanes(en->e))
             continue;
-        lep *old = find(x, en->e->id);
         nv[k].id = strdup(en->e->id);
         if (!nv[k].id)
             continue;
         nv[k].ordered = en->e->ordered;
         /* a change (enabled again, a policy set) may make work claimable: look now */
         nv[k].due_ms = now;
-        (void)old;
         k++;
     }
     clear(x);
