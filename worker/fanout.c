@@ -21,9 +21,9 @@ typedef struct lane_batch {
 
 struct fanout {
     pipeline *p, *lp; /* fanout.lua; lane_push.lua calls, sent first */
-    lane_batch *lb;
+    lane_batch *lb;   /* the lane endpoints of the last run, with their jobs */
     size_t nlb, caplb;
-    char **lane_eps; /* endpoints given jobs in lanes by the last run */
+    int pushed; /* the last run's lane pushes were answered */
 };
 
 fanout *fanout_new(void) {
@@ -43,8 +43,12 @@ static void lanes_clear(fanout *f) {
     f->nlb = 0;
 }
 
-static lane_batch *lane_batch_of(fanout *f, strmap *seen, const ep *e) {
-    uintptr_t at = (uintptr_t)strmap_get(seen, e->id);
+/* *seen (endpoint id -> batch + 1) is made on the first lane endpoint of a run: a
+ * batch without one costs nothing. */
+static lane_batch *lane_batch_of(fanout *f, strmap **seen, const ep *e) {
+    if (!*seen && !(*seen = strmap_new()))
+        return NULL;
+    uintptr_t at = (uintptr_t)strmap_get(*seen, e->id);
     if (at)
         return &f->lb[at - 1];
     if (f->nlb == f->caplb) {
@@ -55,7 +59,7 @@ static lane_batch *lane_batch_of(fanout *f, strmap *seen, const ep *e) {
         f->lb = n;
         f->caplb = cap;
     }
-    if (strmap_put(seen, e->id, (void *)(uintptr_t)(f->nlb + 1)) != HQ_OK)
+    if (strmap_put(*seen, e->id, (void *)(uintptr_t)(f->nlb + 1)) != HQ_OK)
         return NULL;
     f->lb[f->nlb] = (lane_batch){.e = e};
     return &f->lb[f->nlb++];
@@ -111,19 +115,12 @@ static link_kind push_lanes(fanout *f, redis_link *l, const cfg *c, evcache_ev *
     return k;
 }
 
-size_t fanout_lane_endpoints(const fanout *f, const char *const **ids) {
-    *ids = (const char *const *)f->lane_eps;
-    size_t n = 0;
-    while (f->lane_eps && f->lane_eps[n])
-        n++;
-    return n;
+size_t fanout_lane_count(const fanout *f) {
+    return f->pushed ? f->nlb : 0;
 }
 
-static void lane_eps_clear(fanout *f) {
-    for (size_t i = 0; f->lane_eps && f->lane_eps[i]; i++)
-        free(f->lane_eps[i]);
-    free(f->lane_eps);
-    f->lane_eps = NULL;
+const char *fanout_lane_endpoint(const fanout *f, size_t i) {
+    return f->lb[i].e->id;
 }
 
 void fanout_free(fanout *f) {
@@ -133,7 +130,6 @@ void fanout_free(fanout *f) {
     pipeline_free(f->lp);
     lanes_clear(f);
     free(f->lb);
-    lane_eps_clear(f);
     free(f);
 }
 
@@ -145,14 +141,14 @@ fanout_out fanout_run(fanout *f, redis_link *l, const cfg *c, const fanout_keys 
     pipeline *p = f->p;
     pipeline_reset(p);
     lanes_clear(f);
-    lane_eps_clear(f);
+    f->pushed = 0;
     if (n == 0)
         return out;
-    strmap *seen = strmap_new();
+    strmap *seen = NULL;
     evcache_ev **evs = calloc(n, sizeof *evs);
     char **why = calloc(n, sizeof *why);
     const char *lo = NULL, *hi = NULL;
-    if (!evs || !why || !seen) {
+    if (!evs || !why) {
         LOG_E("fanout: out of memory; %zu events left pending", n);
         out.status = FANOUT_FAILED;
         out.kind = LINK_ERR;
@@ -219,7 +215,7 @@ fanout_out fanout_run(fanout *f, redis_link *l, const cfg *c, const fanout_keys 
                 nplain++;
                 continue;
             }
-            lane_batch *b = lane_batch_of(f, seen, m[e]->e);
+            lane_batch *b = lane_batch_of(f, &seen, m[e]->e);
             if (!b || lane_add(b, i, evs[i]) != HQ_OK) {
                 LOG_E("fanout: out of memory; %zu events left pending", n);
                 out.status = FANOUT_FAILED;
@@ -257,9 +253,7 @@ fanout_out fanout_run(fanout *f, redis_link *l, const cfg *c, const fanout_keys 
             snprintf(out.error, sizeof out.error, "%s", err);
             goto cleanup;
         }
-        f->lane_eps = calloc(f->nlb + 1, sizeof *f->lane_eps);
-        for (size_t i = 0; f->lane_eps && i < f->nlb; i++)
-            f->lane_eps[i] = strdup(f->lb[i].e->id);
+        f->pushed = 1;
     }
     out.kind = link_exec(l, p, err, sizeof err);
     if (out.kind != LINK_OK) {

@@ -44,8 +44,10 @@ typedef struct fanout_out {
 } fanout_out;
 
 /* The endpoints the last fanout_run gave jobs in their lanes (lane_push.lua, sent and
- * answered before fanout.lua): the loop claims from them next. Owned by f. */
-size_t fanout_lane_endpoints(const fanout *f, const char *const **ids);
+ * answered before fanout.lua): the loop claims from them next. The ids are the index's,
+ * valid until the next fanout_run or index reload. */
+size_t fanout_lane_count(const fanout *f);
+const char *fanout_lane_endpoint(const fanout *f, size_t i); /* i < fanout_lane_count */
 
 /* entries: an array of events entries; claims (may be NULL): their delivery counts.
  * version: the index's endpoints version. room: jobs to claim afterwards. */

@@ -734,10 +734,8 @@ static void fan_out(worker *w, const redisReply *entries, const int64_t *claims)
             handle(w, o.claim_kind, "claiming fanned-out jobs", o.error);
         if (o.claimed)
             take_jobs(w, o.claimed, NULL, read_us);
-        const char *const *ids;
-        size_t nl = fanout_lane_endpoints(w->fanout, &ids);
-        for (size_t i = 0; i < nl; i++)
-            lclaim_wake(w->lanes, ids[i]);
+        for (size_t i = 0; i < fanout_lane_count(w->fanout); i++)
+            lclaim_wake(w->lanes, fanout_lane_endpoint(w->fanout, i));
         return;
     }
 }
