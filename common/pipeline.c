@@ -61,6 +61,12 @@ void pipeline_reset(pipeline *p) {
 }
 
 void pipeline_begin(pipeline *p, int tag, void *ud) {
+#ifdef HOOKQ_CHECKS
+    /* a command begun inside another would cut it short: its arguments would go to the
+     * new one (a bug once: results queued a dead letter inside a lane_settle call) */
+    if (p->open)
+        abort();
+#endif
     if (p->ncmds == p->ccap) {
         size_t cap = p->ccap ? p->ccap * 2 : 32;
         pipeline_cmd *nc = realloc(p->cmds, cap * sizeof *nc);

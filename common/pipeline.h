@@ -18,7 +18,8 @@ void pipeline_free(pipeline *p); /* NULL-safe */
 void pipeline_reset(pipeline *p);
 
 /* Build one command: begin, then args, then end. Errors (OOM) are sticky and reported by
- * pipeline_exec. */
+ * pipeline_exec. One command at a time: beginning one before the last is ended is a bug
+ * (it aborts in HOOKQ_CHECKS builds). */
 void pipeline_begin(pipeline *p, int tag, void *ud);
 void pipeline_arg(pipeline *p, const char *s);
 void pipeline_argn(pipeline *p, const char *s, size_t n);
