@@ -19,6 +19,7 @@
 #include "units.h"
 #include "hq.h"
 #include "addr_filter.h"
+#include "envelope.h"
 #include "redis_keys.h"
 #include "redis_conn.h"
 #include "yaml_reader.h"
@@ -50,8 +51,12 @@ typedef struct cfg_key {
     size_t off;
     size_t len_off; /* lists: offset of the length */
     const char *def;
-    int secret; /* a URL whose password is masked by cfg_dump */
+    int secret; /* how cfg_dump masks it: SECRET_URL, SECRET_ALL, SECRET_AFTER_COLON */
 } cfg_key;
+
+#define SECRET_URL         1 /* a URL whose password is masked */
+#define SECRET_ALL         2 /* shown as "****" (when set) */
+#define SECRET_AFTER_COLON 3 /* list items "name:secret" shown as "name:****" */
 
 #define F(field) offsetof(cfg, field)
 #define K(name, type, field, def)                                                                  \
@@ -60,7 +65,7 @@ typedef struct cfg_key {
     { name, type, F(field), F(lenfield), def, 0 }
 
 static const cfg_key cfg_keys[] = {
-    {"redis.url", T_STR, F(redis_url), 0, "redis://127.0.0.1:6379/0", 1},
+    {"redis.url", T_STR, F(redis_url), 0, "redis://127.0.0.1:6379/0", SECRET_URL},
     K("redis.prefix", T_STR, redis_prefix, "hookq"),
     K("redis.connect_timeout", T_DUR, redis_connect_timeout_ms, "5s"),
     K("redis.command_timeout", T_DUR, redis_command_timeout_ms, "5s"),
@@ -89,7 +94,7 @@ static const cfg_key cfg_keys[] = {
     K("delivery.response_excerpt", T_INT, delivery_response_excerpt, "256"),
     K("delivery.low_speed_time", T_DUR, delivery_low_speed_time_ms, "30s"),
     K("delivery.low_speed_limit", T_INT, delivery_low_speed_limit, "1"),
-    {"delivery.proxy", T_STR, F(delivery_proxy), 0, "", 1},
+    {"delivery.proxy", T_STR, F(delivery_proxy), 0, "", SECRET_URL},
     K("delivery.log", T_BOOL, delivery_log, "true"),
     K("delivery.log_maxlen", T_INT, delivery_log_maxlen, "10000"),
     K("events.max_payload", T_SIZE, events_max_payload, "1MiB"),
@@ -103,6 +108,21 @@ static const cfg_key cfg_keys[] = {
     K("log.level", T_LEVEL, log_level, "info"),
     K("log.format", T_FORMAT, log_format, "text"),
     K("worker.name", T_STR, worker_name, ""),
+    K("api.listen", T_STR, api_listen, "127.0.0.1:8080"),
+    {"api.admin_keys", T_STRLIST, F(api_admin_keys), F(api_admin_keys_len), "", SECRET_ALL},
+    {"api.tenant_keys", T_STRLIST, F(api_tenant_keys), F(api_tenant_keys_len), "",
+     SECRET_AFTER_COLON},
+    {"api.stream_secret", T_STR, F(api_stream_secret), 0, "", SECRET_ALL},
+    K("api.threads", T_INT, api_threads, "4"),
+    K("api.max_body", T_SIZE, api_max_body, "2MiB"),
+    K("api.max_connections", T_INT, api_max_connections, "8192"),
+    K("api.max_connections_per_ip", T_INT, api_max_connections_per_ip, "1024"),
+    K("api.idle_timeout", T_DUR, api_idle_timeout_ms, "30s"),
+    L("api.trusted_proxies", T_STRLIST, api_trusted_proxies, api_trusted_proxies_len, ""),
+    K("api.stream_buffer", T_SIZE, api_stream_buffer, "1MiB"),
+    K("api.stream_heartbeat", T_DUR, api_stream_heartbeat_ms, "15s"),
+    K("api.stream_token_ttl", T_DUR, api_stream_token_ttl_ms, "10m"),
+    K("api.payload_retention", T_DUR, api_payload_retention_ms, "72h"),
 };
 #define NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
@@ -513,6 +533,75 @@ static int check_positive(const char *key, int64_t ms, char *err, size_t errlen)
 
 /* The breaker's keys are checked even when breaker.enabled is false, so turning it on
  * later cannot reveal a bad value at a restart. */
+/* An API key: 16..256 printable characters without spaces or ':' (the tenant separator),
+ * so a key is long enough not to be guessed and never splits oddly. */
+static int api_key_check(const char *key, const char *name, char *err, size_t errlen) {
+    size_t n = strlen(key);
+    if (n < 16 || n > 256)
+        return hq_seterr(err, errlen, "key '%s': a key must be 16..256 characters (got %zu)", name,
+                         n);
+    for (size_t i = 0; i < n; i++)
+        if (!isgraph((unsigned char)key[i]) || key[i] == ':' || key[i] == ',')
+            return hq_seterr(err, errlen,
+                             "key '%s': a key is printable characters without spaces, ',' or ':'",
+                             name);
+    return HQ_OK;
+}
+
+static int validate_api(const cfg *c, char *err, size_t errlen) {
+    char e[HQ_ERRLEN];
+    const char *port = strrchr(c->api_listen, ':');
+    char *end = NULL;
+    long pn = port ? strtol(port + 1, &end, 10) : 0;
+    if (!port || port == c->api_listen || !end || *end || pn < 0 || pn > 65535 || !port[1])
+        return hq_seterr(err, errlen,
+                         "key 'api.listen': '%s' is not HOST:PORT (e.g. 127.0.0.1:8080, "
+                         "[::1]:8080, 0.0.0.0:8080)",
+                         c->api_listen);
+    for (size_t i = 0; i < c->api_admin_keys_len; i++)
+        if (api_key_check(c->api_admin_keys[i], "api.admin_keys", err, errlen) != HQ_OK)
+            return HQ_ERR;
+    for (size_t i = 0; i < c->api_tenant_keys_len; i++) {
+        const char *item = c->api_tenant_keys[i], *colon = strchr(item, ':');
+        char tenant[80];
+        if (!colon || colon == item || (size_t)(colon - item) >= sizeof(tenant))
+            return hq_seterr(err, errlen,
+                             "key 'api.tenant_keys': item %zu is not TENANT:KEY (e.g. acme:<key>)",
+                             i + 1);
+        snprintf(tenant, sizeof(tenant), "%.*s", (int)(colon - item), item);
+        if (envelope_tenant_valid(tenant, e, sizeof(e)) != HQ_OK)
+            return hq_seterr(err, errlen, "key 'api.tenant_keys': item %zu: tenant: %s", i + 1, e);
+        if (api_key_check(colon + 1, "api.tenant_keys", err, errlen) != HQ_OK)
+            return HQ_ERR;
+    }
+    for (size_t i = 0; i < c->api_trusted_proxies_len; i++)
+        if (addr_filter_cidr_valid(c->api_trusted_proxies[i], e, sizeof(e)) != HQ_OK)
+            return hq_seterr(err, errlen, "key 'api.trusted_proxies': %s", e);
+    if (c->api_stream_secret[0] && strlen(c->api_stream_secret) < 16)
+        return hq_seterr(err, errlen, "key 'api.stream_secret': at least 16 characters");
+    if (c->api_threads < 1 || c->api_threads > 256)
+        return hq_seterr(err, errlen, "key 'api.threads': %d is out of range (1..256)",
+                         c->api_threads);
+    if (c->api_max_connections < 1 || c->api_max_connections > 1000000)
+        return hq_seterr(err, errlen, "key 'api.max_connections': %d is out of range (1..1000000)",
+                         c->api_max_connections);
+    if (c->api_max_connections_per_ip < 0)
+        return hq_seterr(err, errlen, "key 'api.max_connections_per_ip': must be >= 0");
+    if (c->api_max_body < 1024 || c->api_max_body > (256ull << 20))
+        return hq_seterr(err, errlen, "key 'api.max_body': out of range (1KiB..256MiB)");
+    if (c->api_idle_timeout_ms < 1000)
+        return hq_seterr(err, errlen, "key 'api.idle_timeout': at least 1s");
+    if (c->api_stream_buffer < 4096)
+        return hq_seterr(err, errlen, "key 'api.stream_buffer': at least 4KiB");
+    if (c->api_stream_heartbeat_ms < 1000)
+        return hq_seterr(err, errlen, "key 'api.stream_heartbeat': at least 1s");
+    if (c->api_stream_token_ttl_ms < 1000)
+        return hq_seterr(err, errlen, "key 'api.stream_token_ttl': at least 1s");
+    if (c->api_payload_retention_ms < 60000)
+        return hq_seterr(err, errlen, "key 'api.payload_retention': at least 1m");
+    return HQ_OK;
+}
+
 static int validate_breaker(const cfg *c, char *err, size_t errlen) {
     if (check_positive("breaker.window", c->breaker_window_ms, err, errlen) ||
         check_positive("breaker.cooldown", c->breaker_cooldown_ms, err, errlen) ||
@@ -615,6 +704,8 @@ int cfg_validate(const cfg *c, char *err, size_t errlen) {
                          "key 'delivery.proxy': must start with http://, https:// or socks5://");
     if (validate_breaker(c, err, errlen) != HQ_OK)
         return HQ_ERR;
+    if (validate_api(c, err, errlen) != HQ_OK)
+        return HQ_ERR;
     size_t wl = strlen(c->worker_name);
     if (wl > 64)
         return hq_seterr(err, errlen, "key 'worker.name': longer than 64 characters");
@@ -671,13 +762,27 @@ static void size_format(uint64_t b, char *buf, size_t len) {
     snprintf(buf, len, "%llu", (unsigned long long)b);
 }
 
+/* A list item as shown: secrets masked ("****", or "name:****"), into buf when masked. */
+static const char *mask_item(const cfg_key *k, const char *item, char *buf, size_t len) {
+    const char *colon;
+    if (k->secret == SECRET_ALL)
+        return "****";
+    if (k->secret != SECRET_AFTER_COLON)
+        return item;
+    colon = strchr(item, ':');
+    snprintf(buf, len, "%.*s:****", colon ? (int)(colon - item) : 0, item);
+    return buf;
+}
+
 /* The value as text (lists comma-separated, as the environment takes them); malloc'd. */
 static char *value_text(const cfg *c, const cfg_key *k) {
     char b[64];
     switch (k->type) {
     case T_STR: {
         const char *s = *CAT(c, k, char *);
-        return k->secret ? rconn_url_masked(s) : strdup(s);
+        if (k->secret == SECRET_URL)
+            return rconn_url_masked(s);
+        return strdup(k->secret == SECRET_ALL && s[0] ? "****" : s);
     }
     case T_DUR:
         units_format_duration(*CAT(c, k, int64_t), b, sizeof(b));
@@ -707,7 +812,7 @@ static char *value_text(const cfg *c, const cfg_key *k) {
     case T_STRLIST: {
         size_t n = *(const size_t *)((const char *)c + k->len_off), cap = 1, used = 0;
         for (size_t i = 0; i < n; i++)
-            cap += (k->type == T_STRLIST ? strlen((*CAT(c, k, char **))[i]) : 32) + 1;
+            cap += (k->type == T_STRLIST ? strlen((*CAT(c, k, char **))[i]) + 16 : 32) + 1;
         char *out = malloc(cap);
         if (!out)
             return NULL;
@@ -717,7 +822,7 @@ static char *value_text(const cfg *c, const cfg_key *k) {
             if (k->type == T_DURLIST)
                 units_format_duration((*CAT(c, k, int64_t *))[i], b, sizeof(b));
             else
-                item = (*CAT(c, k, char **))[i];
+                item = mask_item(k, (*CAT(c, k, char **))[i], b, sizeof(b));
             used += (size_t)snprintf(out + used, cap - used, "%s%s", i ? "," : "", item);
         }
         return out;
@@ -746,7 +851,7 @@ static json_t *value_json(const cfg *c, const cfg_key *k, const char *text) {
             if (k->type == T_DURLIST)
                 units_format_duration((*CAT(c, k, int64_t *))[i], b, sizeof(b));
             else
-                item = (*CAT(c, k, char **))[i];
+                item = mask_item(k, (*CAT(c, k, char **))[i], b, sizeof(b));
             json_array_append_new(a, json_string(item));
         }
         return a;
