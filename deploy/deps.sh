@@ -11,7 +11,7 @@
 
 HQ_DEPS_PACKAGES="build-essential cmake pkg-config libhiredis-dev libcurl4-openssl-dev
 libjansson-dev libyaml-dev libssl-dev libmicrohttpd-dev libcmocka-dev redis-server redis-tools
-python3 openssl clang clang-format libclang-rt-14-dev valgrind wrk nginx-light gnuplot-nox git"
+python3 openssl curl clang clang-format libclang-rt-14-dev valgrind wrk nginx-light gnuplot-nox git"
 
 hq_log() {
     printf '%s\n' "[deps] $*" >&2

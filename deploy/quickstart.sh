@@ -8,7 +8,9 @@
 #    redis-server on a free loopback port;
 # 3. starts a receiver that verifies signatures (build/bin/hq-receiver) and a worker;
 # 4. registers an endpoint for 'task:*', sends 3 events, waits for their delivery,
-#    and shows the delivery log with `hookq deliveries` and with plain redis-cli.
+#    and shows the delivery log with `hookq deliveries` and with plain redis-cli;
+# 5. starts hookq-api with a fresh admin key, registers a second endpoint and publishes
+#    an event with curl, and shows the event's delivery through GET /v1/events/{id}.
 # Everything it started is stopped on exit; nothing listens beyond 127.0.0.1.
 set -euo pipefail
 
@@ -37,8 +39,10 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/hookq-quickstart.XXXXXX")
 redis_pid=""
 receiver_pid=""
 worker_pid=""
+api_pid=""
 external_redis=0
 EP=""
+EP2=""
 
 step() {
     printf '\n\033[1m==> %s\033[0m\n' "$*"
@@ -55,9 +59,12 @@ cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     # In a Redis we did not start, leave no endpoint behind pointing at a dead port.
-    if [ "$external_redis" = 1 ] && [ -n "$EP" ]; then
-        "$BIN/hookq" endpoint rm "$EP" >/dev/null 2>&1 || true
+    if [ "$external_redis" = 1 ]; then
+        for e in $EP $EP2; do
+            "$BIN/hookq" endpoint rm "$e" >/dev/null 2>&1 || true
+        done
     fi
+    stop_pid "$api_pid" hookq-api
     stop_pid "$worker_pid" worker
     stop_pid "$receiver_pid" receiver
     if [ -n "$receiver_pid" ] && [ -s "$TMP/receiver.err" ]; then
@@ -65,7 +72,7 @@ cleanup() {
     fi
     stop_pid "$redis_pid" redis-server
     if [ "$rc" != 0 ]; then
-        for f in worker.log redis.log; do
+        for f in worker.log api.log redis.log; do
             if [ -s "$TMP/$f" ]; then
                 echo "--- last lines of $f" >&2
                 tail -n 20 "$TMP/$f" >&2
@@ -127,12 +134,12 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
     cmake -S "$ROOT" -B "$BUILD" >/dev/null
 fi
 # Only what the demo runs: the test suite is tests/run.sh's job.
-cmake --build "$BUILD" -j "${HOOKQ_JOBS:-2}" --target hookq hookq-worker hq-receiver \
+cmake --build "$BUILD" -j "${HOOKQ_JOBS:-2}" --target hookq hookq-worker hookq-api hq-receiver \
     >"$TMP/build.log" 2>&1 || {
     cat "$TMP/build.log" >&2
     die "build failed"
 }
-for b in hookq hookq-worker hq-receiver; do
+for b in hookq hookq-worker hookq-api hq-receiver; do
     [ -x "$BIN/$b" ] || die "$BIN/$b was not built"
 done
 echo "binaries in $BIN"
@@ -211,8 +218,48 @@ step "hookq deliveries $EP"
 step "redis-cli XREVRANGE '$PREFIX:{$EP}:log' + - COUNT 10"
 redis-cli --no-raw -u "$HOOKQ_REDIS_URL" XREVRANGE "$PREFIX:{$EP}:log" + - COUNT 10
 
+step "hookq-api: the same, over HTTP"
+KEY=$(openssl rand -hex 24)
+aport=$(free_port)
+HOOKQ_API_LISTEN="127.0.0.1:$aport" HOOKQ_API_ADMIN_KEYS="$KEY" "$BIN/hookq-api" \
+    >"$TMP/api.out" 2>"$TMP/api.log" &
+api_pid=$!
+API="http://127.0.0.1:$aport"
+wait_for 10 curl -fsS "$API/v1/health" || die "hookq-api did not start"
+echo "hookq-api on $API (admin key in \$KEY, from api.admin_keys)"
+
+echo "\$ curl -X POST $API/v1/endpoints -H \"Authorization: Bearer \$KEY\" \\"
+echo "    -d '{\"url\":\"$URL\",\"events\":[\"order.*\"],\"secret\":\"whsec_...\"}'"
+out=$(curl -sS -X POST "$API/v1/endpoints" -H "Authorization: Bearer $KEY" \
+    -H 'Content-Type: application/json' \
+    -d "{\"url\":\"$URL\",\"events\":[\"order.*\"],\"secret\":\"$SECRET\"}") ||
+    die "POST /v1/endpoints failed"
+printf '%s\n' "$out" | sed "s|$SECRET|whsec_(the secret the receiver knows)|g"
+EP2=$(printf '%s' "$out" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])') ||
+    die "no endpoint id in: $out"
+
+echo "\$ curl -X POST $API/v1/events -H \"Authorization: Bearer \$KEY\" \\"
+echo "    -d '{\"type\":\"order.paid\",\"data\":{\"order\":7}}'"
+out=$(curl -sS -X POST "$API/v1/events" -H "Authorization: Bearer $KEY" \
+    -H 'Content-Type: application/json' -d '{"type":"order.paid","data":{"order":7}}') ||
+    die "POST /v1/events failed"
+echo "$out"
+EVT=$(printf '%s' "$out" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])') ||
+    die "no event id in: $out"
+delivered_api() {
+    [ "$(grep -c 'sig=ok status=2' "$TMP/receiver.out" 2>/dev/null)" -ge 4 ]
+}
+wait_for 30 delivered_api || die "the API's event was not delivered within 30 s"
+attempted() {
+    curl -fsS "$API/v1/events/$EVT" -H "Authorization: Bearer $KEY" | grep -q '"delivered"'
+}
+wait_for 10 attempted || true
+echo "\$ curl $API/v1/events/$EVT -H \"Authorization: Bearer \$KEY\""
+curl -sS "$API/v1/events/$EVT" -H "Authorization: Bearer $KEY" |
+    python3 -m json.tool 2>/dev/null || die "GET /v1/events/$EVT failed"
+
 if [ "$external_redis" = 1 ]; then
     echo
-    echo "the demo endpoint is removed on exit; other demo keys stay under '$PREFIX:'"
+    echo "the demo endpoints are removed on exit; other demo keys stay under '$PREFIX:'"
 fi
 step "Done: stopping everything this script started"

@@ -107,6 +107,46 @@ class ApiServer:
         finally:
             conn.close()
 
+    def curl(self, method, path, body=None, key=ADMIN, headers=None, raw=None, timeout=10):
+        """call() through the real curl binary (what the docs show users): same arguments
+        and return shape."""
+        argv = ['curl', '-sS', '-i', '--max-time', str(timeout * h.SLOW), '-X', method]
+        hdrs = dict(headers or {})
+        if key is not None:
+            hdrs['Authorization'] = 'Bearer ' + key
+        data = None
+        if raw is not None:
+            data = raw.encode() if isinstance(raw, str) else raw
+        elif body is not None:
+            data = json.dumps(body).encode()
+            hdrs.setdefault('Content-Type', 'application/json')
+        for k, v in hdrs.items():
+            argv += ['-H', '%s: %s' % (k, v)]
+        if data is not None:
+            argv += ['--data-binary', '@-']
+        argv.append(self.url(path))
+        p = subprocess.run(argv, input=data, capture_output=True, timeout=timeout * h.SLOW + 5)
+        if p.returncode != 0:
+            raise AssertionError('curl %s %s failed: %s' % (method, path, p.stderr.decode()))
+        out = p.stdout
+        # Skip interim answers (100 Continue) to the final head.
+        while True:
+            head, _, rest = out.partition(b'\r\n\r\n')
+            if head.startswith(b'HTTP/1.1 100') and rest:
+                out = rest
+                continue
+            break
+        lines = head.decode('latin-1').split('\r\n')
+        status = int(lines[0].split()[1])
+        rh = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(':')
+            rh[k.strip().lower()] = v.strip()
+        text = rest
+        if 'json' in rh.get('content-type', '') and text:
+            return status, rh, json.loads(text)
+        return status, rh, text.decode('utf-8', 'replace')
+
     def ok(self, method, path, body=None, want=(200, 201, 202, 204), **kw):
         """call() that fails loudly unless the status is in want; returns the body."""
         st, hd, out = self.call(method, path, body, **kw)

@@ -21,6 +21,16 @@ class ApiCore(h.TestCase):
             self.assertNotIn('wrong-key-0123456789', api.log())
             self.assertNotIn(au.ADMIN, api.log())
 
+    def test_curl_client(self):
+        # The same answers through curl, the client the docs use.
+        with h.RedisServer() as rs, au.ApiServer(rs) as api:
+            st, hd, body = api.curl('GET', '/v1/health', key=None)
+            self.assertEqual((st, body['status']), (200, 'ok'))
+            st, hd, body = api.curl('DELETE', '/v1/events')
+            au.problem_ok(self, st, hd, body, 405, 'method_not_allowed')
+            st, hd, body = api.curl('GET', '/v1/endpoints', key='nope-nope-nope-nope')
+            au.problem_ok(self, st, hd, body, 401, 'unauthorized')
+
     def test_routing_errors(self):
         with h.RedisServer() as rs, au.ApiServer(rs) as api:
             st, hd, body = api.call('GET', '/v1/nothing-here')
