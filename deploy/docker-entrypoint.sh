@@ -3,6 +3,9 @@
 #
 #   (no args) | worker | hookq-worker [FLAGS]   validate the config, then run the worker
 #   -FLAG ...                                   same, FLAGS passed to hookq-worker
+#   api | hookq-api [FLAGS]                     validate the config, then run hookq-api
+#                                               (set HOOKQ_API_LISTEN=0.0.0.0:8080 and
+#                                               HOOKQ_API_ADMIN_KEYS to reach it)
 #   hookq ARGS | CLI-COMMAND ARGS               run the hookq CLI (e.g. `endpoint list`)
 #   anything else                               exec it as is (sh, redis-cli, ...)
 #
@@ -43,15 +46,20 @@ env_hint() {
         done
 }
 
-run_worker() {
+# check_config WHAT: exit with the checker's message when the configuration is bad.
+check_config() {
     rc=0
     out=$(hookq config check "$(config_file)" 2>&1) || rc=$?
     if [ "$rc" -ne 0 ]; then
-        echo "hookq: configuration is invalid, not starting the worker:" >&2
+        echo "hookq: configuration is invalid, not starting the $1:" >&2
         printf '%s\n' "$out" >&2
         env_hint "$out"
         exit "$rc"
     fi
+}
+
+run_worker() {
+    check_config worker
     exec hookq-worker "$@"
 }
 
@@ -73,6 +81,11 @@ worker | hookq-worker)
     ;;
 -*)
     run_worker "$@"
+    ;;
+api | hookq-api)
+    shift
+    check_config api
+    exec hookq-api "$@"
     ;;
 hookq)
     shift

@@ -9,6 +9,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -79,6 +80,35 @@ class EntrypointTest(h.TestCase):
                     self.assertIn('configuration is invalid', r.stderr)
             # Nothing was started: no worker created the consumer groups.
             self.assertFalse(worker_is_up(rs))
+
+    def test_api_mode_checks_config_then_serves(self):
+        with h.RedisServer() as rs:
+            r = run_entrypoint(clean_env(rs, {'HOOKQ_API_LISTEN': 'nowhere'}), 'api')
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn('HOOKQ_API_LISTEN', r.stderr)
+            self.assertIn('not starting the api', r.stderr)
+            port = h.free_port()
+            env = clean_env(rs, {'HOOKQ_API_LISTEN': '127.0.0.1:%d' % port,
+                                 'HOOKQ_API_ADMIN_KEYS': 'entrypoint-admin-key-012345'})
+            p = subprocess.Popen(['sh', ENTRYPOINT, 'api'], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, cwd=tempfile.gettempdir())
+            try:
+                def up():
+                    try:
+                        with socket.create_connection(('127.0.0.1', port), timeout=1) as s:
+                            s.sendall(b'GET /v1/health HTTP/1.0\r\n\r\n')
+                            return b'"status":"ok"' in s.recv(4096)
+                    except OSError:
+                        return False
+                self.assertTrue(h.wait_until(up, 10 * h.SLOW))
+                p.terminate()  # exec'd: the signal reaches hookq-api itself
+                self.assertEqual(p.wait(15 * h.SLOW), 0)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+                p.stdout.close()
+                p.stderr.close()
 
     def test_bad_redis_url_is_rejected(self):
         r = run_entrypoint(clean_env(None, {'HOOKQ_REDIS_URL': 'http://127.0.0.1:1/'}))
