@@ -30,7 +30,7 @@ JOBS=${HOOKQ_JOBS:-2}
 #   test_slow_*            minutes each even natively (thousands of deliveries, outages)
 #   test_deploy            runs the binaries through the container entrypoint script and
 #                          hq-receiver, not through the harness's wrapper
-VG_INTEGRATION='test_cli_(dead|endpoint|ops|send|worker|exit_codes|replay_trimmed|policies)|test_policy_hold|test_worker_(claims|deliver|disable|disable_fleet|fail_batch|full|ops|outage|promote|reference|retry|job_ids|not_http|endpoint_removed|endpoint_hash_compat)|test_security_(secrets|ssrf)|test_poison|test_scripts_ownership'
+VG_INTEGRATION='test_cli_(dead|endpoint|ops|send|worker|exit_codes|replay_trimmed|policies)|test_policy_hold|test_worker_(claims|deliver|disable|disable_fleet|fail_batch|full|ops|outage|promote|reference|retry|job_ids|not_http|endpoint_removed|endpoint_hash_compat)|test_security_(secrets|ssrf)|test_poison|test_scripts_ownership|test_api_[a-z_]*'
 unit_only=0
 sanitize=0
 valgrind=0
