@@ -412,6 +412,51 @@ class Inbound(h.TestCase):
         b = self.accepted(sid2, body, self.gh(body, 'same'))
         self.assertNotEqual(a['payload_id'], b['payload_id'])
 
+    def test_dedupe_concurrent_redeliveries(self):
+        """Twenty copies of one delivery at once: one is stored and published, every other
+        answer is a duplicate with its ids (the store script decides atomically)."""
+        import concurrent.futures
+        sid = self.source({'type': 'github', 'secret': GH_SECRET}, dedupe=True)
+        body = '{"zen":"Non-blocking is better than blocking."}'
+        hd = self.gh(body, 'burst-1')
+        with concurrent.futures.ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(lambda _: self.post(sid, body, hd), range(20)))
+        firsts = [out for st, _, out in answers if st == 202]
+        dups = [out for st, _, out in answers if st == 200]
+        self.assertEqual(len(firsts), 1, answers)
+        self.assertEqual(len(dups), 19, answers)
+        for d in dups:
+            self.assertEqual(d, dict(firsts[0], duplicate=True))
+        self.assertEqual(len(payloads(self.rs, sid)), 1)
+        self.assertEqual(len(events(self.rs)), 1)
+
+    def test_real_curl_sender(self):
+        """A sender's HTTP client, not ours: the real curl binary, asking for the interim
+        100 Continue before it sends the body (as many clients do for big bodies)."""
+        curl = shutil.which('curl')
+        if not curl:
+            raise AssertionError('curl is not installed')
+        sid = self.source({'type': 'github', 'secret': GH_SECRET})
+        body = json.dumps({'commits': [{'id': '%040d' % i, 'message': 'x' * 50}
+                                       for i in range(40)]})
+        self.assertGreater(len(body), 1024)
+        sig = 'sha256=' + hmac_hex(GH_SECRET, body)
+        p = subprocess.run([curl, '-sS', '-i', '--max-time', str(10 * h.SLOW), '-X', 'POST',
+                            '-H', 'Content-Type: application/json', '-H',
+                            'X-Hub-Signature-256: ' + sig, '-H', 'Expect: 100-continue',
+                            '--data-binary', '@-',
+                            self.api.url('/v1/in/' + sid)],
+                           input=body.encode(), capture_output=True, timeout=30 * h.SLOW)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        text = p.stdout.decode()
+        self.assertIn('HTTP/1.1 100 Continue', text)
+        final = text[text.rindex('HTTP/1.1 '):]
+        self.assertTrue(final.startswith('HTTP/1.1 202'), text)
+        out = json.loads(final.split('\r\n\r\n', 1)[1])
+        (_, ev), = events(self.rs)
+        self.assertEqual(ev['id'], out['event_id'])
+        self.assertIn('"payload":' + body + '}', ev['data'])
+
     def test_dedupe_repairs_a_lost_publish(self):
         """A request that died after storing and before publishing: the payload entry and
         dedupe key exist, the event does not. The sender's redelivery publishes it, once,
