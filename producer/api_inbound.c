@@ -302,6 +302,74 @@ static int duplicate(api_req *rq, const source *s, const redisReply *rep) {
     return api_json(rq, 200, j);
 }
 
+/* Run the store script for in (its payload_id not known yet). The reply, or NULL with the
+ * answer set. */
+static redisReply *store(api_req *rq, const inbound *in, const char *did, int is_json,
+                         const char *body, size_t blen) {
+    const cfg *c = rq->ctx->c;
+    char kp[KEY_MAX], kpay[KEY_MAX], kdup[KEY_MAX], dpart[8 + VERIFY_ID_LEN];
+    char minid[24], ttl[24], size[24], received[TS_ISO_LEN];
+    int64_t now = ts_now_ms();
+    int64_t keep = c->api_payload_retention_ms > 0 ? now - c->api_payload_retention_ms : 0;
+    const char *argv[32];
+    size_t lens[32];
+    int n = 0;
+    rconn_script script;
+    snprintf(dpart, sizeof(dpart), "dedupe:%s", did ? did : "");
+    if (source_key(rq->ctx->prefix, in->source_id, "source", kp, sizeof(kp)) != HQ_OK ||
+        source_key(rq->ctx->prefix, in->source_id, "payloads", kpay, sizeof(kpay)) != HQ_OK ||
+        source_key(rq->ctx->prefix, in->source_id, dpart, kdup, sizeof(kdup)) != HQ_OK) {
+        api_problem(rq, 500, "internal", NULL, "key too long");
+        return NULL;
+    }
+    snprintf(minid, sizeof(minid), "%lld", (long long)(keep > 0 ? keep : 0));
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)c->events_idempotency_ttl_ms);
+    snprintf(size, sizeof(size), "%zu", blen);
+    ts_iso(now, received, sizeof(received));
+#define ARG(v, l)                                                                                  \
+    do {                                                                                           \
+        argv[n] = (v);                                                                             \
+        lens[n] = (l);                                                                             \
+        n++;                                                                                       \
+    } while (0)
+#define ARGS(v) ARG((v), strlen(v))
+    ARGS(kp);
+    ARGS(kpay);
+    if (did)
+        ARGS(kdup);
+    ARGS(minid);
+    ARGS(ttl);
+    ARGS(in->event_id);
+    ARGS("event_id");
+    ARGS(in->event_id);
+    ARGS("type");
+    ARGS(in->type);
+    if (in->content_type) {
+        ARGS("content_type");
+        ARGS(in->content_type);
+    }
+    ARGS("headers");
+    ARGS(in->headers);
+    ARGS("source_ip");
+    ARGS(rq->client_ip);
+    ARGS("received_at");
+    ARGS(received);
+    ARGS("size");
+    ARGS(size);
+    ARGS("json");
+    ARGS(is_json ? "true" : "false");
+    if (did) {
+        ARGS("delivery_id");
+        ARGS(did);
+    }
+    ARGS("body");
+    ARG(body, blen);
+#undef ARG
+#undef ARGS
+    source_script(&script, "source_store", store_lua);
+    return api_eval(rq, &script, did ? 3 : 2, n, argv, lens);
+}
+
 /* ---- the route ------------------------------------------------------------------------------- */
 
 /* Slack checks an Events API URL with a signed {"type":"url_verification","challenge":..}
@@ -370,8 +438,6 @@ int api_inbound(api_req *rq) {
     const cfg *c = rq->ctx->c;
     const char *id = api_param(rq, 0);
     char why[HQ_ERRLEN], type[256], did[VERIFY_ID_LEN], evid[ID_MAX + 1];
-    char kp[KEY_MAX], kpay[KEY_MAX], kdup[KEY_MAX], minid[24], ttl[24], size[24];
-    char received[TS_ISO_LEN];
     source s = {0};
     verify_config vc = {0};
     capture cap = {0};
@@ -379,8 +445,8 @@ int api_inbound(api_req *rq) {
     char *headers = NULL, *owned = NULL;
     const char *ct = NULL;
     redisReply *rep = NULL;
-    rconn_script script;
     int is_json, have_did, added = 0;
+    size_t need;
     const char *body = rq->body ? rq->body : "";
     size_t blen = rq->body_len;
 
@@ -433,8 +499,8 @@ int api_inbound(api_req *rq) {
     in.content_type = ct;
     in.headers = headers;
     /* Refuse now what the publish would refuse after storing: an event over the limit. */
-    size_t need = strlen(s.id) + PAYLOAD_ID_LEN + (ct ? 2 * strlen(ct) + 2 : 4) + strlen(headers) +
-                  in.repr_len + 80;
+    need = strlen(s.id) + PAYLOAD_ID_LEN + (ct ? 2 * strlen(ct) + 2 : 4) + strlen(headers) +
+           in.repr_len + 80;
     if (need > c->events_max_payload) {
         api_problem(rq, 413, "payload_too_large", NULL,
                     "the event this payload becomes (about %zu bytes with its headers) is over "
@@ -451,68 +517,8 @@ int api_inbound(api_req *rq) {
     in.event_id = evid;
 
     /* Store (or find the redelivery's entry): round trip 2. */
-    char dpart[8 + VERIFY_ID_LEN];
-    snprintf(dpart, sizeof(dpart), "dedupe:%s", have_did ? did : "");
-    if (source_key(rq->ctx->prefix, s.id, "source", kp, sizeof(kp)) != HQ_OK ||
-        source_key(rq->ctx->prefix, s.id, "payloads", kpay, sizeof(kpay)) != HQ_OK ||
-        source_key(rq->ctx->prefix, s.id, dpart, kdup, sizeof(kdup)) != HQ_OK) {
-        api_problem(rq, 500, "internal", NULL, "key too long");
+    if (!(rep = store(rq, &in, have_did ? did : NULL, is_json, body, blen)))
         goto cleanup;
-    }
-    {
-        int64_t now = ts_now_ms();
-        int64_t keep = c->api_payload_retention_ms > 0 ? now - c->api_payload_retention_ms : 0;
-        const char *argv[32];
-        size_t lens[32];
-        int n = 0, nkeys = have_did ? 3 : 2;
-        snprintf(minid, sizeof(minid), "%lld", (long long)(keep > 0 ? keep : 0));
-        snprintf(ttl, sizeof(ttl), "%lld", (long long)c->events_idempotency_ttl_ms);
-        snprintf(size, sizeof(size), "%zu", blen);
-        ts_iso(now, received, sizeof(received));
-#define ARG(v, l)                                                                                  \
-    do {                                                                                           \
-        argv[n] = (v);                                                                             \
-        lens[n] = (l);                                                                             \
-        n++;                                                                                       \
-    } while (0)
-#define ARGS(v) ARG((v), strlen(v))
-        ARGS(kp);
-        ARGS(kpay);
-        if (have_did)
-            ARGS(kdup);
-        ARGS(minid);
-        ARGS(ttl);
-        ARGS(evid);
-        ARGS("event_id");
-        ARGS(evid);
-        ARGS("type");
-        ARGS(type);
-        if (ct) {
-            ARGS("content_type");
-            ARGS(ct);
-        }
-        ARGS("headers");
-        ARGS(headers);
-        ARGS("source_ip");
-        ARGS(rq->client_ip);
-        ARGS("received_at");
-        ARGS(received);
-        ARGS("size");
-        ARGS(size);
-        ARGS("json");
-        ARGS(is_json ? "true" : "false");
-        if (have_did) {
-            ARGS("delivery_id");
-            ARGS(did);
-        }
-        ARGS("body");
-        ARG(body, blen);
-#undef ARG
-#undef ARGS
-        source_script(&script, "source_store", store_lua);
-        if (!(rep = api_eval(rq, &script, nkeys, n, argv, lens)))
-            goto cleanup;
-    }
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
         rep->element[0]->type != REDIS_REPLY_STRING) {
         api_problem(rq, 500, "internal", NULL, "unexpected reply from the store script");
