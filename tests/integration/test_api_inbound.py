@@ -510,6 +510,20 @@ class Inbound(h.TestCase):
             au.problem_ok(self, st, hd, out, 503, 'redis_unavailable')
             self.assertIn('retry-after', hd)
 
+    def test_redis_full(self):
+        """Redis at maxmemory: 507 with Retry-After, nothing stored; fine again after."""
+        sid = self.source({'type': 'none'})
+        self.rs.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction')
+        self.rs.call('CONFIG', 'SET', 'maxmemory', '1')
+        try:
+            out = self.refused(sid, '{"a":1}', status=507, code='redis_full')
+            self.assertIn('maxmemory', out['detail'])
+            st, hd, out = self.post(sid, '{"a":1}')
+            self.assertEqual((st, hd.get('retry-after')), (507, '5'), out)
+        finally:
+            self.rs.call('CONFIG', 'SET', 'maxmemory', '0')
+        self.accepted(sid, '{"a":1}')
+
     # ---- end to end ------------------------------------------------------------------------------
 
     def test_end_to_end_through_worker_and_receiver(self):
