@@ -27,7 +27,8 @@ KEYWORDS = frozenset((
     'pattern', 'format', 'oneOf', 'anyOf', 'allOf', 'not'))
 ANNOTATIONS = frozenset((
     'title', 'description', 'example', 'examples', 'default', 'deprecated', 'readOnly',
-    'writeOnly', '$comment', 'externalDocs'))
+    'writeOnly', '$comment', 'externalDocs',
+    'discriminator'))  # OpenAPI's hint for code generators; the oneOf is what is checked
 # date-time as RFC 3339 says, loosely (no calendar check): what timestamp.h writes and more.
 DATE_TIME = re.compile(r'^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$')
 JSON_TYPES = ('application/json', 'application/problem+json')
