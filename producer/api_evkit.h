@@ -1,8 +1,8 @@
-/* api_evkit.h -- what the events routes (api_events.c) and the dead-letter routes
- * (api_dead.c) share: a scanner of a JSON object's top-level members for bodies whose
- * values must be forwarded byte for byte, JSON string decoding into a fixed buffer, id
- * helpers, stream entry accessors, and a raw-text JSON answer. Implemented in
- * api_evkit.c; the scanners are pure (no Redis, no allocation) and unit-tested in
+/* api_evkit.h -- what the events routes (api_publish.c, api_events.c) and the
+ * dead-letter routes (api_dead.c) share: a scanner of a JSON object's top-level members
+ * for bodies whose values must be forwarded byte for byte, JSON string decoding into a
+ * fixed buffer, id helpers, stream entry accessors, a raw-text JSON answer. Implemented
+ * in api_evkit.c; the scanners are pure (no Redis, no allocation) and unit-tested in
  * tests/unit/test_api_events.c. */
 #ifndef HQ_API_EVKIT_H
 #define HQ_API_EVKIT_H
