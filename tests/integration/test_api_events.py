@@ -368,22 +368,52 @@ class Publish(Shared):
         self.assertEqual(self.rs.call('XLEN', EVENTS), 3)
 
 
-class PublishRedisTrouble(h.TestCase):
-    def test_maxmemory_507_and_outage_503(self):
+class RedisTrouble(h.TestCase):
+    def test_maxmemory_507_outage_503_and_errors_500(self):
         with h.RedisServer() as rs, au.ApiServer(rs) as api:
+            ep = add_ep(rs)
+            ev = publish(api, {'type': 'a', 'data': 1})[2]
+            letter = dead_job(rs, ev['stream_id'], ep)
             rs.call('CONFIG', 'SET', 'maxmemory', '1')
-            for hd in ({}, {'Idempotency-Key': 'k'}, {}):
-                b = problem(self, publish(api, {'type': 'a', 'data': 1, 'id': 'i1'} if not hd
-                                          else {'type': 'a', 'data': 1}, headers=hd),
-                            507, 'redis_full')
-                self.assertIn('maxmemory', b['detail'])
+            for body, hd in (({'type': 'a', 'data': 1}, {}),
+                             ({'type': 'a', 'data': 1, 'id': 'i1'}, {}),
+                             ({'type': 'a', 'data': 1}, {'Idempotency-Key': 'k'})):
+                with self.subTest(body=body, hd=hd):
+                    b = problem(self, publish(api, body, headers=hd), 507, 'redis_full')
+                    self.assertIn('maxmemory', b['detail'])
+            problem(self, api.call('POST', '/v1/events/%s/retry' % ev['id']), 507, 'redis_full')
+            problem(self, api.call('POST', '/v1/dead/replay', {'all': True}), 507, 'redis_full')
+            # reads still work at maxmemory (the lookup scripts are no-writes)
+            self.assertEqual(api.ok('GET', '/v1/events/' + ev['id'])['id'], ev['id'])
+            self.assertEqual(len(api.ok('GET', '/v1/dead')['data']), 1)
             rs.call('CONFIG', 'SET', 'maxmemory', '0')
-            self.assertEqual(rs.call('EXISTS', EVENTS), 0)
+            self.assertEqual(rs.call('XLEN', EVENTS), 1)
+            self.assertEqual(rs.call('EXISTS', JOBS), 0)
+            self.assertEqual([i for i, _ in h.xrange_dicts(rs, DEAD)], [letter])
+            # Redis refusing a command: 500 redis_error
+            rs.call('SET', 'hookq:{q}:dead', 'not a stream')
+            problem(self, api.call('GET', '/v1/dead'), 500, 'redis_error')
+            rs.call('DEL', 'hookq:{q}:dead')
+            rs.call('RENAME', EVENTS, 'saved')
+            rs.call('SET', EVENTS, 'not a stream')
+            problem(self, publish(api, {'type': 'a', 'data': 1}), 500, 'redis_error')
+            problem(self, publish(api, {'type': 'a', 'data': 1}, headers={'Idempotency-Key': 'z'}),
+                    500, 'redis_error')
+            problem(self, api.call('GET', '/v1/events/' + ev['id']), 500, 'redis_error')
+            rs.call('DEL', EVENTS)
+            rs.call('RENAME', 'saved', EVENTS)
             self.assertEqual(publish(api, {'type': 'a', 'data': 1})[0], 202)
+            # Redis gone: 503 with Retry-After everywhere, then back
             rs.stop()
-            st, hd, b = publish(api, {'type': 'a', 'data': 1})
-            problem(self, (st, hd, b), 503, 'redis_unavailable')
-            self.assertEqual(hd.get('retry-after'), '1')
+            for method, path, body in (('POST', '/v1/events', {'type': 'a', 'data': 1}),
+                                       ('GET', '/v1/events/' + ev['id'], None),
+                                       ('POST', '/v1/events/%s/retry' % ev['id'], None),
+                                       ('GET', '/v1/dead', None),
+                                       ('POST', '/v1/dead/replay', {'all': True})):
+                with self.subTest(path=path):
+                    st, hd, b = api.call(method, path, body)
+                    problem(self, (st, hd, b), 503, 'redis_unavailable')
+                    self.assertEqual(hd.get('retry-after'), '1')
             rs.start()
             self.assertTrue(h.wait_until(lambda: publish(api, {'type': 'a', 'data': 1})[0] == 202,
                                          10 * h.SLOW))
