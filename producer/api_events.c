@@ -211,6 +211,8 @@ static json_t *deliveries_json(api_req *rq, const char *sid, const envelope *e) 
             }
             would = ep_matches(x, e->type, e->tenant, e->endpoint);
             if (!would && !x->enabled) {
+                /* Would it, if enabled? ep_matches is the one rule (fan-out's); asking
+                 * it about an enabled copy keeps it that way. The table is ours. */
                 x->enabled = 1;
                 would = ep_matches(x, e->type, e->tenant, e->endpoint);
                 x->enabled = 0;
