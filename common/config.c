@@ -113,7 +113,7 @@ static const cfg_key cfg_keys[] = {
     {"api.tenant_keys", T_STRLIST, F(api_tenant_keys), F(api_tenant_keys_len), "",
      SECRET_AFTER_COLON},
     {"api.stream_secret", T_STR, F(api_stream_secret), 0, "", SECRET_ALL},
-    K("api.threads", T_INT, api_threads, "4"),
+    K("api.threads", T_INT, api_threads, "0"),
     K("api.max_body", T_SIZE, api_max_body, "2MiB"),
     K("api.max_connections", T_INT, api_max_connections, "8192"),
     K("api.max_connections_per_ip", T_INT, api_max_connections_per_ip, "1024"),
@@ -579,8 +579,8 @@ static int validate_api(const cfg *c, char *err, size_t errlen) {
             return hq_seterr(err, errlen, "key 'api.trusted_proxies': %s", e);
     if (c->api_stream_secret[0] && strlen(c->api_stream_secret) < 16)
         return hq_seterr(err, errlen, "key 'api.stream_secret': at least 16 characters");
-    if (c->api_threads < 1 || c->api_threads > 256)
-        return hq_seterr(err, errlen, "key 'api.threads': %d is out of range (1..256)",
+    if (c->api_threads < 0 || c->api_threads > 256)
+        return hq_seterr(err, errlen, "key 'api.threads': %d is out of range (0..256)",
                          c->api_threads);
     if (c->api_max_connections < 1 || c->api_max_connections > 1000000)
         return hq_seterr(err, errlen, "key 'api.max_connections': %d is out of range (1..1000000)",

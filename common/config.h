@@ -88,22 +88,22 @@ typedef struct cfg {
     char *worker_name; /* worker.name "" -> "<hostname>-<pid>" at start */
 
     /* api: hookq-api (docs/api.md) */
-    char *api_listen;          /* api.listen "127.0.0.1:8080": host:port, [v6]:port */
-    char **api_admin_keys;     /* api.admin_keys []: Bearer keys that see everything (secret) */
+    char *api_listen;      /* api.listen "127.0.0.1:8080": host:port, [v6]:port */
+    char **api_admin_keys; /* api.admin_keys []: Bearer keys that see everything (secret) */
     size_t api_admin_keys_len;
     char **api_tenant_keys; /* api.tenant_keys []: "TENANT:KEY", bound to one tenant (secret) */
     size_t api_tenant_keys_len;
-    char *api_stream_secret;         /* api.stream_secret "": signs stream tokens; "" = derived */
-    int api_threads;                 /* api.threads 4: request threads (each its own Redis link) */
-    uint64_t api_max_body;           /* api.max_body 2MiB: request body cap (413 beyond) */
-    int api_max_connections;         /* api.max_connections 8192 */
-    int api_max_connections_per_ip;  /* api.max_connections_per_ip 1024; 0 = no per-IP cap */
-    int64_t api_idle_timeout_ms;     /* api.idle_timeout 30s: silent connections are closed */
-    char **api_trusted_proxies;      /* api.trusted_proxies []: CIDRs whose X-Forwarded-For counts */
+    char *api_stream_secret; /* api.stream_secret "": signs stream tokens; "" = derived */
+    int api_threads; /* api.threads 0: request threads, each its own Redis link; 0 = one per core */
+    uint64_t api_max_body;          /* api.max_body 2MiB: request body cap (413 beyond) */
+    int api_max_connections;        /* api.max_connections 8192 */
+    int api_max_connections_per_ip; /* api.max_connections_per_ip 1024; 0 = no per-IP cap */
+    int64_t api_idle_timeout_ms;    /* api.idle_timeout 30s: silent connections are closed */
+    char **api_trusted_proxies;     /* api.trusted_proxies []: CIDRs whose X-Forwarded-For counts */
     size_t api_trusted_proxies_len;
-    uint64_t api_stream_buffer;      /* api.stream_buffer 1MiB: per SSE client; beyond: cut off */
-    int64_t api_stream_heartbeat_ms; /* api.stream_heartbeat 15s: ": ping" comment period */
-    int64_t api_stream_token_ttl_ms; /* api.stream_token_ttl 10m: default life of a stream token */
+    uint64_t api_stream_buffer;       /* api.stream_buffer 1MiB: per SSE client; beyond: cut off */
+    int64_t api_stream_heartbeat_ms;  /* api.stream_heartbeat 15s: ": ping" comment period */
+    int64_t api_stream_token_ttl_ms;  /* api.stream_token_ttl 10m: default life of a stream token */
     int64_t api_payload_retention_ms; /* api.payload_retention 72h: inbound payloads kept */
 } cfg;
 

@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
         LOG_W("no API key configured (api.admin_keys): every /v1 route but /v1/health and "
               "/v1/in/* answers 401");
     LOG_I("listening on %s (port %d), %d threads", c->api_listen, api_server_port(s),
-          c->api_threads);
+          api_server_threads(s));
     /* The port line is for scripts that listen on :0 and need to know where. */
     fprintf(stdout, "hookq-api listening on port %d\n", api_server_port(s));
     fflush(stdout);

@@ -22,6 +22,8 @@ api_server *api_server_new(const cfg *c, char *err, size_t errlen);
 int api_server_start(api_server *s, char *err, size_t errlen);
 /* The port actually bound (api.listen may say :0). */
 int api_server_port(const api_server *s);
+/* The request threads it runs (api.threads, or one per core when that is 0). */
+int api_server_threads(const api_server *s);
 /* Stop: close the listener, end streams, finish running requests. NULL-safe. */
 void api_server_stop(api_server *s);
 void api_server_free(api_server *s); /* stops first; NULL-safe */
