@@ -2,7 +2,10 @@
  * (JSON_REJECT_DUPLICATES), then run the endpoint create/update appliers and the source
  * create/update appliers on it. An accepted endpoint must have a url and a secret; an
  * accepted source must have exactly one way to name its event type; a refusal must come
- * with an answer (problem) or a field. Nothing may crash or leak. */
+ * with an answer (problem) or a field. The publish route's member scanner (which forwards
+ * `data` byte for byte) runs on the raw bytes: every span it returns lies inside the input
+ * and, for a body jansson parsed as an object, it finds exactly as many members. Nothing
+ * may crash or leak. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +15,7 @@
 
 #include "api.h"
 #include "api_endpoint_json.h"
+#include "api_evkit.h"
 #include "api_source_store.h"
 #include "endpoint.h"
 #include "hq.h"
@@ -83,14 +87,41 @@ static void sources(const json_t *body) {
     }
 }
 
+/* Members the scanner finds, or -1 when it refuses the text. */
+static long scan(const char *s, size_t len) {
+    evj_iter it;
+    evj_member m;
+    const char *what = NULL;
+    long n = 0;
+    int r;
+    char key[64];
+    if (evj_begin(&it, s, len) != HQ_OK)
+        return -1;
+    while ((r = evj_next(&it, &m, &what)) == 1) {
+        int cut = 0;
+        if (m.key < s || m.key + m.keylen > s + len || m.val < s || m.val + m.vallen > s + len ||
+            m.vallen == 0)
+            abort();
+        (void)evj_unescape(m.key, m.keylen, key, sizeof(key), &cut);
+        n++;
+    }
+    if (r < 0 && !what)
+        abort();
+    return r < 0 ? -1 : n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len) {
     json_error_t e;
     json_t *j;
+    long members;
     if (len > 65536)
         return 0;
+    members = scan((const char *)buf, len);
     j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &e);
     if (!j)
         return 0;
+    if (json_is_object(j) && members != (long)json_object_size(j))
+        abort();
     if (json_is_object(j)) {
         endpoints(j, 0);
         endpoints(j, 1);
