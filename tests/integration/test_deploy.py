@@ -291,7 +291,7 @@ class ReceiverTest(h.TestCase):
 
 
 class QuickstartTest(h.TestCase):
-    def test_quickstart_delivers_three_signed_events(self):
+    def test_quickstart_delivers_over_the_cli_and_the_api(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith('HOOKQ_')}
         # The build this test run uses (build/ or build-asan/), already built.
         env['QUICKSTART_BUILD_DIR'] = os.path.dirname(h.BIN)
@@ -300,10 +300,17 @@ class QuickstartTest(h.TestCase):
                            timeout=300, stdin=subprocess.DEVNULL)
         out = p.stdout + p.stderr
         self.assertEqual(p.returncode, 0, out)
-        # The receiver verified three signatures, the CLI and the raw log show 3 deliveries.
-        self.assertEqual(out.count(' sig=ok status=204 '), 3, out)
-        self.assertGreaterEqual(out.count('delivered'), 6, out)
-        self.assertIn('3 requests: 3 answered 204', out)
+        # The receiver verified three signatures from the CLI part, the CLI and the raw log
+        # show 3 deliveries; then one from the API part, whose lookup shows it delivered.
+        self.assertEqual(out.count(' sig=ok status=204 '), 4, out)
+        self.assertEqual(out.count('task:done evt_'), 3, out)
+        self.assertEqual(out.count('order.paid evt_'), 1, out)
+        self.assertGreaterEqual(out.count('delivered'), 7, out)
+        self.assertIn('"status": "delivered"', out)
+        self.assertIn('4 requests: 4 answered 204', out)
+        # The API key is never printed, only the variable that holds it.
+        self.assertIn('Bearer $KEY', out)
+        self.assertNotRegex(out, r'Bearer [0-9a-f]{48}')
         # The generated secret is never printed.
         self.assertIn('whsec_(the secret the receiver knows)', out)
 
