@@ -250,6 +250,8 @@ delivered_api() {
     [ "$(grep -c 'sig=ok status=2' "$TMP/receiver.out" 2>/dev/null)" -ge 4 ]
 }
 wait_for 30 delivered_api || die "the API's event was not delivered within 30 s"
+echo "the receiver got (and verified):"
+grep 'order.paid' "$TMP/receiver.out" | sed 's/^/    /'
 attempted() {
     curl -fsS "$API/v1/events/$EVT" -H "Authorization: Bearer $KEY" | grep -q '"delivered"'
 }
