@@ -45,7 +45,11 @@ function open(url) {
     init.fetch = (input, opts) =>
       fetch(input, { ...opts, headers: { ...opts.headers, Authorization: 'Bearer ' + args.key } });
   }
-  es = new EventSource(url, init);
+  const me = new EventSource(url, init);
+  es = me;
+  // After close() the library may still dispatch what it had already parsed from the
+  // last chunk; a browser would not, and those events came before the resume point.
+  const live = () => me === es && me.readyState !== me.CLOSED;
   es.onopen = () => out({ ev: 'open' });
   es.addEventListener('error', (e) => {
     if (typeof e.data === 'string') {
@@ -58,6 +62,7 @@ function open(url) {
   es.addEventListener('reset', (e) => out({ ev: 'reset', data: JSON.parse(e.data) }));
   for (const t of types) {
     es.addEventListener(t, (e) => {
+      if (!live()) return;
       count++;
       lastId = e.lastEventId;
       out({ ev: 'event', type: e.type, id: e.lastEventId, data: JSON.parse(e.data) });
