@@ -523,6 +523,7 @@ static int catchup_page(stream_hub *h, stream_client *c) {
     redisReply *rep;
     sse_sid last = h->last;
     int64_t now = ts_mono_ms();
+    size_t i;
     if (!c->trim_checked) {
         if (catchup_check_trim(h, c) != HQ_OK)
             return HQ_ERR;
@@ -553,23 +554,30 @@ static int catchup_page(stream_hub *h, stream_client *c) {
         return HQ_OK;
     }
     pthread_mutex_lock(&c->mu);
-    for (size_t i = 0; i < rep->elements; i++) {
+    for (i = 0; i < rep->elements; i++) {
         const redisReply *e = rep->element[i];
         sse_frame *f = NULL;
         sse_sid sid;
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
             reply_sid(e->element[0], &sid) != HQ_OK)
             continue;
-        c->cursor = sid;
-        if (sse_frame_entry(e, &h->lim, &f, err, sizeof(err)) != HQ_OK)
-            continue;
-        /* Paced by the reader (a page only below low_water), so no cut here: a client
-         * catching up on a long backlog is slow by design, not a slow consumer. */
-        if (c->end == END_NONE && sse_filter_match(&c->flt, f) && sse_queue_push(&c->q, f) == HQ_OK)
-            c->last_enq = now;
+        if (sse_frame_entry(e, &h->lim, &f, err, sizeof(err)) == HQ_OK &&
+            sse_filter_match(&c->flt, f)) {
+            /* Paced by the reader (a page only below low_water), so never a cut here: a
+             * client catching up on a long backlog is slow by design. Half the buffer at
+             * most, so the live feed has room once it joins; the rest of the page is
+             * read again next time (an empty queue always takes one, so it moves). */
+            if (c->q.n && c->q.bytes + f->len > h->c->api_stream_buffer / 2) {
+                sse_frame_unref(f);
+                break;
+            }
+            if (c->end == END_NONE && sse_queue_push(&c->q, f) == HQ_OK)
+                c->last_enq = now;
+        }
         sse_frame_unref(f);
+        c->cursor = sid;
     }
-    if (rep->elements < PAGE_COUNT) {
+    if (i == rep->elements && rep->elements < PAGE_COUNT) {
         c->state = CL_LIVE;
         c->cursor = last;
     } else {
@@ -901,9 +909,11 @@ int api_stream_get(api_req *rq) {
     }
     pthread_mutex_lock(&h->mu);
     if (h->stopping) {
+        /* A stream that ends at once (after its retry: line) rather than a 503, which an
+         * EventSource takes as final: this one reconnects, to the next server. */
         pthread_mutex_unlock(&h->mu);
-        MHD_destroy_response(resp); /* calls client_done, which frees c */
-        return api_problem(rq, 503, "shutting_down", NULL, "the server is stopping");
+        c->end = END_STOP;
+        goto answer;
     }
     if (!resuming && h->have_last) {
         c->cursor = h->last; /* from now on: the live feed's next entry */
@@ -925,6 +935,7 @@ int api_stream_get(api_req *rq) {
     pthread_mutex_unlock(&h->mu);
     if (c->state == CL_CATCHUP)
         hub_poke(h);
+answer:
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");

@@ -422,6 +422,42 @@ class StreamResume(h.TestCase):
             self.assertEqual(frame_dict(frs[1])['id'], ids[0])
             st.close()
 
+    def test_backlog_over_the_buffer_is_not_a_cut(self):
+        """A backlog ten times api.stream_buffer arrives whole while live events keep
+        coming: catching up is paced by the reader, never a slow consumer."""
+        with h.RedisServer() as rs, \
+                au.ApiServer(rs, env={'HOOKQ_API_STREAM_BUFFER': '64KiB'}) as api:
+            pad = 'b' * 1000
+            ids = publish(rs, 640, data='{"pad":"%s"}' % pad)
+            with SseClient(api.url('/v1/stream?last_event_id=0-0')) as c:
+                c.wait(lambda c: c.seen('open'))
+                for k in range(10):
+                    ids += publish(rs, 20, data='{"pad":"%s"}' % pad)
+                    time.sleep(0.02)
+                c.wait(lambda c: len(c.seen()) >= len(ids), timeout=30)
+                time.sleep(0.3)
+                self.assertEqual([e['id'] for e in c.seen()], ids)
+                self.assertEqual(c.seen('error_event'), [])
+                self.assertEqual(len(c.seen('open')), 1)
+            self.assertNotIn('cut off', api.log())
+
+    def test_backlog_paced_for_a_stalled_reader(self):
+        """One short XRANGE page (127 events of 2 KB) is four times api.stream_buffer: a
+        reader that stalls while it catches up, with a live event arriving meanwhile, is
+        not cut off; it gets everything once it reads."""
+        with h.RedisServer() as rs, \
+                au.ApiServer(rs, env={'HOOKQ_API_STREAM_BUFFER': '64KiB'}) as api:
+            ids = publish(rs, 127, data='{"pad":"%s"}' % ('s' * 2000))
+            st = RawStream(api.port, headers={'Last-Event-ID': '0-0'}, rcvbuf=4096)
+            self.assertEqual(st.head(), 200)
+            time.sleep(1)  # not reading
+            ids += publish(rs, 1)
+            time.sleep(1)
+            got = st.events(128, timeout=10)
+            self.assertEqual([(e['event'], e.get('id')) for e in got], [('bulk.a', i) for i in ids])
+            self.assertNotIn('cut off', api.log())
+            st.close()
+
     def test_reset_after_trim(self):
         with h.RedisServer() as rs, au.ApiServer(rs) as api:
             ids = publish(rs, 10)
