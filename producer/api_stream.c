@@ -48,14 +48,15 @@
 #include "redis_keys.h"
 #include "timestamp.h"
 
-#define WAKE_MS       50   /* resume suspended clients at most this often */
-#define READ_COUNT    1000 /* entries per live XREAD */
-#define READ_BLOCK_MS 5000 /* XREAD BLOCK; a reply later than this + 5 s means a dead link */
-#define PAGE_COUNT    128  /* entries per catch-up XRANGE */
-#define PAGES_PER_RUN 16   /* catch-up pages read per loop turn, so the live feed keeps up */
-#define TICK_MS       250  /* heartbeats and deadlines are looked at this often */
-#define CUT_GRACE_MS  2000 /* a cut-off client has this long to read its error event */
-#define STOP_GRACE_MS 1000 /* at shutdown, streams drain this long, then are shut */
+#define WAKE_MS       50    /* resume suspended clients at most this often */
+#define READ_COUNT    256   /* entries per live XREAD (bounds one reply's memory) */
+#define READ_BLOCK_MS 5000  /* XREAD BLOCK; a reply later than this + 5 s means a dead link */
+#define PAGE_COUNT    128   /* entries per catch-up XRANGE */
+#define PAGES_PER_RUN 16    /* catch-up pages read per loop turn, so the live feed keeps up */
+#define TICK_MS       250   /* heartbeats and deadlines are looked at this often */
+#define CUT_GRACE_MS  2000  /* a cut-off client has this long to read its error event */
+#define STALL_MS      10000 /* a catching-up client that takes nothing this long is cut */
+#define STOP_GRACE_MS 1000  /* at shutdown, streams drain this long, then are shut */
 #define BACKOFF_MIN   100
 #define BACKOFF_MAX   2000
 #define BLOCK_SIZE    4096 /* MHD's own buffer per response: only HTTP/1.0 clients use it */
@@ -83,10 +84,12 @@ struct stream_client {
     /* under mu */
     sse_queue q;
     int suspended;              /* suspended by our reader: only then may the hub resume it */
+    int woken;                  /* resumed by the hub, its reader not yet run since */
     client_end end;             /* END_NONE, or how the stream ends once the queue drains */
     int shut;                   /* shutdown(2) already done */
     int64_t end_deadline;       /* mono ms: an ended client not drained by then is shut */
     int64_t last_enq;           /* mono ms: when anything was last queued (heartbeats) */
+    int64_t last_take;          /* mono ms: when its reader last took bytes */
     int page_wanted;            /* CL_CATCHUP: the queue is low, read the next page */
     int gone;                   /* the response was freed: nothing will read the queue */
     int listed;                 /* on the hub's list (under hub->mu) */
@@ -124,6 +127,7 @@ struct stream_hub {
     int64_t backoff;    /* ms */
     int64_t cmd_retry_at;
     int wake_pending;
+    int wake_urgent; /* resume without waiting out WAKE_MS */
     int64_t last_wake;
     int64_t next_tick;
     int down_logged;
@@ -146,23 +150,27 @@ static void hub_poke(stream_hub *h) {
         LOG_D("api: stream: hub wakeup failed: %s", strerror(errno));
 }
 
-/* Queue a frame on c (c->mu held). A client whose queue would pass api.stream_buffer is
- * cut off instead; an empty queue always takes one frame, so a single event bigger than
- * the buffer still goes out. Returns 1 when the client was cut. */
-static int client_push(stream_hub *h, stream_client *c, sse_frame *f, int64_t now);
-
+/* Cut c off (c->mu held): its error event is queued past the cap (it is small, and it
+ * says why the stream ends), then the connection is closed once that is out or after
+ * CUT_GRACE_MS. why: "too slow", "stalled", "out of memory". */
 static void client_cut(stream_hub *h, stream_client *c, int64_t now, const char *why) {
     char text[512];
     int n;
     sse_frame *f;
     c->end = END_CUT;
     c->end_deadline = now + CUT_GRACE_MS;
-    n = snprintf(text, sizeof(text),
-                 "event: error\ndata: {\"code\":\"slow_consumer\",\"detail\":\"%s: more than "
-                 "api.stream_buffer (%" PRIu64 " bytes) was waiting for this client; reconnect "
-                 "with Last-Event-ID to resume\"}\n\n",
-                 why, (uint64_t)h->c->api_stream_buffer);
-    /* The error event goes past the cap: it is small, and it says why the stream ends. */
+    if (strcmp(why, "stalled") == 0)
+        n = snprintf(text, sizeof(text),
+                     "event: error\ndata: {\"code\":\"slow_consumer\",\"detail\":\"stalled: "
+                     "this client took nothing for %d s while catching up; reconnect with "
+                     "Last-Event-ID to resume\"}\n\n",
+                     STALL_MS / 1000);
+    else
+        n = snprintf(text, sizeof(text),
+                     "event: error\ndata: {\"code\":\"slow_consumer\",\"detail\":\"%s: more "
+                     "than api.stream_buffer (%" PRIu64 " bytes) was waiting for this client; "
+                     "reconnect with Last-Event-ID to resume\"}\n\n",
+                     why, (uint64_t)h->c->api_stream_buffer);
     f = n > 0 ? sse_frame_control(text, (size_t)n) : NULL;
     if (f && sse_queue_push(&c->q, f) != HQ_OK)
         LOG_D("api: stream: no memory for the error event of %s", c->peer);
@@ -171,6 +179,9 @@ static void client_cut(stream_hub *h, stream_client *c, int64_t now, const char 
           why, c->q.bytes, (uint64_t)h->c->api_stream_buffer);
 }
 
+/* Queue a frame on c (c->mu held). A client whose queue would pass api.stream_buffer is
+ * cut off instead; an empty queue always takes one frame, so a single event bigger than
+ * the buffer still goes out. Returns 1 when the client was cut. */
 static int client_push(stream_hub *h, stream_client *c, sse_frame *f, int64_t now) {
     if (c->end != END_NONE)
         return 0;
@@ -194,8 +205,10 @@ static ssize_t client_read(void *cls, uint64_t pos, char *buf, size_t max) {
     int want_page = 0;
     (void)pos;
     pthread_mutex_lock(&c->mu);
+    c->woken = 0;
     n = sse_queue_take(&c->q, buf, max);
     if (n) {
+        c->last_take = ts_mono_ms();
         if (c->state == CL_CATCHUP && !c->page_wanted && c->q.bytes < h->low_water) {
             c->page_wanted = 1;
             want_page = 1;
@@ -354,6 +367,45 @@ static void hub_ensure_live(stream_hub *h) {
 
 /* ---- the hub: handing out ------------------------------------------------------------- */
 
+/* Queue a batch on a live client (c->mu held). When it does not fit in api.stream_buffer
+ * and the client's reader is busy (its socket is full: the client is behind by the buffer,
+ * MHD's write buffer and the kernel's), it is cut off. When the reader is waiting for data
+ * instead (suspended, or resumed and not yet run), the client drained all it was given
+ * and only this batch is too big for one wake (a burst, or WAKE_MS of coalescing): it goes
+ * back to reading from Redis at its own pace, from the last event it was given. No gap,
+ * no repeat, and no cut of a client that keeps up. */
+static void dispatch_client(stream_hub *h, stream_client *c, sse_frame **frames, size_t nf,
+                            sse_sid top, int64_t now) {
+    for (size_t i = 0; i < nf; i++) {
+        sse_frame *f = frames[i];
+        if (sse_sid_cmp(f->sid, c->cursor) <= 0)
+            continue;
+        if (sse_filter_match(&c->flt, f)) {
+            if (c->q.n && c->q.bytes + f->len > h->c->api_stream_buffer) {
+                if (c->suspended || c->woken) {
+                    LOG_D("api: stream: %s: a burst over api.stream_buffer; it reads the rest "
+                          "from Redis",
+                          c->peer);
+                    c->state = CL_CATCHUP;
+                    c->trim_checked = 1;
+                    c->page_wanted = 0; /* the reader asks once below low_water */
+                    h->wake_urgent = 1;
+                    return;
+                }
+                client_cut(h, c, now, "too slow");
+                return;
+            }
+            if (client_push(h, c, f, now))
+                return;
+        }
+        c->cursor = f->sid;
+    }
+    if (sse_sid_cmp(top, c->cursor) > 0)
+        c->cursor = top; /* past the entries no client gets */
+    if (c->suspended && c->q.bytes >= h->low_water)
+        h->wake_urgent = 1; /* a lot waits: resume now rather than in WAKE_MS */
+}
+
 /* Format the entries of an XREAD reply and queue each on every live client it is for. */
 static void hub_dispatch(stream_hub *h, const redisReply *rep) {
     const redisReply *entries;
@@ -390,16 +442,8 @@ static void hub_dispatch(stream_hub *h, const redisReply *rep) {
     pthread_mutex_lock(&h->mu);
     for (stream_client *c = h->head; c; c = c->next) {
         pthread_mutex_lock(&c->mu);
-        if (c->state == CL_LIVE) {
-            for (size_t i = 0; i < nf && c->end == END_NONE; i++) {
-                if (sse_sid_cmp(frames[i]->sid, c->cursor) <= 0 ||
-                    !sse_filter_match(&c->flt, frames[i]))
-                    continue;
-                client_push(h, c, frames[i], now);
-            }
-            if (sse_sid_cmp(top, c->cursor) > 0)
-                c->cursor = top;
-        }
+        if (c->state == CL_LIVE && c->end == END_NONE)
+            dispatch_client(h, c, frames, nf, top, now);
         pthread_mutex_unlock(&c->mu);
     }
     h->last = top;
@@ -630,12 +674,14 @@ static void hub_wake(stream_hub *h) {
         pthread_mutex_lock(&c->mu);
         if (c->suspended && (c->q.n || c->end != END_NONE)) {
             c->suspended = 0;
+            c->woken = 1;
             MHD_resume_connection(c->conn);
         }
         pthread_mutex_unlock(&c->mu);
     }
     pthread_mutex_unlock(&h->mu);
     h->wake_pending = 0;
+    h->wake_urgent = 0;
     h->last_wake = ts_mono_ms();
 }
 
@@ -647,7 +693,14 @@ static void hub_tick(stream_hub *h, int64_t now) {
     pthread_mutex_lock(&h->mu);
     for (stream_client *c = h->head; c; c = c->next) {
         pthread_mutex_lock(&c->mu);
-        if (c->end == END_NONE && now - c->last_enq >= hb) {
+        if (c->end == END_NONE && c->state == CL_CATCHUP && c->q.n && !c->suspended && !c->woken &&
+            now - c->last_take >= STALL_MS) {
+            /* Catching up is paced by the reader, so its queue never overflows: a client
+             * that stopped reading shows as one that takes nothing although its socket
+             * was offered data (not suspended) for STALL_MS. */
+            client_cut(h, c, now, "stalled");
+            h->wake_pending = 1;
+        } else if (c->end == END_NONE && now - c->last_enq >= hb) {
             client_push(h, c, h->ping, now);
             h->wake_pending = 1;
         } else if (c->end != END_NONE && !c->shut && now >= c->end_deadline && c->fd >= 0) {
@@ -684,7 +737,7 @@ static void *hub_main(void *arg) {
         if (!h->xread_out)
             until = min64(until, h->retry_at);
         if (h->wake_pending)
-            until = min64(until, h->last_wake + WAKE_MS);
+            until = min64(until, h->wake_urgent ? now : h->last_wake + WAKE_MS);
         pf[0] = (struct pollfd){.fd = h->efd, .events = POLLIN};
         if (h->xread_out) {
             pf[1] = (struct pollfd){.fd = rconn_fd(h->live), .events = POLLIN};
@@ -704,7 +757,7 @@ static void *hub_main(void *arg) {
             hub_tick(h, now);
             h->next_tick = now + TICK_MS;
         }
-        if (h->wake_pending && now >= h->last_wake + WAKE_MS)
+        if (h->wake_pending && (h->wake_urgent || now >= h->last_wake + WAKE_MS))
             hub_wake(h);
     }
     return NULL;
@@ -889,7 +942,7 @@ int api_stream_get(api_req *rq) {
     ci = MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (ci)
         c->fd = ci->connect_fd;
-    c->last_enq = ts_mono_ms();
+    c->last_enq = c->last_take = ts_mono_ms();
     if (sse_queue_push(&c->q, h->retry) != HQ_OK) {
         client_unref(c);
         return api_problem(rq, 500, "internal", NULL, "out of memory");

@@ -690,14 +690,20 @@ class StreamFlow(h.TestCase):
             with SseClient(api.url('/v1/stream')) as fast:
                 fast.wait(lambda c: c.seen('open'))
                 time.sleep(0.2)
+                # A steady flow of 6 MB: more than the kernel's socket buffers (up to 4 MB
+                # on loopback) take for the slow one. (A burst over the buffer in one go
+                # would send even a client that waits back to reading from Redis: that
+                # is not being slow; see test_burst_bigger_than_the_buffer.)
                 pad = 'x' * 1000
                 ids = []
-                for k in range(20):
-                    ids += publish(rs, 100, data='{"pad":"%s","k":%d}' % (pad, k))
-                    time.sleep(0.02)
-                fast.wait(lambda c: len(c.seen()) >= 2000, timeout=30)
+                for k in range(600):
+                    ids += publish(rs, 10, data='{"pad":"%s","k":%d}' % (pad, k))
+                    time.sleep(0.002)
+                fast.wait(lambda c: len(c.seen()) >= 6000, timeout=60)
                 self.assertEqual([e['id'] for e in fast.seen()], ids)
-            self.assertEventually(lambda: 'cut off' in api.log(), timeout=5)
+            # at once when its buffer overflows; within STALL_MS (10 s) when a burst had
+            # sent it back to reading from Redis before it stopped reading (valgrind)
+            self.assertEventually(lambda: 'cut off' in api.log(), timeout=15)
             # the slow one: what was queued for it, its error event, then the end
             frs = slow.drain(10)
             self.assertTrue(slow.eof, 'the slow client was not disconnected')
@@ -706,11 +712,50 @@ class StreamFlow(h.TestCase):
             evs = [frame_dict(f) for f in frs[1:]]
             self.assertEqual(evs[-1]['event'], 'error')
             self.assertEqual(evs[-1]['data']['code'], 'slow_consumer')
-            self.assertIn('api.stream_buffer', evs[-1]['data']['detail'])
+            self.assertIn('reconnect with Last-Event-ID', evs[-1]['data']['detail'])
             got = [e['id'] for e in evs[:-1]]
             self.assertEqual(got, ids[:len(got)])  # what it got is a gapless prefix
-            self.assertLess(len(got), 2000)
+            self.assertLess(len(got), 6000)
             slow.close()
+
+    def test_stalled_catchup_cut_off(self):
+        """Bursts send a client that never reads back to reading from Redis; once its
+        socket is full and it takes nothing for 10 s it is cut off all the same."""
+        with h.RedisServer() as rs, \
+                au.ApiServer(rs, env={'HOOKQ_API_STREAM_BUFFER': '64KiB'}) as api:
+            slow = RawStream(api.port, rcvbuf=4096)
+            self.assertEqual(slow.head(), 200)
+            time.sleep(0.3)
+            ids = []
+            for k in range(6):
+                ids += publish(rs, 1000, data='{"pad":"%s"}' % ('w' * 1000), chunk=1000)
+            self.assertEventually(lambda: 'cut off (stalled)' in api.log(), timeout=25)
+            frs = slow.drain(15)
+            self.assertTrue(slow.eof)
+            evs = [frame_dict(f) for f in frs[1:]]
+            self.assertEqual(evs[-1]['event'], 'error')
+            self.assertEqual(evs[-1]['data']['code'], 'slow_consumer')
+            self.assertIn('stalled', evs[-1]['data']['detail'])
+            got = [e['id'] for e in evs[:-1]]
+            self.assertEqual(got, ids[:len(got)])
+            slow.close()
+
+    def test_burst_bigger_than_the_buffer(self):
+        """A client waiting for data gets a burst four times api.stream_buffer in one go:
+        it is not cut off but reads the rest from Redis, and gets every event once."""
+        with h.RedisServer() as rs, \
+                au.ApiServer(rs, env={'HOOKQ_API_STREAM_BUFFER': '64KiB'}) as api:
+            with SseClient(api.url('/v1/stream')) as c:
+                c.wait(lambda c: c.seen('open'))
+                time.sleep(0.3)
+                ids = publish(rs, 250, data='{"pad":"%s"}' % ('q' * 1000), chunk=250)
+                ids += publish(rs, 5)
+                c.wait(lambda c: len(c.seen()) >= len(ids), timeout=20)
+                time.sleep(0.3)
+                self.assertEqual([e['id'] for e in c.seen()], ids)
+                self.assertEqual(c.seen('error_event'), [])
+                self.assertEqual(len(c.seen('open')), 1)
+            self.assertNotIn('cut off', api.log())
 
     def test_shutdown_ends_streams(self):
         with h.RedisServer() as rs:
