@@ -132,7 +132,13 @@ int api_stream_token(api_req *rq) {
     }
     if (api_tenant(rq))
         tenant = api_tenant(rq);
-    if ((v = json_object_get(body, "tenant")) && !json_is_null(v)) {
+    v = json_object_get(body, "tenant");
+    if (v && json_is_null(v) && !api_is_admin(rq)) {
+        /* null is "every tenant", as for endpoints "no tenant": not a tenant key's */
+        api_forbidden(rq, "a token for every tenant");
+        goto cleanup;
+    }
+    if (v && !json_is_null(v)) {
         const char *t = json_string_value(v);
         if (!t || envelope_tenant_valid(t, err, sizeof(err)) != HQ_OK ||
             strlen(t) >= AUTH_TENANT_MAX) {

@@ -640,8 +640,9 @@ class StreamAccess(h.TestCase):
                 st, hd, out = api.call('POST', '/v1/stream/tokens', body)
                 au.problem_ok(self, st, hd, out, 422, code)
                 self.assertEqual(out['field'], field, body)
-            st, hd, out = api.call('POST', '/v1/stream/tokens', {'tenant': 'globex'}, key=au.ACME)
-            au.problem_ok(self, st, hd, out, 403, 'forbidden')
+            for t in ('globex', None):
+                st, hd, out = api.call('POST', '/v1/stream/tokens', {'tenant': t}, key=au.ACME)
+                au.problem_ok(self, st, hd, out, 403, 'forbidden')
             st, hd, out = api.call('POST', '/v1/stream/tokens', raw='{"ttl":',
                                    headers={'Content-Type': 'application/json'})
             au.problem_ok(self, st, hd, out, 400, 'invalid_json')
