@@ -1,4 +1,4 @@
-"""docs/openapi.yaml against the real hookq-api, both ways (docs/api/openapi.md).
+"""docs/openapi.yaml against the real hookq-api, both ways (docs/openapi.md).
 
 - The document is what tests/tools/openapi_merge.py makes of docs/openapi/*.yaml, and is
   well-formed for this test (openapi_check.lint).
