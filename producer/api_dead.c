@@ -1,7 +1,7 @@
 /* api_dead.c -- GET /v1/dead (the dead-letter stream, newest first) and POST
  * /v1/dead/replay (dead letters back to the jobs stream), with `hookq dead list` and
  * `hookq dead replay`'s semantics (producer/cli_dead.c) on the same Redis data, bounded
- * per request (docs/api/events.md). */
+ * per request (docs/api.md "Events"). */
 #include "api_evkit.h"
 
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* api_endpoint_json.h -- the endpoint as the API reads and writes it (docs/api/endpoints.md).
+/* api_endpoint_json.h -- the endpoint as the API reads and writes it (docs/api.md "Endpoints").
  *
  * Bodies of POST /v1/endpoints and PATCH /v1/endpoints/{id} are validated and applied to
  * an ep here, with the rules `hookq endpoint add|update` apply to the same values

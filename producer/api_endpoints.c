@@ -1,4 +1,4 @@
-/* api_endpoints.c -- /v1/endpoints: register and manage endpoints (docs/api/endpoints.md).
+/* api_endpoints.c -- /v1/endpoints: register and manage endpoints (docs/api.md "Endpoints").
  *
  * Each route does what the `hookq endpoint` command of the same name does to the same
  * Redis data (cli_endpoint.c), so the CLI and the API can be used side by side: bodies are

@@ -1,5 +1,5 @@
 /* api_events.c -- GET /v1/events/{id} (an event and what happened to it at each
- * endpoint) and POST /v1/events/{id}/retry (docs/api/events.md). Publishing is
+ * endpoint) and POST /v1/events/{id}/retry (docs/api.md "Events"). Publishing is
  * api_publish.c. Finding an event by id and reading the delivery logs for it are Lua
  * scripts with bounded work (api_find_event.lua, api_event_log.lua), so entries that
  * are not the event never cross the wire. */
@@ -65,7 +65,7 @@ static int find_event(api_req *rq, const char *id, redisReply **rep, const redis
     else
         api_problem(rq, 404, "not_found", NULL,
                     "event %s not found (never published, past events.retention, or older than "
-                    "what a lookup searches: docs/api/events.md)",
+                    "what a lookup searches: docs/api.md, Events)",
                     id);
     freeReplyObject(x);
     return HQ_ERR;

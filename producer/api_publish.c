@@ -1,4 +1,4 @@
-/* api_publish.c -- POST /v1/events, the API's hot path (docs/api/events.md).
+/* api_publish.c -- POST /v1/events, the API's hot path (docs/api.md "Events").
  *
  * The body is scanned once for its top-level members (no tree), `data` is forwarded as
  * the exact bytes the producer sent, the library's own validation decides what is

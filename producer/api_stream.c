@@ -1,5 +1,5 @@
 /* api_stream.c -- GET /v1/stream (Server-Sent Events) and POST /v1/stream/tokens
- * (docs/api/stream.md). The stream itself is fed by the hub (api_stream_hub.c); here the
+ * (docs/api.md "The live stream"). The stream itself is fed by the hub (api_stream_hub.c); here the
  * request is checked and turned into a filter and a starting point. */
 #include "api.h"
 

@@ -1,5 +1,5 @@
 /* api_stream_frame.h -- the pure parts of GET /v1/stream (no I/O, no locks): stream ids,
- * Server-Sent Events frames, a client's frame queue and its filter (docs/api/stream.md).
+ * Server-Sent Events frames, a client's frame queue and its filter (docs/api.md "The live stream").
  *
  * A frame is formatted once and shared by every client it goes to: it is reference
  * counted (atomically, as clients drain on libmicrohttpd's threads while the hub adds on

@@ -1,5 +1,5 @@
 /* api_stream_hub.c -- the hub that feeds every GET /v1/stream from one Redis read loop
- * (docs/api/stream.md; the handlers are in api_stream.c).
+ * (docs/api.md "The live stream"; the handlers are in api_stream.c).
  *
  * The hub is one thread with two Redis connections: `live` holds an XREAD BLOCK on the
  * events stream from the newest id it has seen, `cmd` serves the short commands

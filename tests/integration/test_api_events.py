@@ -533,7 +533,7 @@ class GetEvent(Shared):
         # no mark, no time: the newest entries are searched
         self.assertEqual(api.ok('GET', '/v1/events/legacy-7')['stream_id'], legacy)
         self.assertEqual(api.ok('GET', '/v1/events/other-2999')['data'], 0)
-        # ... but not the whole stream (docs/api/events.md: the bound)
+        # ... but not the whole stream (docs/api.md "Events": the bound)
         rs.pipeline([('XADD', EVENTS, '*', 'id', 'later-%d' % i, 'type', 'b', 'data', '0')
                      for i in range(5100)])
         problem(self, api.call('GET', '/v1/events/legacy-7'), 404, 'not_found')
