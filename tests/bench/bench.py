@@ -1601,6 +1601,27 @@ def compare(before, after):
     return '\n'.join(lines) + '\n', misses
 
 
+def render_api(res):
+    """The hookq-api lines of the table (tests/bench/bench_api.py measured them)."""
+    if res.get('error'):
+        return '\nhookq-api: failed: %s\n' % res['error']
+    out = '\nhookq-api (defaults, medians):\n'
+    pe = res.get('post_events')
+    if pe:
+        m = pe.get('c32', {})
+        out += ('  %-4s POST /v1/events keep-alive -c32: %s req/s, p50 %s ms, p99 %s ms '
+                '(target >= 15,000/s, p99 <= 5 ms)\n'
+                % ('PASS' if pe.get('pass') else 'MISS', '{:,.0f}'.format(m.get('req_per_s') or 0),
+                   m.get('p50_ms'), m.get('p99_ms')))
+    sf = res.get('sse_fanout')
+    if sf:
+        out += ('  %-4s 1,000 SSE clients x 100 events/s: hookq-api %.2f cores, every client got '
+                'every event: %s (target < 0.5 core, all)\n'
+                % ('PASS' if sf.get('pass') else 'MISS', sf.get('api_cpu_cores', 0),
+                   'yes' if sf.get('complete') else 'NO'))
+    return out
+
+
 def main():
     if '--compare' in sys.argv:
         cp = argparse.ArgumentParser(description='compare two bench results (see README)')
@@ -1665,7 +1686,7 @@ def main():
             'git': subprocess.run(['git', '-C', SRC, 'rev-parse', '--short', 'HEAD'],
                                   capture_output=True, text=True).stdout.strip()}
     b = Bench(a, tmp)
-    runs, aof, prof, sweep, drawn = [], None, None, None, None
+    runs, aof, prof, sweep, drawn, api_res = [], None, None, None, None, None
     t0 = time.monotonic()
     try:
         for i in range(a.runs):
@@ -1679,6 +1700,17 @@ def main():
             sweep = {'error': repr(e), 'n': a.sweep_n}
         if a.perf:
             prof = b.profile()
+        api_keys = {'api_post_events': 'post_events', 'api_sse_fanout': 'sse_fanout'}
+        if not a.only or a.only & set(api_keys):
+            # hookq-api's two targets (issue 12), at its defaults, in the same run
+            import bench_api
+            try:
+                api_res = bench_api.run_all(
+                    a.bin, a.tools, runs=a.runs, seconds=3 if a.quick else 10,
+                    only=None if not a.only else {v for k, v in api_keys.items() if k in a.only})
+            except Exception as e:  # the worker's figures must survive an API failure
+                log('api scenarios failed:', repr(e))
+                api_res = {'error': repr(e)}
         meta['seconds'] = round(time.monotonic() - t0, 1)
         if a.plots:
             try:
@@ -1698,13 +1730,15 @@ def main():
                         for r in prof['top'][:30])
     elif prof:
         text += '\nworker profile: %s\n' % prof.get('error')
+    if api_res:
+        text += render_api(api_res)
     print(text)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, 'w') as f:
         json.dump({'meta': meta, 'params': {k: v for k, v in vars(a).items()
                                             if isinstance(v, (int, float, str, bool))},
                    'summary': summary, 'runs': runs, 'aof_run': aof, 'profile': prof,
-                   'sweeps': sweep, 'plots': drawn,
+                   'sweeps': sweep, 'plots': drawn, 'api': api_res,
                    'table_text': text}, f,
                   indent=1)
     log('wrote', a.out, 'in %.0f s' % meta['seconds'])

@@ -23,6 +23,7 @@ case " $* " in
     cmake --build build -j2 --target hookq-worker >/dev/null
     # the CLI: retry_latency times `hookq retry`
     cmake --build build -j2 --target hookq >/dev/null
+    cmake --build build -j2 --target hookq-api >/dev/null
     # only compared with wrk; needs libmicrohttpd
     cmake --build build -j2 --target hq-receiver >/dev/null 2>&1 || true
     ;;
