@@ -115,8 +115,7 @@ int auth_bearer(const auth_keys *k, const char *header, auth_who *who, char *why
     return HQ_OK;
 }
 
-/* base64url without padding. */
-static int b64url_enc(const unsigned char *in, size_t n, char *out, size_t outlen) {
+int auth_b64url_encode(const unsigned char *in, size_t n, char *out, size_t outlen) {
     size_t need = 4 * ((n + 2) / 3) + 1;
     int len;
     if (outlen < need)
@@ -134,8 +133,7 @@ static int b64url_enc(const unsigned char *in, size_t n, char *out, size_t outle
     return HQ_OK;
 }
 
-/* Decoded length, or -1 when s is not base64url. */
-static int b64url_dec(const char *s, size_t n, unsigned char *out, size_t outlen) {
+int auth_b64url_decode(const char *s, size_t n, unsigned char *out, size_t outlen) {
     char buf[AUTH_TOKEN_MAX + 4];
     size_t m = n, i;
     int len;
@@ -178,8 +176,8 @@ int auth_token_make(const auth_keys *k, const char *tenant, const char *events, 
     if (n < 0 || (size_t)n >= sizeof(text) || strchr(tenant, '|') || strchr(events, '|'))
         return HQ_ERR;
     token_mac(k, text, (size_t)n, mac);
-    if (b64url_enc((unsigned char *)text, (size_t)n, a, sizeof(a)) != HQ_OK ||
-        b64url_enc(mac, sizeof(mac), b, sizeof(b)) != HQ_OK)
+    if (auth_b64url_encode((unsigned char *)text, (size_t)n, a, sizeof(a)) != HQ_OK ||
+        auth_b64url_encode(mac, sizeof(mac), b, sizeof(b)) != HQ_OK)
         return HQ_ERR;
     n = snprintf(out, outlen, "hqs_%s.%s", a, b);
     return n < 0 || (size_t)n >= outlen ? HQ_ERR : HQ_OK;
@@ -195,8 +193,8 @@ int auth_token_check(const auth_keys *k, const char *token, int64_t now_ms, auth
     memset(who, 0, sizeof(*who));
     if (!token || strncmp(token, "hqs_", 4) != 0 || !(dot = strchr(token + 4, '.')))
         return hq_seterr(why, whylen, "malformed stream token");
-    tl = b64url_dec(token + 4, (size_t)(dot - token - 4), text, sizeof(text) - 1);
-    ml = b64url_dec(dot + 1, strlen(dot + 1), mac, sizeof(mac));
+    tl = auth_b64url_decode(token + 4, (size_t)(dot - token - 4), text, sizeof(text) - 1);
+    ml = auth_b64url_decode(dot + 1, strlen(dot + 1), mac, sizeof(mac));
     if (tl <= 0 || ml != SHA256_DIGEST_LENGTH)
         return hq_seterr(why, whylen, "malformed stream token");
     token_mac(k, (const char *)text, (size_t)tl, want);

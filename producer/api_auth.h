@@ -53,4 +53,11 @@ int auth_token_make(const auth_keys *k, const char *tenant, const char *events, 
 int auth_token_check(const auth_keys *k, const char *token, int64_t now_ms, auth_who *who,
                      char *why, size_t whylen);
 
+/* base64url without padding (tokens, and the API's opaque cursors): HQ_ERR when out
+ * (outlen bytes, NUL included) is too small. */
+int auth_b64url_encode(const unsigned char *in, size_t n, char *out, size_t outlen);
+/* The decoded length in out (no NUL added), or -1 when s[0..n) is not base64url, is over
+ * AUTH_TOKEN_MAX, or does not fit in outlen. */
+int auth_b64url_decode(const char *s, size_t n, unsigned char *out, size_t outlen);
+
 #endif

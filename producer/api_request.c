@@ -11,7 +11,6 @@
 #include <strings.h>
 
 #include <microhttpd.h>
-#include <openssl/evp.h>
 
 #include "hq.h"
 #include "log.h"
@@ -219,63 +218,29 @@ int api_limit(api_req *rq, size_t *limit) {
 
 int api_cursor(api_req *rq, char *buf, size_t len) {
     const char *s = api_query(rq, "cursor");
-    char tmp[512];
-    size_t n, m, i;
     int dl;
     buf[0] = '\0';
     if (!s || !*s)
         return HQ_OK;
-    n = strlen(s);
-    if (n > 400)
-        goto bad;
-    for (i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch == '-')
-            ch = '+';
-        else if (ch == '_')
-            ch = '/';
-        else if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                   (ch >= '0' && ch <= '9')))
-            goto bad;
-        tmp[i] = ch;
+    dl = strlen(s) > 400 || len < 2
+             ? -1
+             : auth_b64url_decode(s, strlen(s), (unsigned char *)buf, len - 1);
+    /* no NULs and not empty: cursors are our own text */
+    if (dl <= 0 || memchr(buf, '\0', (size_t)dl)) {
+        buf[0] = '\0';
+        api_problem(rq, 400, "invalid_cursor", "cursor",
+                    "cursor is not one this API returned (pass next_cursor as it came)");
+        return HQ_ERR;
     }
-    m = n;
-    while (m % 4)
-        tmp[m++] = '=';
-    tmp[m] = '\0';
-    if (n % 4 == 1 || m / 4 * 3 + 1 > len)
-        goto bad;
-    dl = EVP_DecodeBlock((unsigned char *)buf, (unsigned char *)tmp, (int)m);
-    if (dl < 0)
-        goto bad;
-    dl -= (int)(m - n);
     buf[dl] = '\0';
-    if (strlen(buf) != (size_t)dl || dl == 0) /* no NULs: cursors are our own text */
-        goto bad;
     return HQ_OK;
-bad:
-    buf[0] = '\0';
-    api_problem(rq, 400, "invalid_cursor", "cursor",
-                "cursor is not one this API returned (pass next_cursor as it came)");
-    return HQ_ERR;
 }
 
 json_t *api_cursor_json(const char *text) {
     char out[600];
     size_t n = strlen(text);
-    int len;
-    if (n > 400)
+    if (n > 400 || auth_b64url_encode((const unsigned char *)text, n, out, sizeof(out)) != HQ_OK)
         return json_null();
-    len = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)text, (int)n);
-    while (len > 0 && out[len - 1] == '=')
-        len--;
-    out[len] = '\0';
-    for (int i = 0; i < len; i++) {
-        if (out[i] == '+')
-            out[i] = '-';
-        else if (out[i] == '/')
-            out[i] = '_';
-    }
     return json_string(out);
 }
 
